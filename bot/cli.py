@@ -1,0 +1,99 @@
+"""The `hypercare-bot` command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+from bot.config import ProgramFileError, RunMode, Settings, load_program
+from bot.logs import setup_logging
+
+log = logging.getLogger("bot")
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        for err in exc.errors():
+            name = str(err["loc"][0]).upper() if err["loc"] else "environment"
+            print(f"error: {name}: {err['msg']}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def check_config(settings: Settings) -> int:
+    """Validate the program file and environment; print every problem."""
+    problems = settings.problems()
+    try:
+        program = load_program(settings.hypercare_config)
+    except ProgramFileError as exc:
+        problems += [f"{exc.path}: {p}" for p in exc.problems]
+        program = None
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if problems:
+        print(f"{len(problems)} problem(s) found.", file=sys.stderr)
+        return 1
+    assert program is not None
+    mode = settings.mode.value
+    print(f"{settings.hypercare_config}: program {program.name!r} is valid ({mode} mode).")
+    return 0
+
+
+def serve(settings: Settings) -> int:
+    """Run the bot until SIGTERM or Ctrl-C; with no Slack credentials, run the demo."""
+    if settings.mode is RunMode.DEMO:
+        log.info("no SLACK_BOT_TOKEN set: running the local demo instead (see README)")
+        return demo(settings)
+    if check_config(settings) != 0:
+        print("refusing to start: fix the problems above.", file=sys.stderr)
+        return 1
+    from bot.wiring import build_runtime
+
+    runtime = build_runtime(settings, load_program(settings.hypercare_config)).start()
+    signal.signal(signal.SIGTERM, lambda *_: runtime.stop())
+    try:
+        runtime.wait()
+    except KeyboardInterrupt:
+        runtime.stop()
+    return 0
+
+
+def migrate(settings: Settings) -> int:
+    """Upgrade the database schema."""
+    from storage import db
+
+    engine = db.make_engine(settings.database_url)
+    db.migrate(engine)
+    print("database schema is up to date.")
+    return 0
+
+
+def demo(settings: Settings) -> int:
+    """Play a scripted hypercare morning against local emulators and print what users see."""
+    from bot.demo import run_demo
+
+    run_demo(log_level=settings.log_level)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the command line and run a subcommand."""
+    parser = argparse.ArgumentParser(prog="hypercare-bot", description=__doc__)
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("serve", help="run the bot (the default)")
+    sub.add_parser("migrate", help="upgrade the database schema and exit")
+    sub.add_parser("check-config", help="validate the program file and environment")
+    sub.add_parser("demo", help="play a scripted hypercare morning against local emulators")
+    args = parser.parse_args(argv)
+    settings = _settings()
+    setup_logging(settings.log_level)
+    command = args.command or "serve"
+    return {"serve": serve, "migrate": migrate, "check-config": check_config, "demo": demo}[
+        command
+    ](settings)

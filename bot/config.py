@@ -1,0 +1,204 @@
+"""Configuration: deployment settings from the environment, the program from a YAML file.
+
+This is the only module that reads the environment. Secrets live in `Settings` (never in the
+program file) as `SecretStr`, so a stray `repr()` or log line cannot leak them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+SLACK_ID_PATTERN = r"^[A-Z][A-Z0-9]{2,20}$"
+
+
+class RunMode(StrEnum):
+    """How the bot talks to Slack."""
+
+    SOCKET = "socket"
+    HTTP = "http"
+    DEMO = "demo"
+
+
+class Settings(BaseSettings):
+    """Deployment settings and secrets, read from the environment (and `.env`)."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: str = DEFAULT_SLACK_API_URL
+    database_url: str = "sqlite:///./hypercare.db"
+    hypercare_config: Path = Path("./hypercare.yaml")
+    port: int = Field(default=3000, ge=0, le=65535)  # 0 picks a free port (tests)
+    host: str = "0.0.0.0"  # noqa: S104 - a container must listen beyond loopback
+    log_level: str = "INFO"
+
+    @property
+    def mode(self) -> RunMode:
+        """Socket Mode with an app token, HTTP mode with a signing secret, else the demo."""
+        if self.slack_bot_token is None:
+            return RunMode.DEMO
+        if self.slack_app_token is not None:
+            return RunMode.SOCKET
+        return RunMode.HTTP
+
+    def problems(self) -> list[str]:
+        """List what is missing for the chosen mode."""
+        if self.mode is RunMode.HTTP and self.slack_signing_secret is None:
+            return ["SLACK_SIGNING_SECRET is required in HTTP mode (or set SLACK_APP_TOKEN)"]
+        return []
+
+
+class _Strict(BaseModel):
+    """A program-file section: unknown keys are typos, so they are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Choice(_Strict):
+    """One option of a list the reporter picks from (a category, component or environment)."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+    label: str = Field(min_length=1, max_length=75)
+    description: str | None = Field(default=None, max_length=75)
+
+
+class Severity(Choice):
+    """A severity level; the order in the file is the order of urgency, most urgent first."""
+
+    emoji: str = ""
+
+
+class Channels(_Strict):
+    """Where the bot posts."""
+
+    feedback: str = Field(pattern=SLACK_ID_PATTERN)
+    alerts: str | None = Field(default=None, pattern=SLACK_ID_PATTERN)
+    digest: str | None = Field(default=None, pattern=SLACK_ID_PATTERN)
+
+
+class Roles(_Strict):
+    """Slack user ids allowed to act as hypercare leads and bot admins."""
+
+    leads: list[str] = Field(default_factory=list)
+    admins: list[str] = Field(default_factory=list)
+
+    @field_validator("leads", "admins")
+    @classmethod
+    def _user_ids(cls, ids: list[str]) -> list[str]:
+        for user_id in ids:
+            if user_id[:1] not in ("U", "W") or not user_id.isalnum():
+                raise ValueError(f"{user_id!r} is not a Slack user id (like U012AB3CD)")
+        return ids
+
+
+def _unique_ids(section: str, choices: list[Any]) -> None:
+    seen: set[str] = set()
+    for choice in choices:
+        if choice.id in seen:
+            raise ValueError(f"{section}: id {choice.id!r} is used twice")
+        seen.add(choice.id)
+
+
+class Program(_Strict):
+    """The hypercare program: what the bot asks, where it posts, who leads."""
+
+    name: str = Field(min_length=1, max_length=80)
+    id_prefix: str = Field(default="HC", pattern=r"^[A-Z]{1,8}$")
+    go_live: dt.date
+    planned_end: dt.date | None = None
+    timezone: str = "UTC"
+    channels: Channels
+    severities: list[Severity] = Field(min_length=1, max_length=10)
+    categories: list[Choice] = Field(min_length=1, max_length=100)
+    components: list[Choice] = Field(min_length=1, max_length=100)
+    environments: list[Choice] = Field(min_length=1, max_length=100)
+    roles: Roles = Field(default_factory=Roles)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {name!r} (use an IANA name like Europe/Berlin)"
+            ) from None
+        return name
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.planned_end is not None and self.planned_end < self.go_live:
+            raise ValueError("planned_end is before go_live")
+        _unique_ids("severities", self.severities)
+        _unique_ids("categories", self.categories)
+        _unique_ids("components", self.components)
+        _unique_ids("environments", self.environments)
+        return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The program's time zone."""
+        return ZoneInfo(self.timezone)
+
+    def severity(self, severity_id: str) -> Severity:
+        """Return the severity with this id."""
+        return next(s for s in self.severities if s.id == severity_id)
+
+    def is_lead(self, user_id: str) -> bool:
+        """Tell whether this Slack user is a lead or an admin."""
+        return user_id in self.roles.leads or user_id in self.roles.admins
+
+
+class ProgramFileError(Exception):
+    """The program file is missing, not YAML, or not a valid program; `problems` says where."""
+
+    def __init__(self, path: Path, problems: list[str]) -> None:
+        super().__init__(f"{path}: " + "; ".join(problems))
+        self.path = path
+        self.problems = problems
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def load_program(path: Path) -> Program:
+    """Read and validate the program file, reporting every problem with its path in the file."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ProgramFileError(path, ["file not found (set HYPERCARE_CONFIG)"]) from None
+    except yaml.YAMLError as exc:
+        raise ProgramFileError(path, [f"not valid YAML: {exc}"]) from None
+    if not isinstance(raw, dict):
+        raise ProgramFileError(path, ["the file must be a YAML mapping"])
+    try:
+        return Program.model_validate(raw)
+    except ValidationError as exc:
+        problems = [
+            f"{_location(err['loc'])}: {err['msg'].removeprefix('Value error, ')}"
+            for err in exc.errors()
+        ]
+        raise ProgramFileError(path, problems) from None

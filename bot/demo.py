@@ -1,0 +1,199 @@
+"""The local demo: a scripted hypercare morning against emulators on 127.0.0.1.
+
+It runs the real bot (HTTP mode, SQLite in a temporary folder) and plays people pressing
+buttons in Slack through signed requests, printing what they would have seen.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+from bot.config import Program, Settings
+from bot.logs import setup_logging
+from bot.sandbox import SlackEmulator, SlackUserSimulator, transcript
+from bot.wiring import Runtime, build_runtime
+
+TOKEN = "xoxb-demo-token"  # noqa: S105 - the emulator's, not a real secret
+SECRET = "demo-signing-secret"  # noqa: S105 - signs loopback requests only
+FEEDBACK, GENERAL = "C0FEEDBACK", "C0PAYMENTS"
+PEOPLE = {"U0ALICE": "alice", "U0BOB": "bob", "U0LENA": "lena (lead)"}
+CHANNELS = {FEEDBACK: "hypercare-feedback", GENERAL: "payments-general"}
+
+PROGRAM = {
+    "name": "Payments platform go-live",
+    "go_live": "2026-11-16",
+    "planned_end": "2026-12-18",
+    "timezone": "Europe/Berlin",
+    "channels": {"feedback": FEEDBACK},
+    "severities": [
+        {
+            "id": "sev1",
+            "label": "Critical",
+            "emoji": ":red_circle:",
+            "description": "Production down or data at risk, no workaround",
+        },
+        {
+            "id": "sev2",
+            "label": "High",
+            "emoji": ":large_orange_circle:",
+            "description": "Major function broken, workaround painful",
+        },
+        {
+            "id": "sev3",
+            "label": "Medium",
+            "emoji": ":large_yellow_circle:",
+            "description": "Impaired, a workaround exists",
+        },
+    ],
+    "categories": [
+        {"id": "bug", "label": "Bug / defect"},
+        {"id": "performance", "label": "Performance"},
+        {"id": "integration", "label": "Integration failure"},
+    ],
+    "components": [
+        {"id": "payments-api", "label": "Payments API"},
+        {"id": "refunds", "label": "Refunds"},
+    ],
+    "environments": [{"id": "production", "label": "Production"}, {"id": "uat", "label": "UAT"}],
+    "roles": {"leads": ["U0LENA"]},
+}
+
+
+class Demo:
+    """One scripted morning: the bot, the Slack emulator and a narrator."""
+
+    def __init__(self, runtime: Runtime, slack: SlackEmulator) -> None:
+        self.runtime = runtime
+        self.slack = slack
+        self.user = SlackUserSimulator(
+            f"http://127.0.0.1:{runtime.port}/slack/events", SECRET, emulator=slack
+        )
+
+    def name(self, slack_id: str) -> str:
+        """Display name of a user or channel id."""
+        return PEOPLE.get(slack_id) or CHANNELS.get(slack_id) or slack_id
+
+    def say(self, time: str, text: str) -> None:
+        """Narrate a step."""
+        print(f"\n{time}  {text}")
+
+    def show(self, where: str, blocks: list[dict[str, Any]] | None, text: str = "") -> None:
+        """Print a message or view as the person would see it."""
+        print(f"  ┌─ {where}")
+        if blocks:
+            print(transcript.blocks(blocks, self.name))
+        elif text:
+            print(textwrap.indent(transcript.mrkdwn(text, self.name), "  │ "))
+        print("  └─")
+
+    def show_new_posts(self, since: int) -> None:
+        """Print every message the bot posted after call number `since`."""
+        for call in self.slack.calls[since:]:
+            if call.status != 200 or not call.response.get("ok"):
+                continue
+            args = call.args
+            if call.method == "chat.postMessage":
+                where = "#" + self.name(args["channel"])
+                if args.get("thread_ts"):
+                    where += " (thread reply)"
+                self.show(where, args.get("blocks"), args.get("text", ""))
+            elif call.method == "chat.postEphemeral":
+                who = self.name(args["user"])
+                self.show(f"only visible to {who}", args.get("blocks"), args.get("text", ""))
+
+    def play(self) -> None:
+        """Run the script."""
+        self.say("08:55", "alice types `/hypercare help`")
+        answer = self.user.slash_command("help", user_id="U0ALICE", channel_id=GENERAL).json()
+        self.show("only visible to alice", answer.get("blocks"), answer.get("text", ""))
+
+        self.say("09:02", "alice types `/hypercare Checkout returns 504 for card payments`")
+        self.user.slash_command("Checkout returns 504 for card payments", channel_id=GENERAL)
+        view = self.slack.wait_for("views.open")[-1].response["view"]
+        self.show("modal: Hypercare feedback", view["blocks"][:6])
+        values = {
+            "severity": "sev1",
+            "category": "bug",
+            "component": "payments-api",
+            "environment": "production",
+            "trying": "Pay for an order with a Visa card",
+            "users_affected": "many",
+            "correlation_id": "gw-7f3a9c",
+            "actual": "",
+        }
+        self.say("09:03", "alice presses Submit but forgot to say what happened")
+        errors = self.user.submit_view(view, values).json().get("errors", {})
+        for block, message in errors.items():
+            print(f"  ! the form marks [{block}]: {message}")
+        self.say("09:04", "alice fills it in and submits again")
+        mark = len(self.slack.calls)
+        values["actual"] = "Spinner for 30 s, then 'Gateway timeout' (HTTP 504). <!channel> help!"
+        self.user.submit_view(view, values)
+        self.slack.wait_for("chat.postEphemeral")
+        self.show_new_posts(mark)
+
+        self.say("09:20", "bob writes in #payments-general; lena reports his message to hypercare")
+        ts = "1763888400.000200"
+        self.slack.add_message(
+            GENERAL, ts, "Refunds fail with 500 since 9:00, tried twice", "U0BOB"
+        )
+        self.user.message_shortcut(
+            callback_id="report_to_hypercare",
+            message_text="Refunds fail with 500 since 9:00, tried twice",
+            message_user="U0BOB",
+            message_ts=ts,
+            channel_id=GENERAL,
+            user_id="U0LENA",
+        )
+        view = self.slack.wait_for("views.open", count=2)[-1].response["view"]
+        self.show("modal: Hypercare feedback (from a message)", view["blocks"][:2])
+        mark = len(self.slack.calls)
+        self.user.submit_view(
+            view,
+            {
+                "severity": "sev2",
+                "category": "integration",
+                "component": "refunds",
+                "environment": "production",
+                "users_affected": "department",
+            },
+            user_id="U0LENA",
+        )
+        self.slack.wait_for("chat.postEphemeral", count=2)
+        self.slack.wait_for("chat.postMessage", count=3)
+        self.show_new_posts(mark)
+        print(f"\n{self.runtime.services.feedback.count()} reports stored; nothing else to do.")
+
+
+def run_demo(log_level: str = "WARNING") -> None:
+    """Start the emulator and the bot, play the script, and clean up."""
+    setup_logging("WARNING" if log_level.upper() == "INFO" else log_level)
+    logging.getLogger("bot").setLevel(logging.WARNING)
+    with SlackEmulator(token=TOKEN) as slack, tempfile.TemporaryDirectory() as tmp:
+        for user_id, name in PEOPLE.items():
+            slack.add_user(user_id, name.split()[0])
+        for channel_id, name in CHANNELS.items():
+            slack.add_channel(channel_id, name)
+        settings = Settings(
+            slack_bot_token=SecretStr(TOKEN),
+            slack_signing_secret=SecretStr(SECRET),
+            slack_api_url=slack.base_url,
+            database_url=f"sqlite:///{Path(tmp) / 'demo.db'}",
+            host="127.0.0.1",
+            port=0,
+            _env_file=None,
+        )
+        runtime = build_runtime(settings, Program.model_validate(PROGRAM)).start()
+        try:
+            print(
+                "Hypercare Bot demo: the real bot, a Slack emulator on 127.0.0.1, no credentials."
+            )
+            Demo(runtime, slack).play()
+        finally:
+            runtime.stop()

@@ -1,0 +1,139 @@
+"""Domain types shared by every layer: frozen dataclasses and enums, no behaviour of note."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class FeedbackState(StrEnum):
+    """Where a piece of feedback is in its life."""
+
+    NEW = "new"
+    TICKETED = "ticketed"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+class UsersAffected(StrEnum):
+    """How many users a problem reaches: the impact half of severity × impact."""
+
+    ONE = "one"
+    TEAM = "team"
+    DEPARTMENT = "department"
+    MANY = "many"
+    ALL = "all"
+    UNKNOWN = "unknown"
+
+    @property
+    def label(self) -> str:
+        """Human wording of the band."""
+        return _USERS_AFFECTED_LABELS[self]
+
+
+_USERS_AFFECTED_LABELS = {
+    UsersAffected.ONE: "Just me (1)",
+    UsersAffected.TEAM: "A team (2–10)",
+    UsersAffected.DEPARTMENT: "A department (11–100)",
+    UsersAffected.MANY: "Many (100+)",
+    UsersAffected.ALL: "Everyone",
+    UsersAffected.UNKNOWN: "Not sure yet",
+}
+
+
+class Field(StrEnum):
+    """The fields of a feedback form; validation problems are keyed by these."""
+
+    SUMMARY = "summary"
+    CATEGORY = "category"
+    SEVERITY = "severity"
+    COMPONENT = "component"
+    ENVIRONMENT = "environment"
+    TRYING = "trying"
+    EXPECTED = "expected"
+    ACTUAL = "actual"
+    API_ENDPOINT = "api_endpoint"
+    CORRELATION_ID = "correlation_id"
+    USERS_AFFECTED = "users_affected"
+    CHANNEL = "channel"
+
+
+@dataclass(frozen=True)
+class SourceMessage:
+    """The Slack message a report was made from (message shortcut)."""
+
+    channel_id: str
+    ts: str
+    author_id: str | None
+    text: str
+    permalink: str | None = None
+
+
+@dataclass(frozen=True)
+class FeedbackDraft:
+    """What a reporter submitted, before it is stored."""
+
+    summary: str
+    category: str
+    severity: str
+    component: str
+    environment: str
+    trying: str
+    expected: str
+    actual: str
+    api_endpoint: str | None
+    correlation_id: str | None
+    users_affected: UsersAffected | None
+    channel_id: str
+    reporter_id: str
+    submission_key: str
+    source: SourceMessage | None = None
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """A stored piece of feedback."""
+
+    id: int
+    short_id: str
+    summary: str
+    category: str
+    severity: str
+    component: str
+    environment: str
+    trying: str
+    expected: str
+    actual: str
+    api_endpoint: str | None
+    correlation_id: str | None
+    users_affected: UsersAffected | None
+    channel_id: str
+    reporter_id: str
+    state: FeedbackState
+    created_at: dt.datetime
+    source: SourceMessage | None
+    receipt_ts: str | None
+    receipt_permalink: str | None
+
+
+@dataclass(frozen=True)
+class Submission:
+    """The outcome of submitting a draft: the feedback, and whether this call created it."""
+
+    feedback: Feedback
+    created: bool
+
+
+@dataclass(frozen=True)
+class Effect:
+    """A side effect to queue in the outbox, in the same transaction as the change it follows.
+
+    `key` makes queueing idempotent; `{feedback_id}` in it (and the payload's `feedback_id`) is
+    filled in when the effect is queued together with a new feedback.
+    """
+
+    kind: str
+    payload: dict[str, Any]
+    key: str

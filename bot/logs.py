@@ -1,0 +1,36 @@
+"""Logging setup: one line per event, with tokens masked as a last line of defence."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+# Slack tokens (xoxb-, xapp-, ...) and HTTP credentials must never reach a log line.
+_SECRET = re.compile(r"(xox[abposr]-|xapp-)[A-Za-z0-9-]+|(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+")
+
+
+class RedactSecrets(logging.Filter):
+    """Mask anything that looks like a token in the final message."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if _SECRET.search(message):
+            record.msg, record.args = _SECRET.sub("[redacted]", message), None
+        return True
+
+
+def setup_logging(level: str) -> None:
+    """Configure the root logger; quiet the libraries that log request bodies."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S%z")
+    )
+    handler.addFilter(RedactSecrets())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # Bolt logs the whole body of a rejected request at INFO; the guard in front logs metadata.
+    logging.getLogger("slack_bolt").setLevel(max(root.level, logging.WARNING))
+    logging.getLogger("slack_sdk").setLevel(max(root.level, logging.WARNING))
+    logging.getLogger("waitress").setLevel(max(root.level, logging.WARNING))
+    logging.getLogger("alembic").setLevel(max(root.level, logging.WARNING))

@@ -1,0 +1,149 @@
+"""The HTTP front: health routes, and a guard that checks Slack requests before Bolt parses them.
+
+Bolt parses a body before verifying it, answers a malformed timestamp with a 500 and logs
+rejected bodies; the guard closes those gaps. It refuses oversized bodies (413), requests with
+a missing, malformed or stale timestamp or a bad signature (401), and signed bodies that are not
+the form Slack sends (400), logging only metadata (never the body or the signature).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from io import BytesIO
+from typing import Any
+from urllib.parse import parse_qs
+
+from slack_sdk.signature import SignatureVerifier
+
+log = logging.getLogger(__name__)
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+MAX_BODY = 256 * 1024  # Slack payloads are far smaller; anything bigger is not Slack
+SLACK_PATH = "/slack/events"
+REPLAY_WINDOW = 300
+
+
+def _answer(start: Callable[..., Any], status: str, body: dict[str, Any]) -> list[bytes]:
+    data = json.dumps(body).encode()
+    start(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+    return [data]
+
+
+class SlackRequestGuard:
+    """WSGI middleware verifying size, timestamp and signature of Slack requests."""
+
+    def __init__(self, inner: WSGIApp, signing_secret: str, clock: Callable[[], float] = time.time):
+        self._inner = inner
+        self._verifier = SignatureVerifier(signing_secret)
+        self._clock = clock
+
+    def __call__(self, environ: dict[str, Any], start: Callable[..., Any]) -> Iterable[bytes]:
+        meta = {
+            "path": environ.get("PATH_INFO"),
+            "remote": environ.get("REMOTE_ADDR"),
+            "retry_num": environ.get("HTTP_X_SLACK_RETRY_NUM"),
+        }
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = -1
+        if length < 0 or length > MAX_BODY:
+            log.warning("slack request refused: body too large or unsized (%s, %s)", length, meta)
+            return _answer(start, "413 Content Too Large", {"error": "request too large"})
+        body = environ["wsgi.input"].read(length) if length else b""
+        timestamp = environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP", "")
+        signature = environ.get("HTTP_X_SLACK_SIGNATURE", "")
+        problem = self._problem(body, timestamp, signature)
+        if problem:
+            log.warning(
+                "slack request refused: %s (timestamp=%r, length=%s, sha256=%s, %s)",
+                problem,
+                timestamp[:20],
+                len(body),
+                hashlib.sha256(body).hexdigest()[:16],
+                meta,
+            )
+            return _answer(start, "401 Unauthorized", {"error": "invalid request"})
+        if not _well_formed(body, environ.get("CONTENT_TYPE", "")):
+            log.warning("signed slack request with a malformed body refused (%s)", meta)
+            return _answer(start, "400 Bad Request", {"error": "malformed payload"})
+        environ["wsgi.input"] = BytesIO(body)
+        return self._inner(environ, start)
+
+    def _problem(self, body: bytes, timestamp: str, signature: str) -> str | None:
+        if not timestamp or not signature:
+            return "missing signature headers"
+        if not timestamp.isdigit():
+            return "malformed timestamp"
+        if abs(self._clock() - int(timestamp)) > REPLAY_WINDOW:
+            return "stale timestamp"
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            return "body is not UTF-8"
+        if not self._verifier.is_valid(text, timestamp, signature):
+            return "bad signature"
+        return None
+
+
+# The keys Bolt's routing reads without checking, per interaction type: a signed payload
+# missing one would crash Bolt's matchers with a 500 instead of being refused.
+_REQUIRED: dict[str, Mapping[str, type]] = {
+    "view_submission": {"view": dict, "user": dict},
+    "view_closed": {"view": dict, "user": dict},
+    "block_actions": {"actions": list, "user": dict},
+    "message_action": {"callback_id": str, "trigger_id": str, "user": dict},
+    "shortcut": {"callback_id": str, "trigger_id": str, "user": dict},
+    "block_suggestion": {"action_id": str, "user": dict},
+}
+_VIEW_REQUIRED = {"id": str, "type": str, "callback_id": str}
+
+
+def _has(obj: dict[str, Any], required: Mapping[str, type]) -> bool:
+    return all(isinstance(obj.get(key), kind) for key, kind in required.items())
+
+
+def _well_formed(body: bytes, content_type: str) -> bool:
+    """Tell whether a signed body has the shape Slack sends, as far as Bolt relies on it."""
+    try:
+        text = body.decode("utf-8")
+        if content_type.startswith("application/json"):
+            return isinstance(json.loads(text), dict)
+        form = parse_qs(text, keep_blank_values=True)
+        if "payload" not in form:
+            return "ssl_check" in form or {"command", "trigger_id", "user_id"} <= form.keys()
+        payload = json.loads(form["payload"][0])
+    except (ValueError, UnicodeDecodeError):
+        return False
+    if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
+        return False
+    required = _REQUIRED.get(payload["type"])
+    if required is None:
+        return True  # a type the bot does not handle: Bolt answers it as unhandled
+    if not _has(payload, required):
+        return False
+    return "view" not in required or _has(payload["view"], _VIEW_REQUIRED)
+
+
+def build_wsgi(slack: WSGIApp | None, ready: Callable[[], tuple[bool, dict[str, bool]]]) -> WSGIApp:
+    """Route `/healthz`, `/readyz` and (in HTTP mode) `/slack/events`."""
+
+    def app(environ: dict[str, Any], start: Callable[..., Any]) -> Iterable[bytes]:
+        path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "GET")
+        if path == "/healthz":
+            return _answer(start, "200 OK", {"status": "ok"})
+        if path == "/readyz":
+            ok, checks = ready()
+            return _answer(start, "200 OK" if ok else "503 Service Unavailable", checks)
+        if path == SLACK_PATH and slack is not None:
+            if method != "POST":
+                return _answer(start, "405 Method Not Allowed", {"error": "POST only"})
+            return slack(environ, start)
+        return _answer(start, "404 Not Found", {"error": "not found"})
+
+    return app

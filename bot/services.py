@@ -1,0 +1,18 @@
+"""The bundle of services a listener receives (injected by name as `services`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.config import Program
+from bot.feedback import FeedbackService
+from bot.ports import Notifier
+
+
+@dataclass(frozen=True)
+class Services:
+    """Everything handlers may call."""
+
+    program: Program
+    feedback: FeedbackService
+    notifier: Notifier

@@ -1,0 +1,1 @@
+"""Everything that knows Slack's shapes: ids, Block Kit rendering, the notifier."""

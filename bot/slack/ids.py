@@ -1,0 +1,37 @@
+"""Every Slack identifier the bot uses, spelled once."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from bot.domain import Field
+
+COMMAND = "/hypercare"
+
+
+class Callback(StrEnum):
+    """View and shortcut callback ids."""
+
+    FEEDBACK_MODAL = "hypercare-feedback-modal"
+    REPORT_MESSAGE = "report_to_hypercare"  # also in slack-manifest.yaml
+
+
+class Action(StrEnum):
+    """Action ids of interactive elements."""
+
+    INPUT = "input"  # every input block holds one element; the block id names the field
+    OPEN_SOURCE = "open-source-message"
+    OPEN_FEEDBACK = "open-feedback"
+
+
+def block_id(field: Field) -> str:
+    """Return the input block id of a form field."""
+    return field.value
+
+
+def field_of(block: str) -> Field | None:
+    """Return the form field an input block id stands for."""
+    try:
+        return Field(block)
+    except ValueError:
+        return None

@@ -1,0 +1,149 @@
+"""SlackNotifier: the Notifier port, spoken in Slack Web API calls."""
+
+from __future__ import annotations
+
+import logging
+import urllib.error
+from collections.abc import Callable
+from typing import TypeVar
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+from slack_sdk.web import SlackResponse
+
+from bot.config import Program
+from bot.domain import Feedback
+from bot.errors import DeliveryDeferred, DeliveryRefused
+from bot.ports import PostedMessage
+from bot.slack import blocks
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Slack answers these with HTTP 200 and ok=false, yet they are worth another try later.
+_TRANSIENT_ERRORS = {
+    "ratelimited",
+    "internal_error",
+    "fatal_error",
+    "service_unavailable",
+    "request_timeout",
+    "team_added_to_org",
+}
+# The reporter cannot see an ephemeral in this channel; a DM reaches them instead.
+_EPHEMERAL_UNREACHABLE = {"user_not_in_channel", "channel_not_found", "not_in_channel"}
+
+
+def make_client(token: str, base_url: str) -> WebClient:
+    """Build the Web API client with retries for dropped connections and rate limits."""
+    return WebClient(
+        token=token,
+        base_url=base_url,
+        timeout=10,
+        retry_handlers=[
+            ConnectionErrorRetryHandler(max_retry_count=1),
+            RateLimitErrorRetryHandler(max_retry_count=1),
+        ],
+    )
+
+
+def _call(name: str, fn: Callable[[], T]) -> T:
+    """Run one Web API call, translating failures into the port's two errors."""
+    try:
+        return fn()
+    except SlackApiError as exc:
+        status = exc.response.status_code
+        error = str(exc.response.get("error", "unknown_error"))
+        if status == 429:
+            retry = exc.response.headers.get("Retry-After") or exc.response.headers.get(
+                "retry-after"
+            )
+            raise DeliveryDeferred(
+                f"{name}: rate limited", float(retry) if retry else None
+            ) from None
+        if status >= 500 or error in _TRANSIENT_ERRORS:
+            raise DeliveryDeferred(f"{name}: {error} (HTTP {status})") from None
+        raise DeliveryRefused(f"{name}: {error}") from None
+    except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
+        raise DeliveryDeferred(f"{name}: {type(exc).__name__}") from None
+
+
+class SlackNotifier:
+    """Posts receipts, replies and confirmations in Slack."""
+
+    def __init__(self, client: WebClient, program: Program) -> None:
+        self._client = client
+        self._program = program
+
+    def post_receipt(self, feedback: Feedback) -> PostedMessage:
+        """Post the receipt in the feedback's channel."""
+        text, rendered = blocks.receipt(feedback, self._program)
+        response: SlackResponse = _call(
+            "chat.postMessage",
+            lambda: self._client.chat_postMessage(
+                channel=feedback.channel_id,
+                text=text,
+                blocks=rendered,
+                unfurl_links=False,
+                unfurl_media=False,
+            ),
+        )
+        channel, ts = str(response["channel"]), str(response["ts"])
+        return PostedMessage(channel, ts, self.permalink(channel, ts))
+
+    def reply_to_source(self, feedback: Feedback) -> None:
+        """Reply in the reported message's thread."""
+        source = feedback.source
+        if source is None:
+            return
+        _call(
+            "chat.postMessage",
+            lambda: self._client.chat_postMessage(
+                channel=source.channel_id,
+                thread_ts=source.ts,
+                text=blocks.source_reply(feedback),
+                unfurl_links=False,
+            ),
+        )
+
+    def confirm_to_reporter(self, feedback: Feedback) -> None:
+        """Confirm privately: an ephemeral in the channel, or a DM when that cannot reach them."""
+        text = blocks.confirmation(feedback)
+        self._tell_reporter(feedback, text)
+
+    def tell_reporter_of_failure(self, feedback: Feedback, reason: str) -> None:
+        """Tell the reporter by DM that the receipt could not be posted."""
+        text = blocks.delivery_failure(feedback, reason)
+        _call(
+            "chat.postMessage",
+            lambda: self._client.chat_postMessage(channel=feedback.reporter_id, text=text),
+        )
+
+    def _tell_reporter(self, feedback: Feedback, text: str) -> None:
+        try:
+            _call(
+                "chat.postEphemeral",
+                lambda: self._client.chat_postEphemeral(
+                    channel=feedback.channel_id, user=feedback.reporter_id, text=text
+                ),
+            )
+        except DeliveryRefused as refused:
+            if refused.reason.split(": ", 1)[-1] not in _EPHEMERAL_UNREACHABLE:
+                raise
+            _call(
+                "chat.postMessage",
+                lambda: self._client.chat_postMessage(channel=feedback.reporter_id, text=text),
+            )
+
+    def permalink(self, channel_id: str, ts: str) -> str | None:
+        """Return a message's permalink, or None when Slack will not say right now."""
+        try:
+            response = _call(
+                "chat.getPermalink",
+                lambda: self._client.chat_getPermalink(channel=channel_id, message_ts=ts),
+            )
+        except (DeliveryDeferred, DeliveryRefused) as exc:
+            log.warning("no permalink for %s/%s: %s", channel_id, ts, exc)
+            return None
+        return str(response["permalink"])

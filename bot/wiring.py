@@ -1,0 +1,149 @@
+"""The composition root: builds every part from settings and runs them together."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from slack_bolt import App
+from slack_bolt.adapter.socket_mode import SocketModeHandler
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_sdk import WebClient
+from sqlalchemy import Engine
+from waitress.server import create_server
+
+from bot.app import build_app
+from bot.config import Program, RunMode, Settings
+from bot.feedback import FeedbackAnnouncer, FeedbackService
+from bot.ports import Clock, utc_now
+from bot.server import SlackRequestGuard, WSGIApp, build_wsgi
+from bot.services import Services
+from bot.slack.notifier import SlackNotifier, make_client
+from bot.worker import OutboxWorker
+from storage import db
+from storage.repositories import FeedbackRepository, OutboxRepository
+
+log = logging.getLogger(__name__)
+
+HTTP_THREADS = 16
+
+
+@dataclass
+class Runtime:
+    """A running bot: the HTTP front, the Slack connection and the outbox worker."""
+
+    settings: Settings
+    program: Program
+    engine: Engine
+    client: WebClient
+    app: App
+    services: Services
+    worker: OutboxWorker
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _threads: list[threading.Thread] = field(default_factory=list)
+    _server: object | None = None
+    _socket: SocketModeHandler | None = None
+    _slack_ok: bool = False
+    port: int = 0
+
+    def ready(self) -> tuple[bool, dict[str, bool]]:
+        """Report readiness: the database answers and the Slack connection is up."""
+        checks = {"database": db.ping(self.engine), "slack": self._slack_up()}
+        return all(checks.values()), checks
+
+    def _slack_up(self) -> bool:
+        if self._socket is not None:
+            return bool(self._socket.client.is_connected())
+        if not self._slack_ok:
+            try:
+                self._slack_ok = bool(self.client.auth_test().get("ok"))
+            except Exception as exc:  # any failure means "not ready yet"
+                log.warning("Slack auth.test failed: %s", type(exc).__name__)
+        return self._slack_ok
+
+    def start(self) -> Runtime:
+        """Migrate, then start the worker, the HTTP server and (Socket Mode) the socket."""
+        db.migrate(self.engine)
+        self._spawn("outbox", lambda: self.worker.run_forever(self._stop))
+        slack: WSGIApp | None = None
+        if self.settings.mode is RunMode.SOCKET:
+            assert self.settings.slack_app_token is not None
+            self._socket = SocketModeHandler(
+                self.app, self.settings.slack_app_token.get_secret_value()
+            )
+            self._socket.connect()  # type: ignore[no-untyped-call]
+        else:
+            secret = self.settings.slack_signing_secret
+            assert secret is not None
+            slack = SlackRequestGuard(SlackRequestHandler(self.app), secret.get_secret_value())
+        server = create_server(
+            build_wsgi(slack, self.ready),
+            host=self.settings.host,
+            port=self.settings.port,
+            threads=HTTP_THREADS,
+            ident="hypercare-bot",
+        )
+        self._server = server
+        self.port = int(server.effective_port)  # type: ignore[union-attr]
+        self._spawn("http", lambda: _serve_until(server, self._stop))
+        log.info(
+            "hypercare bot listening on %s:%s (%s mode)",
+            self.settings.host,
+            self.port,
+            self.settings.mode.value,
+        )
+        return self
+
+    def _spawn(self, name: str, target: object) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)  # type: ignore[arg-type]
+        thread.start()
+        self._threads.append(thread)
+
+    def wait(self) -> None:
+        """Block until stopped."""
+        self._stop.wait()
+
+    def stop(self) -> None:
+        """Stop serving, finish the current outbox pass, close connections."""
+        self._stop.set()
+        self.worker.wake.set()
+        if self._socket is not None:
+            self._socket.close()  # type: ignore[no-untyped-call]
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self.engine.dispose()
+
+
+def _serve_until(server: Any, stop: threading.Event) -> None:
+    """Run waitress's loop until `stop` is set (its own `run()` has no way to be stopped)."""
+    while not stop.is_set():
+        server.asyncore.loop(timeout=0.2, map=server._map, use_poll=True, count=1)
+    server.close()
+    server.task_dispatcher.shutdown()
+
+
+def build_runtime(settings: Settings, program: Program, clock: Clock = utc_now) -> Runtime:
+    """Wire every part of the bot from its settings and program."""
+    assert settings.slack_bot_token is not None
+    engine = db.make_engine(settings.database_url)
+    sessions = db.make_sessions(engine)
+    client = make_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
+    notifier = SlackNotifier(client, program)
+    feedback_repo = FeedbackRepository(sessions, program.id_prefix)
+    announcer = FeedbackAnnouncer(repo=feedback_repo, notifier=notifier, clock=clock)
+    worker = OutboxWorker(
+        repo=OutboxRepository(sessions), handlers=announcer.handlers(), clock=clock
+    )
+    feedback = FeedbackService(
+        repo=feedback_repo, program=program, clock=clock, on_enqueued=worker.wake.set
+    )
+    services = Services(program=program, feedback=feedback, notifier=notifier)
+    secret = settings.slack_signing_secret
+    app = build_app(
+        client=client,
+        signing_secret=secret.get_secret_value() if secret else None,
+        services=services,
+    )
+    return Runtime(settings, program, engine, client, app, services, worker)

@@ -1,0 +1,105 @@
+"""The outbox worker: carries out queued side effects until they are done.
+
+Retries follow the peer: `Retry-After` when given, else capped exponential backoff with full
+jitter. A refusal (a 4xx other than 429) is final: the row is marked failed and logged, and the
+handler has already told a human. Rows are leased, so a crashed worker's rows come back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+import threading
+from collections.abc import Callable, Mapping, Sequence
+
+from bot.domain import Effect
+from bot.errors import DeliveryDeferred, DeliveryRefused
+from bot.ports import Clock
+from storage.repositories import OutboxRepository, OutboxTask
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[dict[str, object]], Sequence[Effect]]
+
+BACKOFF_BASE = dt.timedelta(seconds=2)
+BACKOFF_CAP = dt.timedelta(minutes=10)
+LEASE = dt.timedelta(minutes=2)
+
+
+def backoff(attempts: int, rng: random.Random) -> dt.timedelta:
+    """Return the wait before retry number `attempts` (1-based): full jitter, capped."""
+    ceiling = min(BACKOFF_CAP, BACKOFF_BASE * (1 << min(attempts - 1, 20)))
+    return ceiling * rng.random()
+
+
+class OutboxWorker:
+    """Claims due outbox rows and runs the handler of each row's kind."""
+
+    def __init__(
+        self,
+        *,
+        repo: OutboxRepository,
+        handlers: Mapping[str, Handler],
+        clock: Clock,
+        rng: random.Random | None = None,
+        batch: int = 20,
+    ) -> None:
+        self._repo = repo
+        self._handlers = handlers
+        self._clock = clock
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
+        self._batch = batch
+        self.wake = threading.Event()
+
+    def run_once(self) -> int:
+        """Carry out every row due now; return how many were attempted."""
+        tasks = self._repo.claim(self._clock(), self._batch, LEASE)
+        for task in tasks:
+            self._run(task)
+        return len(tasks)
+
+    def _run(self, task: OutboxTask) -> None:
+        handler = self._handlers.get(task.kind)
+        if handler is None:
+            log.error("outbox row %s has unknown kind %s", task.id, task.kind)
+            self._repo.fail(task.id, f"unknown kind {task.kind}", self._clock())
+            return
+        try:
+            effects = handler(task.payload)
+        except DeliveryDeferred as deferred:
+            wait = backoff(task.attempts, self._rng)
+            if deferred.retry_after is not None:
+                wait = max(wait, dt.timedelta(seconds=deferred.retry_after))
+            log.warning(
+                "%s (row %s) deferred, attempt %s, retry in %.1fs: %s",
+                task.kind,
+                task.id,
+                task.attempts,
+                wait.total_seconds(),
+                deferred.reason,
+            )
+            self._repo.retry_at(task.id, self._clock() + wait, deferred.reason)
+        except DeliveryRefused as refused:
+            log.error("%s (row %s) refused for good: %s", task.kind, task.id, refused.reason)
+            self._repo.fail(task.id, refused.reason, self._clock(), refused.then)
+        except Exception as exc:  # a bug must not stop the queue; retry as if deferred
+            wait = backoff(task.attempts, self._rng)
+            log.exception(
+                "%s (row %s) crashed; retry in %.1fs", task.kind, task.id, wait.total_seconds()
+            )
+            self._repo.retry_at(task.id, self._clock() + wait, f"{type(exc).__name__}")
+        else:
+            self._repo.complete(task.id, self._clock(), effects)
+
+    def run_forever(self, stop: threading.Event, idle: float = 1.0) -> None:
+        """Loop until `stop` is set, waking early when new work is enqueued."""
+        while not stop.is_set():
+            try:
+                busy = self.run_once()
+            except Exception:  # the database may be briefly away; keep the loop alive
+                log.exception("outbox pass failed")
+                busy = 0
+            if not busy:
+                self.wake.wait(idle)
+                self.wake.clear()

@@ -1,0 +1,52 @@
+"""Feedback listeners: open the modal (command or shortcut) and take its submission."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Ack
+from slack_sdk import WebClient
+
+from bot.services import Services
+from bot.slack import blocks
+from handlers import forms
+
+
+def open_feedback_modal(
+    ack: Ack, command: dict[str, Any], client: WebClient, services: Services
+) -> None:
+    """Answer `/hypercare`: help ephemerally, else open the form (prefilled with any text)."""
+    if forms.is_help(command.get("text") or ""):
+        text, rendered = blocks.help_message(services.program)
+        ack(text=text, blocks=rendered, response_type="ephemeral")
+        return
+    ack()
+    prefill = forms.prefill_from_command(command, services.program.channels.feedback)
+    client.views_open(
+        trigger_id=command["trigger_id"], view=blocks.feedback_modal(services.program, prefill)
+    )
+
+
+def open_feedback_from_message(
+    ack: Ack, shortcut: dict[str, Any], client: WebClient, services: Services
+) -> None:
+    """Answer the "Report to hypercare" shortcut: open the form prefilled from the message."""
+    ack()
+    message_ts = (shortcut.get("message") or {}).get("ts") or shortcut.get("message_ts") or ""
+    permalink = services.notifier.permalink(shortcut["channel"]["id"], message_ts)
+    prefill = forms.prefill_from_message(shortcut, services.program.channels.feedback, permalink)
+    client.views_open(
+        trigger_id=shortcut["trigger_id"], view=blocks.feedback_modal(services.program, prefill)
+    )
+
+
+def submit_feedback(
+    ack: Ack, body: dict[str, Any], view: dict[str, Any], services: Services
+) -> None:
+    """Store the submitted feedback, then close the modal; problems go back inline."""
+    draft = forms.draft_from_view(view, reporter_id=body["user"]["id"])
+    if problems := services.feedback.problems(draft):
+        ack(response_action="errors", errors=forms.block_errors(problems))
+        return
+    services.feedback.submit(draft)
+    ack()

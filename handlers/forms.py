@@ -1,0 +1,90 @@
+"""Pure translation between Slack payloads and domain drafts: no I/O, no Bolt."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.domain import FeedbackDraft, Field, SourceMessage, UsersAffected
+from bot.feedback import clean_summary, summary_from_text
+from bot.slack.blocks import ModalPrefill, source_from_metadata
+from bot.slack.ids import Action, block_id
+
+HELP_WORDS = {"help", "?", "-h", "--help"}
+
+
+def is_help(text: str) -> bool:
+    """Tell whether the slash command asks for help."""
+    return text.strip().lower() in HELP_WORDS
+
+
+def prefill_from_command(command: dict[str, Any], default_channel: str) -> ModalPrefill:
+    """Start the modal from `/hypercare <text>`: the text becomes the summary."""
+    return ModalPrefill(
+        channel_id=default_channel, summary=summary_from_text(command.get("text") or "")
+    )
+
+
+def prefill_from_message(
+    shortcut: dict[str, Any], default_channel: str, permalink: str | None
+) -> ModalPrefill:
+    """Start the modal from a message shortcut: keep its text, author, channel and link."""
+    message = shortcut.get("message") or {}
+    text = str(message.get("text") or "")
+    source = SourceMessage(
+        channel_id=str((shortcut.get("channel") or {}).get("id") or ""),
+        ts=str(message.get("ts") or shortcut.get("message_ts") or ""),
+        author_id=message.get("user") or None,
+        text=text,
+        permalink=permalink,
+    )
+    return ModalPrefill(
+        channel_id=default_channel, summary=summary_from_text(text), actual=text, source=source
+    )
+
+
+def _value(values: dict[str, Any], field: Field) -> str:
+    """Read one input's value whatever its element type; '' when empty or malformed."""
+    state = (values.get(block_id(field)) or {}).get(Action.INPUT)
+    if not isinstance(state, dict):
+        return ""
+    kind = state.get("type")
+    if kind == "static_select":
+        option = state.get("selected_option") or {}
+        return str(option.get("value") or "") if isinstance(option, dict) else ""
+    if kind == "conversations_select":
+        return str(state.get("selected_conversation") or "")
+    value = state.get("value")
+    return value if isinstance(value, str) else ""
+
+
+def draft_from_view(view: dict[str, Any], reporter_id: str) -> FeedbackDraft:
+    """Turn a submitted feedback modal into a draft."""
+    values = (view.get("state") or {}).get("values") or {}
+    users = _value(values, Field.USERS_AFFECTED)
+    try:
+        source = source_from_metadata(str(view.get("private_metadata") or ""))
+    except ValueError:
+        source = None  # metadata we did not write; report without a source rather than fail
+    return FeedbackDraft(
+        summary=clean_summary(_value(values, Field.SUMMARY)),
+        category=_value(values, Field.CATEGORY),
+        severity=_value(values, Field.SEVERITY),
+        component=_value(values, Field.COMPONENT),
+        environment=_value(values, Field.ENVIRONMENT),
+        trying=_value(values, Field.TRYING).strip(),
+        expected=_value(values, Field.EXPECTED).strip(),
+        actual=_value(values, Field.ACTUAL).strip(),
+        api_endpoint=_value(values, Field.API_ENDPOINT).strip() or None,
+        correlation_id=_value(values, Field.CORRELATION_ID).strip() or None,
+        users_affected=UsersAffected(users) if users in UsersAffected._value2member_map_ else None,
+        channel_id=_value(values, Field.CHANNEL),
+        reporter_id=reporter_id,
+        # One feedback per modal: Slack keeps the view id across double clicks and retries.
+        submission_key=f"view:{view.get('id')}",
+        source=source,
+    )
+
+
+def block_errors(problems: dict[Field, str]) -> dict[str, str]:
+    """Key validation problems by the input block that shows them."""
+    return {block_id(field): message for field, message in problems.items()}

@@ -1,0 +1,100 @@
+"""Engines, sessions and migrations for SQLite (one replica) and PostgreSQL (many)."""
+
+from __future__ import annotations
+
+import logging
+from importlib.resources import files
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger(__name__)
+
+# Any constant works; it only has to be the same in every replica.
+_MIGRATION_LOCK_ID = 0x48435F4D  # "HC_M"
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine tuned for the backend: WAL and write locks up front on SQLite."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    engine = create_engine(url, connect_args={"timeout": 10, "check_same_thread": False})
+    in_memory = parsed.database in (None, "", ":memory:")
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy emit BEGIN itself (pysqlite's legacy transaction control skips it).
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        if not in_memory:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        # A deferred transaction that reads then writes gets SQLITE_BUSY at once in WAL mode,
+        # ignoring busy_timeout; taking the write lock up front makes writers queue instead.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def make_sessions(engine: Engine) -> sessionmaker[Session]:
+    """Return the session factory every repository uses."""
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def _alembic_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(files("storage") / "migrations"))
+    return cfg
+
+
+def is_current(engine: Engine) -> bool:
+    """Tell whether the schema is at the newest migration."""
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision() == head
+
+
+def migrate(engine: Engine) -> None:
+    """Upgrade the schema to the newest migration; safe when replicas start at once."""
+    if is_current(engine):
+        return
+    cfg = _alembic_config()
+    with engine.connect() as conn:
+        postgres = engine.dialect.name == "postgresql"
+        if postgres:
+            # A session lock (not a transaction one): held across Alembic's own transactions.
+            conn.execute(text("SELECT pg_advisory_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
+            conn.commit()
+        try:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+            conn.commit()
+        finally:
+            if postgres:
+                conn.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": _MIGRATION_LOCK_ID})
+                conn.commit()
+    log.info("database schema upgraded to the newest migration")
+
+
+def ping(engine: Engine) -> bool:
+    """Tell whether the database answers."""
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return True
+    except Exception:  # any failure means "not ready"; the cause is logged
+        log.warning("database ping failed", exc_info=True)
+        return False

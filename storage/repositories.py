@@ -1,0 +1,265 @@
+"""Repositories: one transaction per method, domain objects in and out."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.domain import (
+    Effect,
+    Feedback,
+    FeedbackDraft,
+    FeedbackState,
+    SourceMessage,
+    Submission,
+    UsersAffected,
+)
+from storage.models import AuditRow, FeedbackRow, OutboxRow
+
+
+@dataclass(frozen=True)
+class OutboxTask:
+    """A claimed outbox row, handed to the worker."""
+
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+
+
+def _to_feedback(row: FeedbackRow, prefix: str) -> Feedback:
+    source = None
+    if row.source_channel_id and row.source_ts:
+        source = SourceMessage(
+            channel_id=row.source_channel_id,
+            ts=row.source_ts,
+            author_id=row.source_author_id,
+            text=row.source_text or "",
+            permalink=row.source_permalink,
+        )
+    return Feedback(
+        id=row.id,
+        short_id=f"{prefix}-{row.id}",
+        summary=row.summary,
+        category=row.category,
+        severity=row.severity,
+        component=row.component,
+        environment=row.environment,
+        trying=row.trying,
+        expected=row.expected,
+        actual=row.actual,
+        api_endpoint=row.api_endpoint,
+        correlation_id=row.correlation_id,
+        users_affected=UsersAffected(row.users_affected) if row.users_affected else None,
+        channel_id=row.channel_id,
+        reporter_id=row.reporter_id,
+        state=FeedbackState(row.state),
+        created_at=row.created_at,
+        source=source,
+        receipt_ts=row.receipt_ts,
+        receipt_permalink=row.receipt_permalink,
+    )
+
+
+def _add_effects(session: Session, effects: Sequence[Effect], now: dt.datetime) -> None:
+    for effect in effects:
+        exists = session.scalar(select(OutboxRow.id).where(OutboxRow.idempotency_key == effect.key))
+        if exists is None:
+            session.add(
+                OutboxRow(
+                    kind=effect.kind,
+                    payload=effect.payload,
+                    idempotency_key=effect.key,
+                    status="pending",
+                    attempts=0,
+                    due_at=now,
+                    created_at=now,
+                )
+            )
+
+
+class FeedbackRepository:
+    """Stores feedback and its audit trail."""
+
+    def __init__(self, sessions: sessionmaker[Session], id_prefix: str) -> None:
+        self._sessions = sessions
+        self._prefix = id_prefix
+
+    def add(
+        self, draft: FeedbackDraft, now: dt.datetime, effects: Sequence[Effect] = ()
+    ) -> Submission:
+        """Store a draft with its follow-up effects, or return the one already stored for it."""
+        try:
+            with self._sessions.begin() as session:
+                existing = session.scalar(
+                    select(FeedbackRow).where(FeedbackRow.submission_key == draft.submission_key)
+                )
+                if existing is not None:
+                    return Submission(_to_feedback(existing, self._prefix), created=False)
+                row = _new_row(draft, now)
+                session.add(row)
+                session.flush()
+                session.add(
+                    AuditRow(
+                        feedback_id=row.id,
+                        actor_id=draft.reporter_id,
+                        action="created",
+                        detail={"severity": draft.severity, "category": draft.category},
+                        at=now,
+                    )
+                )
+                _add_effects(session, [_bind(e, row.id) for e in effects], now)
+                return Submission(_to_feedback(row, self._prefix), created=True)
+        except IntegrityError:
+            # Another replica or thread stored the same submission between our read and insert.
+            found = self.by_submission_key(draft.submission_key)
+            if found is None:
+                raise
+            return Submission(found, created=False)
+
+    def by_submission_key(self, key: str) -> Feedback | None:
+        """Return the feedback stored for a submission, if any."""
+        with self._sessions() as session:
+            row = session.scalar(select(FeedbackRow).where(FeedbackRow.submission_key == key))
+            return _to_feedback(row, self._prefix) if row else None
+
+    def get(self, feedback_id: int) -> Feedback | None:
+        """Return one feedback by its number."""
+        with self._sessions() as session:
+            row = session.get(FeedbackRow, feedback_id)
+            return _to_feedback(row, self._prefix) if row else None
+
+    def record_receipt(
+        self,
+        feedback_id: int,
+        ts: str,
+        permalink: str | None,
+        now: dt.datetime,
+        effects: Sequence[Effect] = (),
+    ) -> None:
+        """Remember the receipt message (the feedback's home thread) and enqueue what follows."""
+        with self._sessions.begin() as session:
+            row = session.get_one(FeedbackRow, feedback_id)
+            row.receipt_ts = ts
+            row.receipt_permalink = permalink
+            row.updated_at = now
+            _add_effects(session, effects, now)
+
+    def record_source_permalink(self, feedback_id: int, permalink: str) -> None:
+        """Remember the link to the message the feedback was made from."""
+        with self._sessions.begin() as session:
+            session.get_one(FeedbackRow, feedback_id).source_permalink = permalink
+
+    def audit_trail(self, feedback_id: int) -> list[tuple[str, str, dict[str, Any]]]:
+        """Return (actor, action, detail) for every change of one feedback, oldest first."""
+        with self._sessions() as session:
+            rows = session.scalars(
+                select(AuditRow).where(AuditRow.feedback_id == feedback_id).order_by(AuditRow.id)
+            )
+            return [(r.actor_id, r.action, r.detail) for r in rows]
+
+    def count(self) -> int:
+        """Count stored feedback."""
+        with self._sessions() as session:
+            return len(session.scalars(select(FeedbackRow.id)).all())
+
+
+def _bind(effect: Effect, feedback_id: int) -> Effect:
+    """Fill the new feedback's id into an effect's payload and key."""
+    return Effect(
+        kind=effect.kind,
+        payload={**effect.payload, "feedback_id": feedback_id},
+        key=effect.key.format(feedback_id=feedback_id),
+    )
+
+
+def _new_row(draft: FeedbackDraft, now: dt.datetime) -> FeedbackRow:
+    source = draft.source
+    return FeedbackRow(
+        submission_key=draft.submission_key,
+        summary=draft.summary,
+        category=draft.category,
+        severity=draft.severity,
+        component=draft.component,
+        environment=draft.environment,
+        trying=draft.trying,
+        expected=draft.expected,
+        actual=draft.actual,
+        api_endpoint=draft.api_endpoint,
+        correlation_id=draft.correlation_id,
+        users_affected=draft.users_affected.value if draft.users_affected else None,
+        channel_id=draft.channel_id,
+        reporter_id=draft.reporter_id,
+        state=FeedbackState.NEW.value,
+        created_at=now,
+        updated_at=now,
+        source_channel_id=source.channel_id if source else None,
+        source_ts=source.ts if source else None,
+        source_author_id=source.author_id if source else None,
+        source_text=source.text if source else None,
+        source_permalink=source.permalink if source else None,
+    )
+
+
+class OutboxRepository:
+    """Claims, completes and reschedules outbox rows."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def claim(self, now: dt.datetime, limit: int, lease: dt.timedelta) -> list[OutboxTask]:
+        """Lease up to `limit` due rows; other workers skip them until the lease ends."""
+        with self._sessions.begin() as session:
+            rows = session.scalars(
+                select(OutboxRow)
+                .where(OutboxRow.status == "pending", OutboxRow.due_at <= now)
+                .where((OutboxRow.locked_until.is_(None)) | (OutboxRow.locked_until <= now))
+                .order_by(OutboxRow.due_at, OutboxRow.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            ).all()
+            for row in rows:
+                row.locked_until = now + lease
+                row.attempts += 1
+            return [OutboxTask(r.id, r.kind, dict(r.payload), r.attempts) for r in rows]
+
+    def complete(self, task_id: int, now: dt.datetime, effects: Sequence[Effect] = ()) -> None:
+        """Mark a row done and enqueue the effects that follow it, atomically."""
+        with self._sessions.begin() as session:
+            row = session.get_one(OutboxRow, task_id)
+            row.status, row.done_at, row.locked_until = "done", now, None
+            _add_effects(session, effects, now)
+
+    def retry_at(self, task_id: int, due: dt.datetime, error: str) -> None:
+        """Put a row back to be tried again at `due`."""
+        with self._sessions.begin() as session:
+            row = session.get_one(OutboxRow, task_id)
+            row.due_at, row.locked_until, row.last_error = due, None, error[:2000]
+
+    def fail(
+        self, task_id: int, error: str, now: dt.datetime, effects: Sequence[Effect] = ()
+    ) -> None:
+        """Give up on a row for good, enqueueing the effects that tell a human."""
+        with self._sessions.begin() as session:
+            row = session.get_one(OutboxRow, task_id)
+            row.status, row.locked_until, row.last_error = "failed", None, error[:2000]
+            _add_effects(session, effects, now)
+
+    def pending_count(self) -> int:
+        """Count rows not yet done or failed."""
+        with self._sessions() as session:
+            return len(
+                session.scalars(select(OutboxRow.id).where(OutboxRow.status == "pending")).all()
+            )
+
+    def rows(self) -> list[tuple[str, str, int, str | None]]:
+        """Return (kind, status, attempts, last_error) of every row, oldest first."""
+        with self._sessions() as session:
+            rows = session.scalars(select(OutboxRow).order_by(OutboxRow.id))
+            return [(r.kind, r.status, r.attempts, r.last_error) for r in rows]

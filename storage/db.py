@@ -33,11 +33,11 @@ def make_engine(url: str) -> Engine:
         # Let SQLAlchemy emit BEGIN itself (pysqlite's legacy transaction control skips it).
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA busy_timeout=10000")  # first: the pragmas below may wait on locks
         if not in_memory:
             cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=10000")
         cursor.close()
 
     @event.listens_for(engine, "begin")

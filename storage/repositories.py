@@ -213,6 +213,11 @@ class OutboxRepository:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
 
+    def enqueue(self, effects: Sequence[Effect], now: dt.datetime) -> None:
+        """Queue effects on their own (most are queued inside another repository's transaction)."""
+        with self._sessions.begin() as session:
+            _add_effects(session, effects, now)
+
     def claim(self, now: dt.datetime, limit: int, lease: dt.timedelta) -> list[OutboxTask]:
         """Lease up to `limit` due rows; other workers skip them until the lease ends."""
         with self._sessions.begin() as session:

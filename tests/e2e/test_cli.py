@@ -1,0 +1,113 @@
+"""End to end through the real command line: serve, demo and migrate as a user runs them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from bot.sandbox import SlackEmulator, SlackUserSimulator
+from tests.conftest import BOT_TOKEN, ROOT, SIGNING_SECRET
+
+
+def free_port() -> int:
+    """A port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_healthy(port: int, proc: subprocess.Popen[str], timeout: float = 30) -> None:
+    """Wait until /healthz answers, failing early if the process died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError("the bot did not become healthy")
+
+
+def test_serve_answers_slack_then_stops_cleanly_on_sigterm(
+    slack: SlackEmulator, database_url: str, tmp_path: Path
+) -> None:
+    """`hypercare-bot serve` migrates, answers a signed slash command, and exits 0 on SIGTERM."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": slack.base_url,
+        "DATABASE_URL": database_url,
+        "HYPERCARE_CONFIG": str(ROOT / "hypercare.example.yaml"),
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "LOG_LEVEL": "DEBUG",
+    }
+    env.pop("SLACK_APP_TOKEN", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "serve"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_healthy(port, proc)
+        user = SlackUserSimulator(f"http://127.0.0.1:{port}/slack/events", SIGNING_SECRET, slack)
+        assert user.slash_command("Search is slow").status_code == 200
+        slack.wait_for("views.open")
+        assert user.send_raw("command=%2Fhypercare", sign=False).status_code == 401
+        ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=10)
+        assert ready.status_code == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output = proc.communicate(timeout=30)[0]
+    assert proc.returncode == 0, output
+    assert "listening on 127.0.0.1" in output
+    # Even at DEBUG, no token or signing secret reaches the log.
+    assert BOT_TOKEN not in output and SIGNING_SECRET not in output
+
+
+def test_demo_plays_the_scripted_morning(tmp_path: Path) -> None:
+    """`hypercare-bot demo` needs no credentials and shows receipts, errors and thread replies."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "demo"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Please describe what happened." in out  # the validation error, inline
+    assert "HC-1 · CHECKOUT RETURNS 504" in out and "HC-2 · REFUNDS FAIL" in out
+    assert "(thread reply)" in out and "2 reports stored" in out
+    assert not list(tmp_path.iterdir())  # the demo leaves nothing behind
+
+
+def test_no_credentials_means_serve_runs_the_demo(tmp_path: Path) -> None:
+    """Running `hypercare-bot` with no Slack token plays the demo instead of failing."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0 and "Hypercare Bot demo" in result.stdout

@@ -1,0 +1,148 @@
+"""The outbox worker over a real database: retries, refusals, leases and exactly-once claims."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import threading
+from collections.abc import Sequence
+
+from bot.domain import Effect
+from bot.errors import DeliveryDeferred, DeliveryRefused
+from bot.worker import BACKOFF_CAP, OutboxWorker, backoff
+from storage import db
+from storage.repositories import OutboxRepository
+
+T0 = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+def setup(database_url: str) -> OutboxRepository:
+    """A migrated database and its outbox repository."""
+    engine = db.make_engine(database_url)
+    db.migrate(engine)
+    return OutboxRepository(db.make_sessions(engine))
+
+
+def enqueue(repo: OutboxRepository, *keys: str, kind: str = "test.effect") -> None:
+    """Queue effects, as a service transaction would."""
+    repo.enqueue([Effect(kind, {"key": k}, k) for k in keys], T0)
+
+
+def test_backoff_is_jittered_and_capped() -> None:
+    """Waits grow exponentially, never exceed the cap and are never negative."""
+    rng = random.Random(7)
+    waits = [backoff(n, rng) for n in range(1, 40)]
+    assert all(dt.timedelta(0) <= w <= BACKOFF_CAP for w in waits)
+    assert max(backoff(1, random.Random(s)) for s in range(50)) <= dt.timedelta(seconds=2)
+
+
+def test_deferred_effects_wait_for_retry_after_then_succeed(database_url: str) -> None:
+    """A rate-limited effect is not retried before Retry-After, then runs once."""
+    repo = setup(database_url)
+    enqueue(repo, "a")
+    clock, calls = Clock(), []
+
+    def handler(payload: dict[str, object]) -> Sequence[Effect]:
+        calls.append(clock.now)
+        if len(calls) == 1:
+            raise DeliveryDeferred("rate limited", retry_after=30)
+        return []
+
+    worker = OutboxWorker(repo=repo, handlers={"test.effect": handler}, clock=clock)
+    assert worker.run_once() == 1
+    clock.now = T0 + dt.timedelta(seconds=29)
+    assert worker.run_once() == 0
+    clock.now = T0 + dt.timedelta(seconds=31)
+    assert worker.run_once() == 1
+    assert repo.rows() == [("test.effect", "done", 2, "rate limited")]
+    assert len(calls) == 2
+
+
+def test_refused_effects_fail_for_good_and_queue_their_follow_ups(database_url: str) -> None:
+    """A refusal marks the row failed, never retries it, and queues what tells a human."""
+    repo = setup(database_url)
+    enqueue(repo, "a")
+    tell = Effect("test.tell", {}, "tell:a")
+    told: list[object] = []
+
+    def refuse(payload: dict[str, object]) -> Sequence[Effect]:
+        raise DeliveryRefused("channel_not_found", then=[tell])
+
+    handlers = {"test.effect": refuse, "test.tell": lambda p: told.append(p) or []}
+    worker = OutboxWorker(repo=repo, handlers=handlers, clock=Clock())
+    worker.run_once()
+    worker.run_once()
+    assert repo.rows() == [
+        ("test.effect", "failed", 1, "channel_not_found"),
+        ("test.tell", "done", 1, None),
+    ]
+    assert len(told) == 1 and worker.run_once() == 0
+
+
+def test_a_crashing_handler_is_retried_not_dropped(database_url: str) -> None:
+    """A bug in a handler keeps the row pending for a later retry."""
+    repo = setup(database_url)
+    enqueue(repo, "a")
+
+    def crash(payload: dict[str, object]) -> Sequence[Effect]:
+        raise KeyError("oops")
+
+    clock = Clock()
+    OutboxWorker(repo=repo, handlers={"test.effect": crash}, clock=clock).run_once()
+    assert repo.rows() == [("test.effect", "pending", 1, "KeyError")]
+    assert repo.pending_count() == 1
+
+
+def test_enqueueing_the_same_key_twice_is_a_no_op(database_url: str) -> None:
+    """The idempotency key makes a repeated enqueue harmless."""
+    repo = setup(database_url)
+    enqueue(repo, "a")
+    enqueue(repo, "a")
+    assert len(repo.rows()) == 1
+
+
+def test_leased_rows_are_not_claimed_twice(database_url: str) -> None:
+    """A row leased by one worker is invisible to another until the lease ends."""
+    repo = setup(database_url)
+    enqueue(repo, "a")
+    lease = dt.timedelta(minutes=2)
+    assert len(repo.claim(T0, 10, lease)) == 1
+    assert repo.claim(T0 + dt.timedelta(minutes=1), 10, lease) == []
+    again = repo.claim(T0 + dt.timedelta(minutes=3), 10, lease)  # the first worker died
+    assert len(again) == 1 and again[0].attempts == 2
+
+
+def test_concurrent_workers_run_each_effect_exactly_once(database_url: str) -> None:
+    """Four workers racing over 200 effects run every one of them exactly once."""
+    repo = setup(database_url)
+    enqueue(repo, *[f"k{i}" for i in range(200)])
+    seen: list[object] = []
+    lock = threading.Lock()
+
+    def record(payload: dict[str, object]) -> Sequence[Effect]:
+        with lock:
+            seen.append(payload["key"])
+        return []
+
+    def drain() -> None:
+        worker = OutboxWorker(repo=repo, handlers={"test.effect": record}, clock=Clock(), batch=7)
+        while worker.run_once():
+            pass
+
+    threads = [threading.Thread(target=drain) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(seen) == sorted(f"k{i}" for i in range(200))
+    assert repo.pending_count() == 0

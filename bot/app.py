@@ -46,7 +46,7 @@ def build_app(*, client: WebClient, signing_secret: str | None, services: Servic
 
 
 def report_error(
-    error: Exception, body: dict[str, Any], response: BoltResponse | None
+    error: Exception, body: dict[str, Any], response: BoltResponse | None, client: WebClient
 ) -> BoltResponse | None:
     """Log a failed listener with a reference id and show the user a friendly answer."""
     reference = secrets.token_hex(4)
@@ -54,9 +54,10 @@ def report_error(
     log.error(
         "listener failed: %s (ref %s, %s)", type(error).__name__, reference, kind, exc_info=error
     )
-    if response is None:  # already acknowledged: nothing more can be said in the response
-        return None
     message = blocks.error_message(reference)
+    if response is None:  # already acknowledged: tell the user out of band, where we can
+        _tell_privately(client, body, message)
+        return None
     if kind == "view_submission":
         # Keep the modal open with the user's input, and say what happened on its first field.
         retry = f"We could not save this just now (ref {reference}). Please press Submit again."
@@ -69,3 +70,15 @@ def report_error(
     return BoltResponse(
         status=200, body=json.dumps(payload), headers={"content-type": "application/json"}
     )
+
+
+def _tell_privately(client: WebClient, body: dict[str, Any], message: str) -> None:
+    """Show an ephemeral error where the user acted (a command or a message shortcut)."""
+    channel = body.get("channel_id") or (body.get("channel") or {}).get("id")
+    user = body.get("user_id") or (body.get("user") or {}).get("id")
+    if not channel or not user:
+        return
+    try:
+        client.chat_postEphemeral(channel=channel, user=user, text=message)
+    except Exception as exc:  # the error path must never raise; the log line above is kept
+        log.warning("could not show the error to the user: %s", type(exc).__name__)

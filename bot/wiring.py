@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,7 @@ from storage.repositories import FeedbackRepository, OutboxRepository
 log = logging.getLogger(__name__)
 
 HTTP_THREADS = 16
+SLACK_CHECK_EVERY = 30.0  # seconds between auth.test calls made for /readyz
 
 
 @dataclass
@@ -46,6 +48,7 @@ class Runtime:
     _server: object | None = None
     _socket: SocketModeHandler | None = None
     _slack_ok: bool = False
+    _slack_checked_at: float = -SLACK_CHECK_EVERY
     port: int = 0
 
     def ready(self) -> tuple[bool, dict[str, bool]]:
@@ -56,11 +59,15 @@ class Runtime:
     def _slack_up(self) -> bool:
         if self._socket is not None:
             return bool(self._socket.client.is_connected())
-        if not self._slack_ok:
+        # HTTP mode has no connection to watch: ask Slack, at most every SLACK_CHECK_EVERY.
+        now = time.monotonic()
+        if now - self._slack_checked_at >= SLACK_CHECK_EVERY:
+            self._slack_checked_at = now
             try:
                 self._slack_ok = bool(self.client.auth_test().get("ok"))
-            except Exception as exc:  # any failure means "not ready yet"
+            except Exception as exc:  # any failure means "not ready"
                 log.warning("Slack auth.test failed: %s", type(exc).__name__)
+                self._slack_ok = False
         return self._slack_ok
 
     def start(self) -> Runtime:

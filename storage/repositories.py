@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -167,7 +167,7 @@ class FeedbackRepository:
     def count(self) -> int:
         """Count stored feedback."""
         with self._sessions() as session:
-            return len(session.scalars(select(FeedbackRow.id)).all())
+            return session.scalar(select(func.count()).select_from(FeedbackRow)) or 0
 
 
 def _bind(effect: Effect, feedback_id: int) -> Effect:
@@ -259,9 +259,8 @@ class OutboxRepository:
     def pending_count(self) -> int:
         """Count rows not yet done or failed."""
         with self._sessions() as session:
-            return len(
-                session.scalars(select(OutboxRow.id).where(OutboxRow.status == "pending")).all()
-            )
+            query = select(func.count()).select_from(OutboxRow).where(OutboxRow.status == "pending")
+            return session.scalar(query) or 0
 
     def rows(self) -> list[tuple[str, str, int, str | None]]:
         """Return (kind, status, attempts, last_error) of every row, oldest first."""

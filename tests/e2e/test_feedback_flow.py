@@ -244,3 +244,58 @@ def test_unknown_channel_tells_the_reporter_and_keeps_the_feedback(
     with make_sessions(bot.engine)() as session:
         statuses = {(r.kind, r.status) for r in session.scalars(select(OutboxRow))}
     assert ("feedback.post_receipt", "failed") in statuses
+
+
+def test_concurrent_duplicate_submissions_store_one_feedback(
+    bot: Runtime, user: SlackUserSimulator, slack: SlackEmulator
+) -> None:
+    """Five copies of one submission arriving at the same moment still make one feedback."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    view = open_modal(user, slack)
+    with ThreadPoolExecutor(5) as pool:
+        answers = list(pool.map(lambda _: user.submit_view(view, good_values()), range(5)))
+    assert [a.status_code for a in answers] == [200] * 5
+    slack.wait_for("chat.postEphemeral")
+    assert len(rows(bot)) == 1 and len(slack.calls_to("chat.postMessage")) == 1
+
+
+def test_a_database_failure_keeps_the_modal_open_and_loses_nothing(
+    bot: Runtime, user: SlackUserSimulator, slack: SlackEmulator
+) -> None:
+    """When storing fails, the modal stays open with a reference; resubmitting then works."""
+    from sqlalchemy import text
+
+    view = open_modal(user, slack)
+    with bot.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE audit RENAME TO audit_away"))
+    body = user.submit_view(view, good_values()).json()
+    assert body["response_action"] == "errors"
+    assert "could not save this just now (ref " in body["errors"]["summary"]
+    assert rows(bot) == []
+    with bot.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE audit_away RENAME TO audit"))
+    assert user.submit_view(view, good_values()).status_code == 200
+    assert len(rows(bot)) == 1
+    slack.wait_for("chat.postMessage")
+
+
+def test_a_modal_that_cannot_open_is_explained_to_the_user(
+    bot: Runtime, user: SlackUserSimulator, slack: SlackEmulator
+) -> None:
+    """If Slack refuses to open the form, the user gets an ephemeral note with a reference."""
+    slack.fail_next("views.open", status=200, error="expired_trigger_id")
+    assert user.slash_command().status_code == 200
+    note = slack.wait_for("chat.postEphemeral")[0]
+    assert note.args["user"] == "U0ALICE" and "reference" in note.args["text"]
+
+
+def test_feedback_creation_is_audited(
+    bot: Runtime, user: SlackUserSimulator, slack: SlackEmulator
+) -> None:
+    """Storing feedback writes an audit row naming the reporter."""
+    view = open_modal(user, slack)
+    user.submit_view(view, good_values())
+    [row] = rows(bot)
+    trail = bot.services.feedback.audit_trail(row.id)
+    assert trail == [("U0ALICE", "created", {"severity": "sev1", "category": "bug"})]

@@ -121,10 +121,6 @@ class FeedbackService:
         """Return who did what to one feedback, oldest first."""
         return self._repo.audit_trail(feedback_id)
 
-    def audit_trail(self, feedback_id: int) -> list[tuple[str, str, dict[str, object]]]:
-        """Return who did what to one feedback, oldest first."""
-        return self._repo.audit_trail(feedback_id)
-
     def count(self) -> int:
         """Count stored feedback."""
         return self._repo.count()

@@ -88,8 +88,10 @@ def source_metadata(source: SourceMessage | None) -> str:
     packed = {"c": source.channel_id, "ts": source.ts, "a": source.author_id, "p": source.permalink}
     room = METADATA_MAX - len(json.dumps({**packed, "t": ""}, ensure_ascii=False))
     text = source.text
-    while len(json.dumps(text, ensure_ascii=False)) - 2 > room:
-        text = text[: max(0, len(text) - (len(json.dumps(text, ensure_ascii=False)) - 2 - room))]
+    # Quotes and control characters grow when JSON-encoded; every character takes at least
+    # one, so cutting the excess converges in a step or two.
+    while (excess := len(json.dumps(text, ensure_ascii=False)) - 2 - room) > 0:
+        text = text[: len(text) - excess]
     return json.dumps({**packed, "t": text}, ensure_ascii=False)
 
 

@@ -86,3 +86,13 @@ def test_modal_stays_within_limits_for_a_large_program(program: Program) -> None
     assert len(as_dict["private_metadata"]) <= 3000
     back = blocks.source_from_metadata(as_dict["private_metadata"])
     assert back is not None and back.author_id == "U0BOB" and back.text.startswith("éé")
+
+
+def test_source_metadata_fits_even_when_json_escaping_doubles_the_text() -> None:
+    """Quotes and line breaks, which double when JSON-encoded, are cut to fit 3,000 characters."""
+    for text in ('"' * 5000, "\n" * 5000, 'a"\\' * 2000):
+        source = SourceMessage("C1", "1.2", None, text, None)
+        packed = blocks.source_metadata(source)
+        assert len(packed) <= 3000
+        back = blocks.source_from_metadata(packed)
+        assert back is not None and text.startswith(back.text) and len(back.text) > 1000

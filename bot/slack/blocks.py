@@ -88,11 +88,16 @@ def source_metadata(source: SourceMessage | None) -> str:
     packed = {"c": source.channel_id, "ts": source.ts, "a": source.author_id, "p": source.permalink}
     room = METADATA_MAX - len(json.dumps({**packed, "t": ""}, ensure_ascii=False))
     text = source.text
-    # Quotes and control characters grow when JSON-encoded; every character takes at least
-    # one, so cutting the excess converges in a step or two.
-    while (excess := len(json.dumps(text, ensure_ascii=False)) - 2 - room) > 0:
-        text = text[: len(text) - excess]
-    return json.dumps({**packed, "t": text}, ensure_ascii=False)
+
+    def fits(length: int) -> bool:
+        return len(json.dumps(text[:length], ensure_ascii=False)) - 2 <= room
+
+    # Quotes and control characters grow when JSON-encoded: find the longest prefix that fits.
+    low, high = 0, len(text)
+    while low < high:
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if fits(middle) else (low, middle - 1)
+    return json.dumps({**packed, "t": text[:low]}, ensure_ascii=False)
 
 
 def source_from_metadata(metadata: str) -> SourceMessage | None:

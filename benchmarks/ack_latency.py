@@ -1,0 +1,588 @@
+"""Ack latency of the real bot next to a bare Bolt app that only acks, measured in one run.
+
+Both servers run in this process behind the same waitress setup on 127.0.0.1, and so do the
+Slack emulator and the load generator; only the bot's own work differs. Run it with:
+
+    .venv/bin/python benchmarks/ack_latency.py [--requests 200] [--concurrency 1,10,50]
+        [--warmup 20] [--database-url URL] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import math
+import os
+import platform
+import tempfile
+import textwrap
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+from slack_bolt import Ack, App
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_sdk import WebClient
+from slack_sdk.signature import SignatureVerifier
+from sqlalchemy.engine import make_url
+from waitress.server import create_server
+
+from bot.config import Program, Settings
+from bot.sandbox import SlackEmulator, SlackUserSimulator
+from bot.wiring import HTTP_THREADS, Runtime, _serve_until, build_runtime
+
+TOKEN = "xoxb-bench-token"  # the emulator's, not a real secret
+SECRET = "bench-signing-secret"  # signs loopback requests only
+FEEDBACK = "C0FEEDBACK"
+REPORTER = "U0ALICE"
+COMMAND = "/hypercare"
+MODAL = "hypercare-feedback-modal"
+EVENTS_PATH = "/slack/events"
+KINDS = {"command": COMMAND, "submission": "view submission"}
+SINGLE_MAX = 100  # requests per cell at concurrency 1, to keep the run short
+SETTLE_TIMEOUT = 120.0
+HTTP_TIMEOUT = 30.0
+
+PROGRAM: dict[str, Any] = {
+    "name": "Ack latency benchmark",
+    "go_live": "2026-11-16",
+    "channels": {"feedback": FEEDBACK},
+    "severities": [{"id": "sev1", "label": "Critical", "emoji": ":red_circle:"}],
+    "categories": [{"id": "bug", "label": "Bug / defect"}],
+    "components": [{"id": "payments-api", "label": "Payments API"}],
+    "environments": [{"id": "production", "label": "Production"}],
+}
+
+# A complete, valid form (as in tests/e2e/test_feedback_flow.py): every submission is stored.
+VALUES: dict[str, Any] = {
+    "summary": "Checkout returns 504 for card payments",
+    "severity": "sev1",
+    "category": "bug",
+    "component": "payments-api",
+    "environment": "production",
+    "trying": "Pay for an order with a Visa card",
+    "expected": "Order confirmed",
+    "actual": "Spinner for 30 s, then 'Gateway timeout'",
+    "api_endpoint": "POST /v1/payments",
+    "correlation_id": "abc-123-def",
+    "users_affected": "many",
+    "channel": FEEDBACK,
+}
+
+
+@dataclass(frozen=True)
+class Options:
+    """The command-line options."""
+
+    requests: int
+    concurrency: list[int]
+    warmup: int
+    database_url: str | None
+    json_path: Path | None
+
+
+@dataclass(frozen=True)
+class Cell:
+    """The timed requests of one (target, kind, concurrency) cell."""
+
+    target: str
+    kind: str
+    concurrency: int
+    latencies_ms: list[float]
+    errors: int
+    elapsed_s: float
+
+    @property
+    def sent(self) -> int:
+        """Timed requests sent, answered or not."""
+        return len(self.latencies_ms) + self.errors
+
+    @property
+    def p50(self) -> float:
+        """Median latency of the good answers, in ms."""
+        return percentile(self.latencies_ms, 50)
+
+    @property
+    def p99(self) -> float:
+        """99th percentile latency of the good answers, in ms."""
+        return percentile(self.latencies_ms, 99)
+
+    @property
+    def throughput(self) -> float:
+        """Timed requests per second of wall time."""
+        return self.sent / self.elapsed_s if self.elapsed_s > 0 else math.nan
+
+    def summary(self) -> dict[str, Any]:
+        """The figures of this cell, for --json."""
+        return {
+            "target": self.target,
+            "kind": self.kind,
+            "concurrency": self.concurrency,
+            "n": self.sent,
+            "errors": self.errors,
+            "p50_ms": _finite(self.p50),
+            "p99_ms": _finite(self.p99),
+            "requests_per_s": _finite(self.throughput),
+        }
+
+
+@dataclass
+class Sent:
+    """A count of requests to the bot by kind (warmups included)."""
+
+    command: int = 1  # the modal opened by open_modal()
+    submission: int = 0
+
+    def add(self, kind: str, requests: int) -> None:
+        """Count `requests` more of `kind`."""
+        if kind == "command":
+            self.command += requests
+        else:
+            self.submission += requests
+
+
+@dataclass
+class Run:
+    """Every cell, what the bot was sent and accepted, and its after-ack backlog per cell."""
+
+    cells: list[Cell] = field(default_factory=list)
+    sent: Sent = field(default_factory=Sent)
+    accepted: Sent = field(default_factory=Sent)
+    backlog: dict[str, float] = field(default_factory=dict)
+
+    def count(self, kind: str, sent: int, accepted: int) -> None:
+        """Note requests of `kind` sent to the bot, and how many it accepted."""
+        self.sent.add(kind, sent)
+        self.accepted.add(kind, accepted)
+
+
+def _finite(value: float) -> float | None:
+    """The value rounded for JSON, or None when it is not a number."""
+    return None if math.isnan(value) else round(value, 3)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0-100), interpolating linearly between closest ranks."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q / 100
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+# -- requests ----------------------------------------------------------------------------------
+
+
+class _BodyRecorder(SlackUserSimulator):
+    """A simulated Slack user that keeps each request body instead of sending it."""
+
+    def __init__(self) -> None:
+        super().__init__(f"http://127.0.0.1:9{EVENTS_PATH}", SECRET)
+        self.bodies: list[bytes] = []
+
+    def send_raw(
+        self,
+        body: bytes | str,
+        *,
+        headers: dict[str, str] | None = None,
+        sign: bool = True,
+        timestamp: str | None = None,
+    ) -> httpx.Response:
+        """Keep `body` (it is signed when sent) and answer like an empty ack."""
+        self.bodies.append(body.encode("utf-8") if isinstance(body, str) else body)
+        return httpx.Response(200)
+
+
+def build_bodies(kind: str, count: int, view: dict[str, Any]) -> list[bytes]:
+    """Slack-shaped bodies: commands with fresh trigger_ids, submissions with fresh view ids."""
+    batch = uuid.uuid4().hex[:8].upper()
+    with contextlib.closing(_BodyRecorder()) as user:
+        for number in range(count):
+            if kind == "command":
+                user.slash_command(user_id=REPORTER, channel_id=FEEDBACK, command=COMMAND)
+            else:
+                fresh = {**view, "id": f"VB{batch}{number:05d}"}
+                user.submit_view(fresh, VALUES, user_id=REPORTER)
+        return user.bodies
+
+
+def signed_headers(verifier: SignatureVerifier, body: bytes) -> dict[str, str]:
+    """The headers Slack sends with a body, signed now."""
+    stamp = str(int(time.time()))
+    return {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": stamp,
+        "X-Slack-Signature": verifier.generate_signature(timestamp=stamp, body=body) or "",
+    }
+
+
+def send(client: httpx.Client, url: str, body: bytes, verifier: SignatureVerifier) -> float | None:
+    """Post one signed body; return its latency in ms, or None for an error answer."""
+    headers = signed_headers(verifier, body)
+    start = time.perf_counter()
+    try:
+        response = client.post(url, content=body, headers=headers)
+    except httpx.HTTPError:
+        return None
+    elapsed = (time.perf_counter() - start) * 1000
+    return None if response.status_code != 200 or _form_errors(response) else elapsed
+
+
+def _form_errors(response: httpx.Response) -> bool:
+    """Tell whether an ack kept the modal open with inline errors (the cheap, unstored path)."""
+    if not response.content.strip().startswith(b"{"):
+        return False
+    try:
+        return bool(response.json().get("response_action") == "errors")
+    except ValueError:
+        return False
+
+
+# -- load --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Load:
+    """What one burst of requests gave: timed latencies, errors, wall time, answers accepted."""
+
+    latencies_ms: list[float]
+    errors: int
+    elapsed_s: float
+    accepted: int  # warmups included
+
+
+def run_load(url: str, warmup: list[bytes], timed: list[bytes], concurrency: int) -> Load:
+    """Send warmups, then time the bodies from `concurrency` keep-alive clients at once."""
+    verifier = SignatureVerifier(SECRET)
+    barrier = threading.Barrier(concurrency + 1)
+    lock = threading.Lock()
+    pending = list(reversed(timed))
+    results: list[float | None] = []
+    early_results: list[float | None] = []
+
+    def take() -> bytes | None:
+        with lock:
+            return pending.pop() if pending else None
+
+    def worker(index: int) -> None:
+        with httpx.Client(timeout=HTTP_TIMEOUT) as client:
+            for early in warmup[index::concurrency]:  # opens this worker's connection
+                early_results.append(send(client, url, early, verifier))
+            barrier.wait(timeout=SETTLE_TIMEOUT)
+            while (body := take()) is not None:
+                results.append(send(client, url, body, verifier))
+
+    threads = [
+        threading.Thread(target=worker, args=(i,), name=f"load-{i}", daemon=True)
+        for i in range(concurrency)
+    ]
+    for thread in threads:
+        thread.start()
+    barrier.wait(timeout=SETTLE_TIMEOUT)
+    start = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - start
+    good = [r for r in results if r is not None]
+    accepted = len(good) + sum(r is not None for r in early_results)
+    return Load(good, len(timed) - len(good), elapsed, accepted)
+
+
+# -- servers -----------------------------------------------------------------------------------
+
+
+def build_baseline_app(api_url: str) -> App:
+    """A bare Bolt app that verifies signatures and only acks the same two requests."""
+    app = App(
+        client=WebClient(token=TOKEN, base_url=api_url),
+        signing_secret=SECRET,
+        request_verification_enabled=True,
+        token_verification_enabled=False,
+    )
+
+    @app.command(COMMAND)
+    def command(ack: Ack) -> None:
+        ack()
+
+    @app.view(MODAL)
+    def submission(ack: Ack) -> None:
+        ack()
+
+    return app
+
+
+@contextlib.contextmanager
+def serve_baseline(api_url: str) -> Iterator[str]:
+    """Serve the baseline app with waitress as the bot serves itself; yield its events URL."""
+    handler = SlackRequestHandler(build_baseline_app(api_url))
+    server = create_server(handler, host="127.0.0.1", port=0, threads=HTTP_THREADS)
+    port = int(server.effective_port)  # type: ignore[union-attr]
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=_serve_until, args=(server, stop), name="baseline-http", daemon=True
+    )
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}{EVENTS_PATH}"
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+@contextlib.contextmanager
+def run_bot(slack: SlackEmulator, database_url: str) -> Iterator[Runtime]:
+    """Start the real bot in HTTP mode against the emulator; stop it afterwards."""
+    settings = Settings(
+        slack_bot_token=SecretStr(TOKEN),
+        slack_signing_secret=SecretStr(SECRET),
+        slack_api_url=slack.base_url,
+        database_url=database_url,
+        host="127.0.0.1",
+        port=0,
+        _env_file=None,
+    )
+    runtime = build_runtime(settings, Program.model_validate(PROGRAM)).start()
+    try:
+        yield runtime
+    finally:
+        runtime.stop()
+
+
+@contextlib.contextmanager
+def emulator() -> Iterator[SlackEmulator]:
+    """The Slack Web API emulator with the channel and reporter the bot posts to."""
+    with SlackEmulator(token=TOKEN) as slack:
+        slack.add_channel(FEEDBACK, "hypercare-feedback")
+        slack.add_user(REPORTER, "alice")
+        yield slack
+
+
+@contextlib.contextmanager
+def database(url: str | None) -> Iterator[str]:
+    """The given database URL, or a temporary SQLite file removed afterwards."""
+    if url:
+        yield url
+        return
+    with tempfile.TemporaryDirectory(prefix="hc-bench-") as tmp:
+        yield f"sqlite:///{Path(tmp) / 'bench.db'}"
+
+
+def open_modal(bot_url: str, slack: SlackEmulator) -> dict[str, Any]:
+    """Run /hypercare once through the bot and return the modal it opened."""
+    with SlackUserSimulator(bot_url, SECRET, emulator=slack) as user:
+        response = user.slash_command(user_id=REPORTER, channel_id=FEEDBACK)
+        if response.status_code != 200:
+            raise RuntimeError(f"/hypercare answered {response.status_code}")
+    view: dict[str, Any] = slack.wait_for("views.open")[-1].response["view"]
+    return view
+
+
+def settle(slack: SlackEmulator, accepted: Sent) -> float:
+    """Wait until the bot's after-ack work is done: modals opened, receipts confirmed."""
+    start = time.perf_counter()
+    try:
+        slack.wait_for("views.open", count=accepted.command, timeout=SETTLE_TIMEOUT)
+        slack.wait_for("chat.postEphemeral", count=accepted.submission, timeout=SETTLE_TIMEOUT)
+    except AssertionError:
+        print(f"WARNING: the bot's after-ack work did not finish within {SETTLE_TIMEOUT:.0f}s")
+    return time.perf_counter() - start
+
+
+# -- the run -----------------------------------------------------------------------------------
+
+
+def cell_size(options: Options, concurrency: int) -> int:
+    """Timed requests per cell: fewer at concurrency 1, where each one waits for the last."""
+    return min(options.requests, SINGLE_MAX) if concurrency == 1 else options.requests
+
+
+def measure(
+    options: Options, targets: dict[str, str], view: dict[str, Any], slack: SlackEmulator
+) -> Run:
+    """Run every cell, baseline then bot, letting the bot finish its after-ack work each time."""
+    run = Run()
+    for kind in KINDS:
+        for concurrency in options.concurrency:
+            count = cell_size(options, concurrency)
+            for target, url in targets.items():
+                warmup = build_bodies(kind, max(options.warmup, concurrency), view)
+                timed = build_bodies(kind, count, view)
+                load = run_load(url, warmup, timed, concurrency)
+                run.cells.append(
+                    Cell(target, kind, concurrency, load.latencies_ms, load.errors, load.elapsed_s)
+                )
+                if target == "bot":
+                    run.count(kind, len(warmup) + len(timed), load.accepted)
+                    run.backlog[f"{kind}@{concurrency}"] = settle(slack, run.accepted)
+    return run
+
+
+def environment(options: Options, database_url: str) -> dict[str, Any]:
+    """What the figures depend on."""
+    url = make_url(database_url)
+    kind = url.drivername + ("" if options.database_url else " (temporary file)")
+    return {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "database": kind,
+        "slack_bolt": version("slack-bolt"),
+        "waitress": version("waitress"),
+        "http_threads": HTTP_THREADS,
+        "warmup_per_cell": options.warmup,
+    }
+
+
+# -- output ------------------------------------------------------------------------------------
+
+
+def _ratio(bot: float, baseline: float) -> str:
+    if math.isnan(bot) or math.isnan(baseline) or baseline <= 0:
+        return "n/a"
+    return f"{bot / baseline:.2f}x"
+
+
+def _side(cell: Cell) -> str:
+    return f"{cell.p50:8.2f}{cell.p99:8.2f}{cell.throughput:8.0f}{cell.errors:5d}"
+
+
+def table(cells: list[Cell], options: Options) -> str:
+    """The fixed-width table: baseline and bot side by side, with their ratios."""
+    by_key = {(c.target, c.kind, c.concurrency): c for c in cells}
+    side = f"{'p50 ms':>8}{'p99 ms':>8}{'req/s':>8}{'err':>5}"
+    lines = [
+        f"{'':25}{'baseline (bare Bolt)':^29}  {'bot':^29}{'bot / baseline':>16}",
+        f"{'request':<16}{'conc':>5}{'N':>4}{side}  {side}{'p50':>8}{'p99':>8}",
+    ]
+    lines.append("-" * len(lines[1]))
+    for kind, label in KINDS.items():
+        for concurrency in options.concurrency:
+            base = by_key[("baseline", kind, concurrency)]
+            bot = by_key[("bot", kind, concurrency)]
+            lines.append(
+                f"{label:<16}{concurrency:>5}{bot.sent:>4}"
+                f"{_side(base)}  {_side(bot)}"
+                f"{_ratio(bot.p50, base.p50):>8}{_ratio(bot.p99, base.p99):>8}"
+            )
+    return "\n".join(lines)
+
+
+def report(env: dict[str, Any], run: Run, options: Options, stored: int) -> None:
+    """Print the environment, the table, the after-ack backlog and the storage check."""
+    print("Hypercare Bot ack latency: the bot next to a bare Bolt app, same waitress, 127.0.0.1")
+    print(
+        f"Python {env['python']} ({env['implementation']}) | {env['cpus']} CPUs | "
+        f"database {env['database']} | slack-bolt {env['slack_bolt']} | "
+        f"waitress {env['waitress']} ({env['http_threads']} threads)"
+    )
+    print(
+        f"N = timed requests per cell (each side), after max(warmup={options.warmup}, "
+        "concurrency) untimed ones;\nlatency = request sent to full response received; "
+        "err = non-200 answers or transport errors\n"
+    )
+    print(table(run.cells, options))
+    backlog = ", ".join(f"{key} {seconds:.2f}" for key, seconds in run.backlog.items())
+    print()
+    print(textwrap.fill(f"bot after-ack work left when a cell ended (s): {backlog}", 100))
+    sent = run.sent.submission
+    print(f"feedback rows stored: {stored} (view submissions sent to the bot: {sent})")
+    if stored != sent:
+        print(f"WARNING: {stored} feedback rows stored for {sent} view submissions")
+
+
+def write_json(path: Path, env: dict[str, Any], run: Run, stored: int) -> None:
+    """Write the figures as JSON."""
+    data = {
+        "environment": env,
+        "cells": [c.summary() for c in run.cells],
+        "after_ack_backlog_s": {k: round(v, 3) for k, v in run.backlog.items()},
+        "feedback_rows_stored": stored,
+        "view_submissions_sent": run.sent.submission,
+    }
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
+# -- entry point -------------------------------------------------------------------------------
+
+
+def _concurrency(text: str) -> list[int]:
+    levels = [int(part) for part in text.split(",") if part.strip()]
+    if not levels or min(levels) < 1:
+        raise argparse.ArgumentTypeError("give positive integers like 1,10,50")
+    return levels
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def parse_options(argv: Sequence[str] | None = None) -> Options:
+    """Read the command line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument(
+        "--requests",
+        type=_positive,
+        default=200,
+        help=f"timed requests per cell (at concurrency 1: at most {SINGLE_MAX}; default 200)",
+    )
+    parser.add_argument(
+        "--concurrency", type=_concurrency, default=[1, 10, 50], help="default 1,10,50"
+    )
+    parser.add_argument("--warmup", type=int, default=20, help="untimed requests per cell")
+    parser.add_argument("--database-url", help="SQLAlchemy URL (default: a temporary SQLite file)")
+    parser.add_argument("--json", type=Path, dest="json_path", help="also write figures here")
+    args = parser.parse_args(argv)
+    return Options(
+        args.requests, args.concurrency, max(args.warmup, 0), args.database_url, args.json_path
+    )
+
+
+def quiet_logging() -> None:
+    """Warnings only; waitress's queue-depth notes are expected above 16 connections."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for name in ("bot", "handlers", "storage", "slack_bolt", "slack_sdk", "alembic", "httpx"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("waitress").setLevel(logging.WARNING)
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the benchmark and print the table."""
+    options = parse_options(argv)
+    quiet_logging()
+    with (
+        database(options.database_url) as database_url,
+        emulator() as slack,
+        run_bot(slack, database_url) as runtime,
+        serve_baseline(slack.base_url) as baseline_url,
+    ):
+        bot_url = f"http://127.0.0.1:{runtime.port}{EVENTS_PATH}"
+        before = runtime.services.feedback.count()
+        view = open_modal(bot_url, slack)
+        targets = {"baseline": baseline_url, "bot": bot_url}
+        run = measure(options, targets, view, slack)
+        stored = runtime.services.feedback.count() - before
+        env = environment(options, database_url)
+    report(env, run, options, stored)
+    if options.json_path is not None:
+        write_json(options.json_path, env, run, stored)
+        print(f"figures written to {options.json_path}")
+
+
+if __name__ == "__main__":
+    main()

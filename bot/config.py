@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     port: int = Field(default=3000, ge=0, le=65535)  # 0 picks a free port (tests)
     host: str = "0.0.0.0"  # noqa: S104 - a container must listen beyond loopback
     log_level: str = "INFO"
+    jira_url: str | None = None
+    jira_email: str | None = None
+    jira_api_token: SecretStr | None = None
+    jira_pat: SecretStr | None = None
+    jira_webhook_secret: SecretStr | None = None
 
     @property
     def mode(self) -> RunMode:
@@ -61,10 +66,21 @@ class Settings(BaseSettings):
         return RunMode.HTTP
 
     def problems(self) -> list[str]:
-        """List what is missing for the chosen mode."""
+        """List what is missing for the chosen mode and integrations."""
+        problems = []
         if self.mode is RunMode.HTTP and self.slack_signing_secret is None:
-            return ["SLACK_SIGNING_SECRET is required in HTTP mode (or set SLACK_APP_TOKEN)"]
-        return []
+            problems.append(
+                "SLACK_SIGNING_SECRET is required in HTTP mode (or set SLACK_APP_TOKEN)"
+            )
+        if self.jira_url and not (self.jira_pat or (self.jira_email and self.jira_api_token)):
+            problems.append(
+                "JIRA_URL is set but no credentials: set JIRA_EMAIL and JIRA_API_TOKEN "
+                "(Jira Cloud)"
+                " or JIRA_PAT (Jira Data Center)"
+            )
+        if self.jira_url and not self.jira_url.startswith(("https://", "http://")):
+            problems.append("JIRA_URL must start with https://")
+        return problems
 
 
 class _Strict(BaseModel):
@@ -85,6 +101,48 @@ class Severity(Choice):
     """A severity level; the order in the file is the order of urgency, most urgent first."""
 
     emoji: str = ""
+    jira_priority: str | None = Field(default=None, max_length=60)
+    auto_ticket: bool = False  # open a Jira ticket on submit, not only when a lead asks
+
+
+class Component(Choice):
+    """A part of the system; optionally the Jira component its tickets go to."""
+
+    jira_component: str | None = Field(default=None, max_length=255)
+
+
+class JiraProgram(_Strict):
+    """How feedback becomes Jira tickets (credentials come from the environment)."""
+
+    project: str = Field(pattern=r"^[A-Z][A-Z0-9_]{0,19}$")
+    issue_type: str = Field(default="Bug", min_length=1, max_length=60)
+    labels: list[str] = Field(default_factory=list)
+    fields: dict[str, str | int | float | dict[str, Any] | list[Any]] = Field(default_factory=dict)
+    poll_interval: int = Field(default=60, ge=10, le=3600)  # seconds between status polls
+    max_requests_per_second: float = Field(default=5.0, gt=0, le=100)
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, labels: list[str]) -> list[str]:
+        for label in labels:
+            if not label or any(c.isspace() for c in label) or len(label) > 255:
+                raise ValueError(
+                    f"{label!r} is not a Jira label (one word, at most 255 characters)"
+                )
+        return labels
+
+    @field_validator("fields")
+    @classmethod
+    def _custom_fields(cls, fields: dict[str, Any]) -> dict[str, Any]:
+        for name in fields:
+            if (
+                not name.startswith("customfield_")
+                or not name.removeprefix("customfield_").isdigit()
+            ):
+                raise ValueError(
+                    f"{name!r}: only custom fields (customfield_NNNNN) may be set here"
+                )
+        return fields
 
 
 class Channels(_Strict):
@@ -129,9 +187,10 @@ class Program(_Strict):
     channels: Channels
     severities: list[Severity] = Field(min_length=1, max_length=10)
     categories: list[Choice] = Field(min_length=1, max_length=100)
-    components: list[Choice] = Field(min_length=1, max_length=100)
+    components: list[Component] = Field(min_length=1, max_length=100)
     environments: list[Choice] = Field(min_length=1, max_length=100)
     roles: Roles = Field(default_factory=Roles)
+    jira: JiraProgram | None = None
 
     @field_validator("timezone")
     @classmethod

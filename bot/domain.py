@@ -116,6 +116,11 @@ class Feedback:
     source: SourceMessage | None
     receipt_ts: str | None
     receipt_permalink: str | None
+    ticket_key: str | None = None
+    ticket_url: str | None = None
+    ticket_status: str | None = None
+    ticket_error: str | None = None
+    resolved_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -137,3 +142,61 @@ class Effect:
     kind: str
     payload: dict[str, Any]
     key: str
+
+
+class TicketCategory(StrEnum):
+    """Jira's three status categories: every workflow status belongs to one."""
+
+    NEW = "new"
+    IN_PROGRESS = "indeterminate"
+    DONE = "done"
+
+
+@dataclass(frozen=True)
+class TicketDraft:
+    """A ticket to open, in the tracker's neutral terms.
+
+    `facts` are the bot's own vocabulary (severity label, reporter); `details` and `summary` are
+    user text, which the tracker must render inert.
+    """
+
+    idempotency_label: str
+    summary: str
+    facts: tuple[tuple[str, str], ...]
+    details: tuple[tuple[str, str], ...]
+    links: tuple[tuple[str, str], ...]
+    priority: str | None
+    labels: tuple[str, ...]
+    components: tuple[str, ...]
+    extra_fields: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """A ticket as the tracker has it now."""
+
+    key: str
+    url: str
+    status: str
+    category: TicketCategory
+    labels: tuple[str, ...] = ()
+    updated: dt.datetime | None = None
+    resolved: dt.datetime | None = None
+
+
+class NoteKind(StrEnum):
+    """What a note in a feedback's thread is about."""
+
+    TICKET_CREATED = "ticket_created"
+    TICKET_REFUSED = "ticket_refused"
+    TICKET_STATUS = "ticket_status"
+
+
+@dataclass(frozen=True)
+class ThreadNote:
+    """A short update posted in a feedback's home thread (and, some, to its reporter)."""
+
+    kind: NoteKind
+    detail: str = ""
+    actor: str | None = None
+    at: dt.datetime | None = None

@@ -33,10 +33,15 @@ class DeliveryError(BotError):
 class DeliveryDeferred(DeliveryError):
     """The peer is busy or down; the call should be retried later."""
 
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+    def __init__(
+        self, reason: str, retry_after: float | None = None, *, peer_down: bool = False
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
+        # The peer itself is unavailable (not just this call): hold back every effect of the
+        # same kind until the retry time, so a backlog probes once instead of hammering.
+        self.peer_down = peer_down
 
 
 class DeliveryRefused(DeliveryError):

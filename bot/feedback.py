@@ -90,11 +90,13 @@ class FeedbackService:
         program: Program,
         clock: Clock,
         on_enqueued: Callable[[], None] = lambda: None,
+        follow_ups: Callable[[str], Sequence[Effect]] = lambda severity: (),
     ) -> None:
         self._repo = repo
         self._program = program
         self._clock = clock
         self._on_enqueued = on_enqueued
+        self._follow_ups = follow_ups  # e.g. a Jira ticket for severities that open one at once
 
     def problems(self, draft: FeedbackDraft) -> dict[Field, str]:
         """Return what is wrong with a draft, by field."""
@@ -105,7 +107,7 @@ class FeedbackService:
         if problems := validate(draft, self._program):
             raise InvalidFeedback(problems)
         post = Effect(POST_RECEIPT, {}, POST_RECEIPT + ":{feedback_id}")
-        submission = self._repo.add(draft, self._clock(), [post])
+        submission = self._repo.add(draft, self._clock(), [post, *self._follow_ups(draft.severity)])
         if submission.created:
             log.info("feedback %s stored", submission.feedback.short_id)
             self._on_enqueued()

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from bot.domain import Feedback
+from bot.domain import Feedback, ThreadNote
 
 Clock = Callable[[], dt.datetime]
 
@@ -48,6 +48,18 @@ class Notifier(Protocol):
 
     def tell_reporter_of_failure(self, feedback: Feedback, reason: str) -> None:
         """Tell the reporter the feedback is saved but could not be posted, and why."""
+        ...
+
+    def refresh_receipt(self, feedback: Feedback) -> None:
+        """Re-render the receipt in place (ticket, status)."""
+        ...
+
+    def note_in_thread(self, feedback: Feedback, note: ThreadNote) -> None:
+        """Post a short update in the feedback's home thread."""
+        ...
+
+    def tell_reporter_of_ticket(self, feedback: Feedback) -> None:
+        """Tell the reporter, privately, that the feedback has a ticket."""
         ...
 
     def permalink(self, channel_id: str, ts: str) -> str | None:

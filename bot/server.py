@@ -25,6 +25,7 @@ WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 MAX_BODY = 256 * 1024  # Slack payloads are far smaller; anything bigger is not Slack
 SLACK_PATH = "/slack/events"
+JIRA_PATH = "/jira/webhook"
 REPLAY_WINDOW = 300
 
 
@@ -130,8 +131,12 @@ def _well_formed(body: bytes, content_type: str) -> bool:
     return "view" not in required or _has(payload["view"], _VIEW_REQUIRED)
 
 
-def build_wsgi(slack: WSGIApp | None, ready: Callable[[], tuple[bool, dict[str, bool]]]) -> WSGIApp:
-    """Route `/healthz`, `/readyz` and (in HTTP mode) `/slack/events`."""
+def build_wsgi(
+    slack: WSGIApp | None,
+    ready: Callable[[], tuple[bool, dict[str, bool]]],
+    jira: WSGIApp | None = None,
+) -> WSGIApp:
+    """Route `/healthz`, `/readyz`, and in HTTP mode `/slack/events` and `/jira/webhook`."""
 
     def app(environ: dict[str, Any], start: Callable[..., Any]) -> Iterable[bytes]:
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "GET")
@@ -144,6 +149,8 @@ def build_wsgi(slack: WSGIApp | None, ready: Callable[[], tuple[bool, dict[str, 
             if method != "POST":
                 return _answer(start, "405 Method Not Allowed", {"error": "POST only"})
             return slack(environ, start)
+        if path == JIRA_PATH and jira is not None:
+            return jira(environ, start)
         return _answer(start, "404 Not Found", {"error": "not found"})
 
     return app

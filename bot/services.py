@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from bot.config import Program
 from bot.feedback import FeedbackService
 from bot.ports import Notifier
+from bot.tickets import TicketService
 
 
 @dataclass(frozen=True)
@@ -16,3 +17,4 @@ class Services:
     program: Program
     feedback: FeedbackService
     notifier: Notifier
+    tickets: TicketService

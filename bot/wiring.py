@@ -1,134 +1,44 @@
-"""The composition root: builds every part from settings and runs them together."""
+"""The composition root: builds every part of the bot from its settings and program."""
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
-from dataclasses import dataclass, field
-from typing import Any
-
-from slack_bolt import App
-from slack_bolt.adapter.socket_mode import SocketModeHandler
-from slack_bolt.adapter.wsgi import SlackRequestHandler
-from slack_sdk import WebClient
-from sqlalchemy import Engine
-from waitress.server import create_server
 
 from bot.app import build_app
-from bot.config import Program, RunMode, Settings
+from bot.config import Program, Settings
 from bot.feedback import FeedbackAnnouncer, FeedbackService
+from bot.integrations.jira import JiraTracker
 from bot.ports import Clock, utc_now
-from bot.server import SlackRequestGuard, WSGIApp, build_wsgi
+from bot.runtime import HTTP_THREADS, Runtime, _serve_until
 from bot.services import Services
 from bot.slack.notifier import SlackNotifier, make_client
+from bot.tickets import TicketService
 from bot.worker import OutboxWorker
 from storage import db
 from storage.repositories import FeedbackRepository, OutboxRepository
+from storage.tickets import TicketRepository
+
+__all__ = ["HTTP_THREADS", "Runtime", "_serve_until", "build_runtime", "build_tracker"]
 
 log = logging.getLogger(__name__)
 
-HTTP_THREADS = 16
-SLACK_CHECK_EVERY = 30.0  # seconds between auth.test calls made for /readyz
 
-
-@dataclass
-class Runtime:
-    """A running bot: the HTTP front, the Slack connection and the outbox worker."""
-
-    settings: Settings
-    program: Program
-    engine: Engine
-    client: WebClient
-    app: App
-    services: Services
-    worker: OutboxWorker
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _threads: list[threading.Thread] = field(default_factory=list)
-    _server: object | None = None
-    _socket: SocketModeHandler | None = None
-    _slack_ok: bool = False
-    _slack_checked_at: float = -SLACK_CHECK_EVERY
-    port: int = 0
-
-    def ready(self) -> tuple[bool, dict[str, bool]]:
-        """Report readiness: the database answers and the Slack connection is up."""
-        checks = {"database": db.ping(self.engine), "slack": self._slack_up()}
-        return all(checks.values()), checks
-
-    def _slack_up(self) -> bool:
-        if self._socket is not None:
-            return bool(self._socket.client.is_connected())
-        # HTTP mode has no connection to watch: ask Slack, at most every SLACK_CHECK_EVERY.
-        now = time.monotonic()
-        if now - self._slack_checked_at >= SLACK_CHECK_EVERY:
-            self._slack_checked_at = now
-            try:
-                self._slack_ok = bool(self.client.auth_test().get("ok"))
-            except Exception as exc:  # any failure means "not ready"
-                log.warning("Slack auth.test failed: %s", type(exc).__name__)
-                self._slack_ok = False
-        return self._slack_ok
-
-    def start(self) -> Runtime:
-        """Migrate, then start the worker, the HTTP server and (Socket Mode) the socket."""
-        db.migrate(self.engine)
-        self._spawn("outbox", lambda: self.worker.run_forever(self._stop))
-        slack: WSGIApp | None = None
-        if self.settings.mode is RunMode.SOCKET:
-            assert self.settings.slack_app_token is not None
-            self._socket = SocketModeHandler(
-                self.app, self.settings.slack_app_token.get_secret_value()
-            )
-            self._socket.connect()  # type: ignore[no-untyped-call]
-        else:
-            secret = self.settings.slack_signing_secret
-            assert secret is not None
-            slack = SlackRequestGuard(SlackRequestHandler(self.app), secret.get_secret_value())
-        server = create_server(
-            build_wsgi(slack, self.ready),
-            host=self.settings.host,
-            port=self.settings.port,
-            threads=HTTP_THREADS,
-            ident="hypercare-bot",
-        )
-        self._server = server
-        self.port = int(server.effective_port)  # type: ignore[union-attr]
-        self._spawn("http", lambda: _serve_until(server, self._stop))
-        log.info(
-            "hypercare bot listening on %s:%s (%s mode)",
-            self.settings.host,
-            self.port,
-            self.settings.mode.value,
-        )
-        return self
-
-    def _spawn(self, name: str, target: object) -> None:
-        thread = threading.Thread(target=target, name=name, daemon=True)  # type: ignore[arg-type]
-        thread.start()
-        self._threads.append(thread)
-
-    def wait(self) -> None:
-        """Block until stopped."""
-        self._stop.wait()
-
-    def stop(self) -> None:
-        """Stop serving, finish the current outbox pass, close connections."""
-        self._stop.set()
-        self.worker.wake.set()
-        if self._socket is not None:
-            self._socket.close()  # type: ignore[no-untyped-call]
-        for thread in self._threads:
-            thread.join(timeout=5)
-        self.engine.dispose()
-
-
-def _serve_until(server: Any, stop: threading.Event) -> None:
-    """Run waitress's loop until `stop` is set (its own `run()` has no way to be stopped)."""
-    while not stop.is_set():
-        server.asyncore.loop(timeout=0.2, map=server._map, use_poll=True, count=1)
-    server.close()
-    server.task_dispatcher.shutdown()
+def build_tracker(settings: Settings, program: Program) -> JiraTracker | None:
+    """Build the Jira tracker when the program maps tickets and the environment has Jira."""
+    if program.jira is None or not settings.jira_url:
+        return None
+    basic = None
+    if settings.jira_email and settings.jira_api_token:
+        basic = (settings.jira_email, settings.jira_api_token.get_secret_value())
+    return JiraTracker(
+        url=settings.jira_url,
+        project=program.jira.project,
+        issue_type=program.jira.issue_type,
+        basic_auth=basic,
+        token=settings.jira_pat.get_secret_value() if settings.jira_pat else None,
+        requests_per_second=program.jira.max_requests_per_second,
+    )
 
 
 def build_runtime(settings: Settings, program: Program, clock: Clock = utc_now) -> Runtime:
@@ -139,14 +49,31 @@ def build_runtime(settings: Settings, program: Program, clock: Clock = utc_now) 
     client = make_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
     notifier = SlackNotifier(client, program)
     feedback_repo = FeedbackRepository(sessions, program.id_prefix)
+    wake = threading.Event()
+    tickets = TicketService(
+        feedback=feedback_repo,
+        tickets=TicketRepository(sessions, program.id_prefix),
+        tracker=build_tracker(settings, program),
+        notifier=notifier,
+        program=program,
+        clock=clock,
+        on_enqueued=wake.set,
+    )
     announcer = FeedbackAnnouncer(repo=feedback_repo, notifier=notifier, clock=clock)
     worker = OutboxWorker(
-        repo=OutboxRepository(sessions), handlers=announcer.handlers(), clock=clock
+        repo=OutboxRepository(sessions),
+        handlers={**announcer.handlers(), **tickets.handlers()},
+        clock=clock,
+        wake=wake,
     )
     feedback = FeedbackService(
-        repo=feedback_repo, program=program, clock=clock, on_enqueued=worker.wake.set
+        repo=feedback_repo,
+        program=program,
+        clock=clock,
+        on_enqueued=wake.set,
+        follow_ups=tickets.on_submit,
     )
-    services = Services(program=program, feedback=feedback, notifier=notifier)
+    services = Services(program=program, feedback=feedback, notifier=notifier, tickets=tickets)
     secret = settings.slack_signing_secret
     app = build_app(
         client=client,

@@ -44,27 +44,36 @@ class OutboxWorker:
         clock: Clock,
         rng: random.Random | None = None,
         batch: int = 20,
+        wake: threading.Event | None = None,
     ) -> None:
         self._repo = repo
         self._handlers = handlers
         self._clock = clock
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self._batch = batch
-        self.wake = threading.Event()
+        self.wake = wake or threading.Event()  # set by services when they queue new work
 
     def run_once(self) -> int:
         """Carry out every row due now; return how many were attempted."""
         tasks = self._repo.claim(self._clock(), self._batch, LEASE)
+        held: dict[str, dt.datetime] = {}
         for task in tasks:
-            self._run(task)
+            if task.kind in held:  # its peer is down: leave it for the probe after the wait
+                self._repo.retry_at(task.id, held[task.kind], "held back: peer unavailable")
+                continue
+            until = self._run(task)
+            if until is not None:
+                held[task.kind] = until
+                self._repo.hold_kind(task.kind, until)
         return len(tasks)
 
-    def _run(self, task: OutboxTask) -> None:
+    def _run(self, task: OutboxTask) -> dt.datetime | None:
+        """Run one task; return a time to hold its kind back to when its peer is down."""
         handler = self._handlers.get(task.kind)
         if handler is None:
             log.error("outbox row %s has unknown kind %s", task.id, task.kind)
             self._repo.fail(task.id, f"unknown kind {task.kind}", self._clock())
-            return
+            return None
         try:
             effects = handler(task.payload)
         except DeliveryDeferred as deferred:
@@ -80,6 +89,7 @@ class OutboxWorker:
                 deferred.reason,
             )
             self._repo.retry_at(task.id, self._clock() + wait, deferred.reason)
+            return self._clock() + wait if deferred.peer_down else None
         except DeliveryRefused as refused:
             log.error("%s (row %s) refused for good: %s", task.kind, task.id, refused.reason)
             self._repo.fail(task.id, refused.reason, self._clock(), refused.then)
@@ -91,6 +101,7 @@ class OutboxWorker:
             self._repo.retry_at(task.id, self._clock() + wait, f"{type(exc).__name__}")
         else:
             self._repo.complete(task.id, self._clock(), effects)
+        return None
 
     def run_forever(self, stop: threading.Event, idle: float = 1.0) -> None:
         """Loop until `stop` is set, waking early when new work is enqueued."""

@@ -81,6 +81,12 @@ class FeedbackRow(Base):
     source_permalink: Mapped[str | None] = mapped_column(String(500))
     receipt_ts: Mapped[str | None] = mapped_column(String(32))
     receipt_permalink: Mapped[str | None] = mapped_column(String(500))
+    ticket_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    ticket_url: Mapped[str | None] = mapped_column(String(500))
+    ticket_status: Mapped[str | None] = mapped_column(String(100))
+    ticket_category: Mapped[str | None] = mapped_column(String(16))
+    # Set when Jira refused the ticket for good; cleared when a lead retries.
+    ticket_error: Mapped[str | None] = mapped_column(Text)
 
 
 class AuditRow(Base):
@@ -93,6 +99,17 @@ class AuditRow(Base):
     actor_id: Mapped[str] = mapped_column(String(32))
     action: Mapped[str] = mapped_column(String(64))
     detail: Mapped[dict[str, Any]]
+    at: Mapped[dt.datetime]
+
+
+class InboundRow(Base):
+    """A delivery already taken in (a Jira webhook), so a redelivery is recognised and dropped."""
+
+    __tablename__ = "inbound"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(255), unique=True)
     at: Mapped[dt.datetime]
 
 

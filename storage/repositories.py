@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -33,7 +33,7 @@ class OutboxTask:
     attempts: int
 
 
-def _to_feedback(row: FeedbackRow, prefix: str) -> Feedback:
+def feedback_from_row(row: FeedbackRow, prefix: str) -> Feedback:
     source = None
     if row.source_channel_id and row.source_ts:
         source = SourceMessage(
@@ -64,10 +64,15 @@ def _to_feedback(row: FeedbackRow, prefix: str) -> Feedback:
         source=source,
         receipt_ts=row.receipt_ts,
         receipt_permalink=row.receipt_permalink,
+        ticket_key=row.ticket_key,
+        ticket_url=row.ticket_url,
+        ticket_status=row.ticket_status,
+        ticket_error=row.ticket_error,
+        resolved_at=row.resolved_at,
     )
 
 
-def _add_effects(session: Session, effects: Sequence[Effect], now: dt.datetime) -> None:
+def queue_effects(session: Session, effects: Sequence[Effect], now: dt.datetime) -> None:
     for effect in effects:
         exists = session.scalar(select(OutboxRow.id).where(OutboxRow.idempotency_key == effect.key))
         if exists is None:
@@ -101,7 +106,7 @@ class FeedbackRepository:
                     select(FeedbackRow).where(FeedbackRow.submission_key == draft.submission_key)
                 )
                 if existing is not None:
-                    return Submission(_to_feedback(existing, self._prefix), created=False)
+                    return Submission(feedback_from_row(existing, self._prefix), created=False)
                 row = _new_row(draft, now)
                 session.add(row)
                 session.flush()
@@ -114,8 +119,8 @@ class FeedbackRepository:
                         at=now,
                     )
                 )
-                _add_effects(session, [_bind(e, row.id) for e in effects], now)
-                return Submission(_to_feedback(row, self._prefix), created=True)
+                queue_effects(session, [_bind(e, row.id) for e in effects], now)
+                return Submission(feedback_from_row(row, self._prefix), created=True)
         except IntegrityError:
             # Another replica or thread stored the same submission between our read and insert.
             found = self.by_submission_key(draft.submission_key)
@@ -127,13 +132,13 @@ class FeedbackRepository:
         """Return the feedback stored for a submission, if any."""
         with self._sessions() as session:
             row = session.scalar(select(FeedbackRow).where(FeedbackRow.submission_key == key))
-            return _to_feedback(row, self._prefix) if row else None
+            return feedback_from_row(row, self._prefix) if row else None
 
     def get(self, feedback_id: int) -> Feedback | None:
         """Return one feedback by its number."""
         with self._sessions() as session:
             row = session.get(FeedbackRow, feedback_id)
-            return _to_feedback(row, self._prefix) if row else None
+            return feedback_from_row(row, self._prefix) if row else None
 
     def record_receipt(
         self,
@@ -149,7 +154,7 @@ class FeedbackRepository:
             row.receipt_ts = ts
             row.receipt_permalink = permalink
             row.updated_at = now
-            _add_effects(session, effects, now)
+            queue_effects(session, effects, now)
 
     def record_source_permalink(self, feedback_id: int, permalink: str) -> None:
         """Remember the link to the message the feedback was made from."""
@@ -216,7 +221,7 @@ class OutboxRepository:
     def enqueue(self, effects: Sequence[Effect], now: dt.datetime) -> None:
         """Queue effects on their own (most are queued inside another repository's transaction)."""
         with self._sessions.begin() as session:
-            _add_effects(session, effects, now)
+            queue_effects(session, effects, now)
 
     def claim(self, now: dt.datetime, limit: int, lease: dt.timedelta) -> list[OutboxTask]:
         """Lease up to `limit` due rows; other workers skip them until the lease ends."""
@@ -239,13 +244,23 @@ class OutboxRepository:
         with self._sessions.begin() as session:
             row = session.get_one(OutboxRow, task_id)
             row.status, row.done_at, row.locked_until = "done", now, None
-            _add_effects(session, effects, now)
+            queue_effects(session, effects, now)
 
     def retry_at(self, task_id: int, due: dt.datetime, error: str) -> None:
         """Put a row back to be tried again at `due`."""
         with self._sessions.begin() as session:
             row = session.get_one(OutboxRow, task_id)
             row.due_at, row.locked_until, row.last_error = due, None, error[:2000]
+
+    def hold_kind(self, kind: str, until: dt.datetime) -> None:
+        """Postpone every pending row of a kind to at least `until`, keeping their order."""
+        with self._sessions.begin() as session:
+            session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.kind == kind, OutboxRow.status == "pending")
+                .where(OutboxRow.due_at < until)
+                .values(due_at=until)
+            )
 
     def fail(
         self, task_id: int, error: str, now: dt.datetime, effects: Sequence[Effect] = ()
@@ -254,7 +269,7 @@ class OutboxRepository:
         with self._sessions.begin() as session:
             row = session.get_one(OutboxRow, task_id)
             row.status, row.locked_until, row.last_error = "failed", None, error[:2000]
-            _add_effects(session, effects, now)
+            queue_effects(session, effects, now)
 
     def pending_count(self) -> int:
         """Count rows not yet done or failed."""

@@ -28,6 +28,7 @@ from bot.domain import Feedback, Field, SourceMessage, UsersAffected
 from bot.feedback import CORRELATION_MAX, ENDPOINT_MAX, SUMMARY_MAX, TEXT_MAX
 from bot.slack.ids import COMMAND, Action, Callback, block_id
 from bot.slack.text import escape, safe, shorten
+from bot.slack.ticket_blocks import receipt_ticket_part, when
 
 METADATA_MAX = 3000
 SECTION_MAX = 3000
@@ -252,11 +253,8 @@ def receipt(feedback: Feedback, program: Program) -> tuple[str, list[Block]]:
         if text.strip():
             body = safe(text, SECTION_MAX - len(label) - 4)
             blocks.append(SectionBlock(text=MarkdownTextObject(text=f"*{label}*\n{body}")))
-    filed = feedback.created_at
-    # Slack renders <!date^…> in each reader's own time zone; the fallback is UTC.
-    fallback_time = f"{filed:%Y-%m-%d %H:%M} UTC"
-    when = f"<!date^{int(filed.timestamp())}^{{date_short_pretty}} {{time}}|{fallback_time}>"
-    context = [f"State: *{feedback.state.value}*", f"Filed {when}"]
+    blocks += receipt_ticket_part(feedback, jira_enabled=program.jira is not None)
+    context = [f"State: *{feedback.state.value}*", f"Filed {when(feedback.created_at)}"]
     if feedback.source and feedback.source.permalink:
         context.append(f"<{feedback.source.permalink}|Original message>")
     context.append("Updates go in this thread")

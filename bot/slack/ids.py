@@ -22,6 +22,7 @@ class Action(StrEnum):
     INPUT = "input"  # every input block holds one element; the block id names the field
     OPEN_SOURCE = "open-source-message"
     OPEN_FEEDBACK = "open-feedback"
+    CREATE_TICKET = "create-ticket"  # also "Retry ticket"; the value is the feedback id
 
 
 def block_id(field: Field) -> str:

@@ -13,10 +13,10 @@ from slack_sdk.http_retry import ConnectionErrorRetryHandler, RateLimitErrorRetr
 from slack_sdk.web import SlackResponse
 
 from bot.config import Program
-from bot.domain import Feedback
+from bot.domain import Feedback, ThreadNote
 from bot.errors import DeliveryDeferred, DeliveryRefused
 from bot.ports import PostedMessage
-from bot.slack import blocks
+from bot.slack import blocks, ticket_blocks
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +119,38 @@ class SlackNotifier:
             "chat.postMessage",
             lambda: self._client.chat_postMessage(channel=feedback.reporter_id, text=text),
         )
+
+    def refresh_receipt(self, feedback: Feedback) -> None:
+        """Re-render the receipt in place."""
+        if feedback.receipt_ts is None:
+            raise DeliveryDeferred("the receipt is not posted yet", retry_after=5)
+        ts = feedback.receipt_ts
+        text, rendered = blocks.receipt(feedback, self._program)
+        _call(
+            "chat.update",
+            lambda: self._client.chat_update(
+                channel=feedback.channel_id, ts=ts, text=text, blocks=rendered
+            ),
+        )
+
+    def note_in_thread(self, feedback: Feedback, note: ThreadNote) -> None:
+        """Post a note in the feedback's home thread."""
+        if feedback.receipt_ts is None:
+            raise DeliveryDeferred("the receipt is not posted yet", retry_after=5)
+        ts = feedback.receipt_ts
+        _call(
+            "chat.postMessage",
+            lambda: self._client.chat_postMessage(
+                channel=feedback.channel_id,
+                thread_ts=ts,
+                text=ticket_blocks.note_text(feedback, note),
+                unfurl_links=False,
+            ),
+        )
+
+    def tell_reporter_of_ticket(self, feedback: Feedback) -> None:
+        """Tell the reporter about the ticket, privately."""
+        self._tell_reporter(feedback, ticket_blocks.reporter_ticket_text(feedback))
 
     def _tell_reporter(self, feedback: Feedback, text: str) -> None:
         try:

@@ -1,0 +1,1 @@
+"""Adapters to external systems other than Slack (Jira, metric sources)."""

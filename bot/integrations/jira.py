@@ -1,0 +1,270 @@
+"""JiraTracker: the TicketTracker port over Jira REST v2, through the `jira` library.
+
+Retries are the outbox worker's job, so the client never retries by itself (a POST it
+retried after a dropped connection could open a second issue). Every call has connect and
+read timeouts, and calls are paced to the configured rate so a drained backlog never floods
+Jira.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import requests
+from jira import JIRA, JIRAError
+
+from bot.domain import Ticket, TicketCategory, TicketDraft
+from bot.errors import DeliveryDeferred, DeliveryRefused
+from bot.integrations import jira_markup
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 20.0
+TICKET_FIELDS = "summary,status,labels,updated,resolutiondate"
+
+
+class Pacer:
+    """Spaces calls at least 1/rate seconds apart (a token bucket of size one)."""
+
+    def __init__(self, per_second: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._gap = 1.0 / per_second
+        self._clock = clock
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        """Block until the next call is allowed."""
+        with self._lock:
+            now = self._clock()
+            delay = max(0.0, self._next - now)
+            self._next = max(now, self._next) + self._gap
+        if delay:
+            time.sleep(delay)
+
+
+def _jira_message(error: JIRAError) -> str:
+    """Jira's own explanation, without URLs, headers or anything secret."""
+    try:
+        body = error.response.json() if error.response is not None else {}
+    except ValueError:
+        body = {}
+    parts = list(body.get("errorMessages") or [])
+    parts += [f"{field}: {message}" for field, message in (body.get("errors") or {}).items()]
+    return "; ".join(str(p) for p in parts)[:500] or f"HTTP {error.status_code}"
+
+
+def _retry_after(error: JIRAError) -> float | None:
+    headers = error.response.headers if error.response is not None else {}
+    value = headers.get("Retry-After")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def parse_time(value: str | None) -> dt.datetime | None:
+    """Parse Jira's `2026-11-23T09:00:00.000+0000` timestamps."""
+    if not value:
+        return None
+    return dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z").astimezone(dt.UTC)
+
+
+class JiraTracker:
+    """Opens and reads Jira issues for hypercare feedback."""
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        project: str,
+        issue_type: str,
+        basic_auth: tuple[str, str] | None = None,
+        token: str | None = None,
+        requests_per_second: float = 5.0,
+    ) -> None:
+        self._url = url.rstrip("/")
+        self._project = project
+        self._issue_type = issue_type
+        self._basic_auth = basic_auth
+        self._token = token
+        self._pacer = Pacer(requests_per_second)
+        self._client: JIRA | None = None
+        self._cloud = False
+        self._lock = threading.Lock()
+
+    def _jira(self) -> JIRA:
+        # Built lazily: construction asks Jira for its server info, and Jira may be down now.
+        with self._lock:
+            if self._client is None:
+                self._pacer.wait()
+                client = JIRA(
+                    server=self._url,
+                    basic_auth=self._basic_auth,
+                    token_auth=self._token,
+                    timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
+                    max_retries=0,
+                    get_server_info=True,
+                    options={"check_update": False},
+                )
+                self._cloud = bool(client._is_cloud)
+                self._client = client
+            return self._client
+
+    def _call(self, what: str, fn: Callable[[JIRA], T]) -> T:
+        """Run one paced Jira call, translating failures into the port's two errors."""
+        try:
+            client = self._jira()
+            self._pacer.wait()
+            return fn(client)
+        except JIRAError as error:
+            status = error.status_code or 0
+            message = _jira_message(error)
+            if status == 429 or status >= 500 or status == 0:
+                raise DeliveryDeferred(
+                    f"Jira {what}: {message}", _retry_after(error), peer_down=True
+                ) from None
+            raise DeliveryRefused(f"Jira refused {what}: {message}") from None
+        except (requests.exceptions.RequestException, OSError) as error:
+            raise DeliveryDeferred(f"Jira {what}: {type(error).__name__}", peer_down=True) from None
+
+    def url_of(self, key: str) -> str:
+        """Return the browser link of an issue."""
+        return f"{self._url}/browse/{key}"
+
+    def _ticket(self, raw: dict[str, Any]) -> Ticket:
+        fields = raw.get("fields") or {}
+        status = fields.get("status") or {}
+        category = (status.get("statusCategory") or {}).get("key") or "new"
+        return Ticket(
+            key=str(raw["key"]),
+            url=self.url_of(str(raw["key"])),
+            status=str(status.get("name") or "Unknown"),
+            category=TicketCategory(category)
+            if category in {"new", "indeterminate", "done"}
+            else TicketCategory.NEW,
+            labels=tuple(fields.get("labels") or ()),
+            updated=parse_time(fields.get("updated")),
+            resolved=parse_time(fields.get("resolutiondate")),
+        )
+
+    def _search(self, jql: str, limit: int = 100) -> list[Ticket]:
+        def run(client: JIRA) -> list[dict[str, Any]]:
+            if self._cloud:
+                found = client.enhanced_search_issues(
+                    jql, maxResults=limit, fields=TICKET_FIELDS, json_result=True
+                )
+            else:
+                found = client.search_issues(
+                    jql, maxResults=limit, fields=TICKET_FIELDS, json_result=True
+                )
+            return list(found.get("issues") or [])
+
+        return [self._ticket(raw) for raw in self._call("search", run)]
+
+    def find(self, label: str) -> Ticket | None:
+        """Return the issue carrying an idempotency label, if one exists."""
+        found = self._search(f'labels = "{_jql_string(label)}" ORDER BY key ASC', limit=2)
+        return found[0] if found else None
+
+    def create(self, draft: TicketDraft) -> Ticket:
+        """Open an issue; the caller has searched for its label first."""
+        fields: dict[str, Any] = {
+            "project": {"key": self._project},
+            "issuetype": {"name": self._issue_type},
+            "summary": jira_markup.summary(draft.summary),
+            "description": jira_markup.description(draft),
+            "labels": [draft.idempotency_label, *draft.labels],
+        }
+        if draft.priority:
+            fields["priority"] = {"name": draft.priority}
+        if draft.components:
+            fields["components"] = [{"name": name} for name in draft.components]
+        fields.update(dict(draft.extra_fields))
+
+        def run(client: JIRA) -> Any:
+            return client.create_issue(fields=fields, prefetch=False)
+
+        issue = self._call("the new issue", run)
+        log.info("Jira issue %s created for %s", issue.key, draft.idempotency_label)
+        return Ticket(issue.key, self.url_of(issue.key), "Open", TicketCategory.NEW)
+
+    def get(self, key: str) -> Ticket:
+        """Return one issue's current state."""
+        raw = self._call("the issue", lambda c: c.issue(key, fields=TICKET_FIELDS).raw)
+        return self._ticket(raw)
+
+    def updated_since(self, label: str, minutes: int) -> list[Ticket]:
+        """Return issues with `label` updated in the last `minutes`, oldest change first."""
+        jql = (
+            f'labels = "{_jql_string(label)}" AND updated >= -{int(minutes)}m ORDER BY updated ASC'
+        )
+        return self._search(jql)
+
+    def check(
+        self, *, priorities: Sequence[str], components: Sequence[str], custom_fields: Sequence[str]
+    ) -> list[str]:
+        """Check that project, issue type, priorities, components and fields can be used."""
+
+        def run(client: JIRA) -> list[str]:
+            problems: list[str] = []
+            types = {t.name: t.id for t in client.project_issue_types(self._project)}
+            if self._issue_type not in types:
+                known = ", ".join(sorted(types))
+                return [
+                    f"jira.issue_type: {self._issue_type!r} is not an issue type of "
+                    f"{self._project} (it has: {known})"
+                ]
+            meta = {
+                f.fieldId: f
+                for f in client.project_issue_fields(self._project, types[self._issue_type])
+            }
+            allowed = {name: _allowed(meta.get(name)) for name in ("priority", "components")}
+            for name in priorities:
+                if "priority" not in meta:
+                    problems.append("severities: priority is not settable on this issue type")
+                    break
+                if allowed["priority"] and name not in allowed["priority"]:
+                    problems.append(
+                        f"severities: Jira priority {name!r} does not exist "
+                        f"(it has: {', '.join(sorted(allowed['priority']))})"
+                    )
+            for name in components:
+                if "components" not in meta:
+                    problems.append("components: this issue type has no components field")
+                    break
+                if name not in allowed["components"]:
+                    problems.append(
+                        f"components: Jira component {name!r} does not exist in {self._project}"
+                    )
+            for field in custom_fields:
+                if field not in meta:
+                    problems.append(
+                        f"jira.fields.{field}: not on the create screen of "
+                        f"{self._project}/{self._issue_type}"
+                    )
+            return problems
+
+        return self._call("the create metadata", run)
+
+
+def _allowed(field: Any) -> set[str]:
+    values = getattr(field, "allowedValues", None) or []
+    names = set()
+    for value in values:
+        name = value.get("name") if isinstance(value, dict) else getattr(value, "name", None)
+        if name:
+            names.add(str(name))
+    return names
+
+
+def _jql_string(text: str) -> str:
+    """Escape text for a double-quoted JQL string."""
+    return text.replace("\\", "\\\\").replace('"', '\\"')

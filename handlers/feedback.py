@@ -9,17 +9,27 @@ from slack_sdk import WebClient
 
 from bot.services import Services
 from bot.slack import blocks
-from handlers import forms
+from handlers import forms, tickets
+
+
+def answer_command(
+    ack: Ack, command: dict[str, Any], client: WebClient, services: Services
+) -> None:
+    """Route `/hypercare [help | ticket HC-42 | <summary>]`."""
+    text = command.get("text") or ""
+    if forms.is_help(text):
+        text, rendered = blocks.help_message(services.program)
+        ack(text=text, blocks=rendered, response_type="ephemeral")
+    elif reference := forms.ticket_reference(text):
+        tickets.show_ticket(ack, reference, services)
+    else:
+        open_feedback_modal(ack, command, client, services)
 
 
 def open_feedback_modal(
     ack: Ack, command: dict[str, Any], client: WebClient, services: Services
 ) -> None:
-    """Answer `/hypercare`: help ephemerally, else open the form (prefilled with any text)."""
-    if forms.is_help(command.get("text") or ""):
-        text, rendered = blocks.help_message(services.program)
-        ack(text=text, blocks=rendered, response_type="ephemeral")
-        return
+    """Open the feedback form, prefilled with the command's text as the summary."""
     ack()
     prefill = forms.prefill_from_command(command, services.program.channels.feedback)
     client.views_open(

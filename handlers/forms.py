@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from bot.domain import FeedbackDraft, Field, SourceMessage, UsersAffected
@@ -10,11 +11,27 @@ from bot.slack.blocks import ModalPrefill, source_from_metadata
 from bot.slack.ids import Action, block_id
 
 HELP_WORDS = {"help", "?", "-h", "--help"}
+# A feedback id (HC-42) or a Jira key (HYP-7): what `/hypercare ticket` takes.
+_REFERENCE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,19}-\d{1,9}$")
 
 
 def is_help(text: str) -> bool:
     """Tell whether the slash command asks for help."""
     return text.strip().lower() in HELP_WORDS
+
+
+def ticket_reference(text: str) -> str | None:
+    """Return X from `ticket X` when X looks like an id; other text is a summary."""
+    words = text.split()
+    if len(words) == 2 and words[0].lower() == "ticket" and _REFERENCE.match(words[1]):
+        return words[1].upper()
+    return None
+
+
+def feedback_id(action: dict[str, Any]) -> int | None:
+    """Read the feedback id a button carries; None when the value is not one."""
+    value = str(action.get("value") or "")
+    return int(value) if value.isdigit() and len(value) < 12 else None
 
 
 def prefill_from_command(command: dict[str, Any], default_channel: str) -> ModalPrefill:

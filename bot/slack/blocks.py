@@ -303,6 +303,7 @@ def help_message(program: Program) -> tuple[str, list[Block]]:
         f"• `{COMMAND} {escape('<summary>')}` opens it with the summary filled in.\n"
         "• On any message, choose *More actions ⋯ → Report to hypercare* to turn it into "
         "feedback, keeping its text, author and link.\n"
+        f"• `{COMMAND} ticket {program.id_prefix}-42` shows one item's state and Jira ticket.\n"
         f"• `{COMMAND} help` shows this message.\n\n"
         f"Feedback is posted in <#{program.channels.feedback}> by default; each report gets an id "
         f"like `{program.id_prefix}-42` and its own thread for updates."

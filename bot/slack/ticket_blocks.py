@@ -16,6 +16,7 @@ from slack_sdk.models.blocks import (
 from bot.domain import Feedback, NoteKind, ThreadNote
 from bot.slack.ids import Action
 from bot.slack.text import escape, safe
+from bot.tickets import RequestOutcome
 
 
 def when(moment: dt.datetime) -> str:
@@ -99,3 +100,20 @@ def safe_join(lines: list[str]) -> str:
     """Join lines, keeping within a section's 3,000 characters."""
     text = "\n".join(lines)
     return text if len(text) <= 3000 else text[:2990] + "…"
+
+
+def request_refusal(outcome: RequestOutcome, leads: list[str]) -> str:
+    """Explain why a ticket request did nothing."""
+    if outcome is RequestOutcome.NOT_ALLOWED:
+        who = ", ".join(f"<@{lead}>" for lead in leads[:5]) or "a hypercare lead"
+        return f"Only hypercare leads can open Jira tickets from here. Ask {who}."
+    if outcome is RequestOutcome.ALREADY:
+        return "This feedback already has a Jira ticket (or one is being opened)."
+    if outcome is RequestOutcome.DISABLED:
+        return "Jira is not connected to this hypercare program, so there is no ticket to open."
+    return "I could not find that feedback any more."
+
+
+def not_found(reference: str) -> str:
+    """Say that no feedback or ticket matches a reference."""
+    return f"I know no feedback or Jira ticket called `{escape(reference)}`."

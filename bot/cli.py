@@ -10,7 +10,8 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from bot.config import ProgramFileError, RunMode, Settings, load_program
+from bot.config import Program, ProgramFileError, RunMode, Settings, load_program
+from bot.errors import DeliveryDeferred, DeliveryRefused
 from bot.logs import setup_logging
 
 log = logging.getLogger("bot")
@@ -26,14 +27,16 @@ def _settings() -> Settings:
         raise SystemExit(2) from None
 
 
-def check_config(settings: Settings) -> int:
-    """Validate the program file and environment; print every problem."""
+def check_config(settings: Settings, *, ask_jira: bool = True) -> int:
+    """Validate the program file and environment (and the Jira mapping); print every problem."""
     problems = settings.problems()
     try:
         program = load_program(settings.hypercare_config)
     except ProgramFileError as exc:
         problems += [f"{exc.path}: {p}" for p in exc.problems]
         program = None
+    if program is not None and not problems and ask_jira:
+        problems += _jira_problems(settings, program)
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
     if problems:
@@ -45,12 +48,26 @@ def check_config(settings: Settings) -> int:
     return 0
 
 
+def _jira_problems(settings: Settings, program: Program) -> list[str]:
+    """Check the Jira mapping against Jira itself; an unreachable Jira is only a warning."""
+    from bot.tickets import check_mapping
+    from bot.wiring import build_tracker
+
+    try:
+        return check_mapping(build_tracker(settings, program), program)
+    except DeliveryRefused as refused:
+        return [refused.reason]
+    except DeliveryDeferred as deferred:
+        print(f"warning: Jira mapping not checked: {deferred.reason}", file=sys.stderr)
+        return []
+
+
 def serve(settings: Settings) -> int:
     """Run the bot until SIGTERM or Ctrl-C; with no Slack credentials, run the demo."""
     if settings.mode is RunMode.DEMO:
         log.info("no SLACK_BOT_TOKEN set: running the local demo instead (see README)")
         return demo(settings)
-    if check_config(settings) != 0:
+    if check_config(settings, ask_jira=False) != 0:  # the runtime checks Jira without blocking
         print("refusing to start: fix the problems above.", file=sys.stderr)
         return 1
     from bot.wiring import build_runtime

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     jira_api_token: SecretStr | None = None
     jira_pat: SecretStr | None = None
     jira_webhook_secret: SecretStr | None = None
+    jira_connect_timeout: float = Field(default=5.0, gt=0, le=60)
+    jira_read_timeout: float = Field(default=20.0, gt=0, le=300)
+    outbox_lease_seconds: float = Field(default=120.0, ge=1, le=3600)
 
     @property
     def mode(self) -> RunMode:
@@ -211,6 +214,8 @@ class Program(_Strict):
         _unique_ids("categories", self.categories)
         _unique_ids("components", self.components)
         _unique_ids("environments", self.environments)
+        if self.jira is None and any(s.auto_ticket for s in self.severities):
+            raise ValueError("severities: auto_ticket needs a jira section")
         return self
 
     @property

@@ -91,6 +91,8 @@ class Runtime:
         if hook_secret is not None and self.services.tickets.enabled:
             jira = JiraWebhook(hook_secret.get_secret_value(), self.services.tickets)
         self._start_scheduler()
+        if self.services.tickets.enabled:
+            self._spawn("jira-check", self._check_jira)
         server = create_server(
             build_wsgi(slack, self.ready, jira),
             host=self.settings.host,
@@ -129,6 +131,16 @@ class Runtime:
         )
         scheduler.start()
         self._scheduler = scheduler
+
+    def _check_jira(self) -> None:
+        """Say at start, in the log, which part of the Jira mapping Jira would refuse."""
+        try:
+            problems = self.services.tickets.check_mapping()
+        except DeliveryError as error:
+            log.warning("Jira mapping not checked at start (tickets wait in the outbox): %s", error)
+            return
+        for problem in problems:
+            log.error("Jira mapping problem: %s", problem)
 
     def _sync_tickets(self, window: int) -> None:
         try:

@@ -54,6 +54,12 @@ class TicketTracker(Protocol):
         """Return issues with a label updated in the last minutes, oldest change first."""
         ...
 
+    def check(
+        self, *, priorities: Sequence[str], components: Sequence[str], custom_fields: Sequence[str]
+    ) -> list[str]:
+        """Return what of a mapping the tracker would refuse."""
+        ...
+
 
 class RequestOutcome(StrEnum):
     """What became of a lead's request for a ticket."""
@@ -119,6 +125,17 @@ def ticket_draft(feedback: Feedback, program: Program) -> TicketDraft:
         labels=tuple(labels),
         components=tuple(components),
         extra_fields=tuple((jira.fields if jira else {}).items()),
+    )
+
+
+def check_mapping(tracker: TicketTracker | None, program: Program) -> list[str]:
+    """Ask the tracker which parts of the program's Jira mapping it would refuse."""
+    if tracker is None or program.jira is None:
+        return []
+    return tracker.check(
+        priorities=sorted({s.jira_priority for s in program.severities if s.jira_priority}),
+        components=sorted({c.jira_component for c in program.components if c.jira_component}),
+        custom_fields=sorted(program.jira.fields),
     )
 
 
@@ -310,6 +327,10 @@ class TicketService:
             )
             changed += self.apply_change(ticket.key, ticket.status, ticket.category, "Jira", at)
         return changed
+
+    def check_mapping(self) -> list[str]:
+        """Ask Jira whether the program's mapping would be accepted; raises if Jira is away."""
+        return check_mapping(self._tracker, self._program)
 
     def take_delivery(self, identifier: str) -> bool:
         """Remember an inbound webhook delivery; False when it was seen before."""

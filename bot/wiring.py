@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 
@@ -38,6 +39,7 @@ def build_tracker(settings: Settings, program: Program) -> JiraTracker | None:
         basic_auth=basic,
         token=settings.jira_pat.get_secret_value() if settings.jira_pat else None,
         requests_per_second=program.jira.max_requests_per_second,
+        timeouts=(settings.jira_connect_timeout, settings.jira_read_timeout),
     )
 
 
@@ -65,6 +67,7 @@ def build_runtime(settings: Settings, program: Program, clock: Clock = utc_now) 
         handlers={**announcer.handlers(), **tickets.handlers()},
         clock=clock,
         wake=wake,
+        lease=dt.timedelta(seconds=settings.outbox_lease_seconds),
     )
     feedback = FeedbackService(
         repo=feedback_repo,

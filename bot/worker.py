@@ -45,17 +45,21 @@ class OutboxWorker:
         rng: random.Random | None = None,
         batch: int = 20,
         wake: threading.Event | None = None,
+        lease: dt.timedelta = LEASE,
     ) -> None:
         self._repo = repo
         self._handlers = handlers
         self._clock = clock
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self._batch = batch
+        # Longer than any one side effect can take (timeouts included): a row whose worker
+        # died comes back after it.
+        self._lease = lease
         self.wake = wake or threading.Event()  # set by services when they queue new work
 
     def run_once(self) -> int:
         """Carry out every row due now; return how many were attempted."""
-        tasks = self._repo.claim(self._clock(), self._batch, LEASE)
+        tasks = self._repo.claim(self._clock(), self._batch, self._lease)
         held: dict[str, dt.datetime] = {}
         for task in tasks:
             if task.kind in held:  # its peer is down: leave it for the probe after the wait

@@ -89,6 +89,7 @@ class JiraTracker:
         basic_auth: tuple[str, str] | None = None,
         token: str | None = None,
         requests_per_second: float = 5.0,
+        timeouts: tuple[float, float] = (CONNECT_TIMEOUT, READ_TIMEOUT),
     ) -> None:
         self._url = url.rstrip("/")
         self._project = project
@@ -96,6 +97,7 @@ class JiraTracker:
         self._basic_auth = basic_auth
         self._token = token
         self._pacer = Pacer(requests_per_second)
+        self._timeouts = timeouts
         self._client: JIRA | None = None
         self._cloud = False
         self._lock = threading.Lock()
@@ -109,7 +111,7 @@ class JiraTracker:
                     server=self._url,
                     basic_auth=self._basic_auth,
                     token_auth=self._token,
-                    timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
+                    timeout=self._timeouts,
                     max_retries=0,
                     get_server_info=True,
                     options={"check_update": False},
@@ -214,55 +216,68 @@ class JiraTracker:
         """Check that project, issue type, priorities, components and fields can be used."""
 
         def run(client: JIRA) -> list[str]:
-            problems: list[str] = []
-            types = {t.name: t.id for t in client.project_issue_types(self._project)}
+            # The per-project create metadata (Cloud, and Data Center 8.4+). The library only
+            # wraps it for Data Center, so ask for it directly; Cloud and DC name the list
+            # differently.
+            base = f"issue/createmeta/{self._project}/issuetypes"
+            types_page = client._get_json(base, params={"maxResults": 200})
+            types = {t["name"]: t["id"] for t in _values(types_page, "issueTypes")}
             if self._issue_type not in types:
                 known = ", ".join(sorted(types))
                 return [
                     f"jira.issue_type: {self._issue_type!r} is not an issue type of "
                     f"{self._project} (it has: {known})"
                 ]
+            fields_page = client._get_json(
+                f"{base}/{types[self._issue_type]}", params={"maxResults": 200}
+            )
             meta = {
-                f.fieldId: f
-                for f in client.project_issue_fields(self._project, types[self._issue_type])
+                str(f.get("fieldId") or f.get("key")): f for f in _values(fields_page, "fields")
             }
-            allowed = {name: _allowed(meta.get(name)) for name in ("priority", "components")}
-            for name in priorities:
-                if "priority" not in meta:
-                    problems.append("severities: priority is not settable on this issue type")
-                    break
-                if allowed["priority"] and name not in allowed["priority"]:
-                    problems.append(
-                        f"severities: Jira priority {name!r} does not exist "
-                        f"(it has: {', '.join(sorted(allowed['priority']))})"
-                    )
-            for name in components:
-                if "components" not in meta:
-                    problems.append("components: this issue type has no components field")
-                    break
-                if name not in allowed["components"]:
-                    problems.append(
-                        f"components: Jira component {name!r} does not exist in {self._project}"
-                    )
-            for field in custom_fields:
-                if field not in meta:
-                    problems.append(
-                        f"jira.fields.{field}: not on the create screen of "
-                        f"{self._project}/{self._issue_type}"
-                    )
-            return problems
+            return _mapping_problems(meta, self._project, priorities, components, custom_fields)
 
         return self._call("the create metadata", run)
 
 
-def _allowed(field: Any) -> set[str]:
-    values = getattr(field, "allowedValues", None) or []
-    names = set()
-    for value in values:
-        name = value.get("name") if isinstance(value, dict) else getattr(value, "name", None)
-        if name:
-            names.add(str(name))
-    return names
+def _values(page: Any, cloud_key: str) -> list[dict[str, Any]]:
+    """The list in a create-metadata page: `values` on Data Center, another key on Cloud."""
+    if not isinstance(page, dict):
+        return []
+    found = page.get("values", page.get(cloud_key)) or []
+    return [item for item in found if isinstance(item, dict)]
+
+
+def _allowed(field: dict[str, Any] | None) -> set[str]:
+    values = (field or {}).get("allowedValues") or []
+    return {str(v["name"]) for v in values if isinstance(v, dict) and v.get("name")}
+
+
+def _mapping_problems(
+    meta: dict[str, dict[str, Any]],
+    project: str,
+    priorities: Sequence[str],
+    components: Sequence[str],
+    custom_fields: Sequence[str],
+) -> list[str]:
+    """Compare a mapping with an issue type's create metadata; say what Jira would refuse."""
+    problems: list[str] = []
+    if priorities and "priority" not in meta:
+        problems.append("severities: the issue type has no priority field on its create screen")
+    allowed_priorities = _allowed(meta.get("priority"))
+    for name in priorities:
+        if "priority" in meta and allowed_priorities and name not in allowed_priorities:
+            known = ", ".join(sorted(allowed_priorities))
+            problems.append(f"severities: Jira priority {name!r} does not exist (it has: {known})")
+    if components and "components" not in meta:
+        problems.append("components: the issue type has no components field on its create screen")
+    allowed_components = _allowed(meta.get("components"))
+    for name in components:
+        if "components" in meta and name not in allowed_components:
+            problems.append(f"components: Jira component {name!r} does not exist in {project}")
+    for field in custom_fields:
+        if field not in meta:
+            problems.append(f"jira.fields.{field}: not on the create screen of this issue type")
+    return problems
 
 
 def _jql_string(text: str) -> str:

@@ -1,0 +1,91 @@
+"""End to end: a bot killed after Jira opened the issue, but before it noted that, adopts it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.sandbox import SlackEmulator, SlackUserSimulator
+from bot.sandbox.jira_api import JiraEmulator
+from tests.conftest import BOT_TOKEN, ROOT, SIGNING_SECRET
+from tests.e2e.test_cli import free_port, wait_healthy
+from tests.e2e.test_feedback_flow import good_values, open_modal
+from tests.e2e.test_jira_flow import wait_until
+
+
+@pytest.fixture
+def jira() -> Iterator[JiraEmulator]:
+    """A Jira Cloud emulator."""
+    emulator = JiraEmulator(email="bot@example.com", api_token="crash-test-token")
+    emulator.start()
+    yield emulator
+    emulator.stop()
+
+
+def start_bot(env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
+    """Start `hypercare-bot serve` as its own process."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot", "serve"],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def test_sigkill_between_jira_answer_and_database_update_adopts_the_ticket(
+    slack: SlackEmulator, jira: JiraEmulator, database_url: str, tmp_path: Path
+) -> None:
+    """Killed with the issue created but unrecorded, the restarted bot adopts it: one ticket."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": slack.base_url,
+        "DATABASE_URL": database_url,
+        "HYPERCARE_CONFIG": str(ROOT / "hypercare.example.yaml"),
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "JIRA_URL": jira.url,
+        "JIRA_EMAIL": "bot@example.com",
+        "JIRA_API_TOKEN": "crash-test-token",
+        "JIRA_READ_TIMEOUT": "30",
+        "OUTBOX_LEASE_SECONDS": "3",
+    }
+    env.pop("SLACK_APP_TOKEN", None)
+    jira.hold_after_create(20)  # Jira acts at once but answers late: the bot dies meanwhile
+    first = start_bot(env, tmp_path)
+    try:
+        wait_healthy(port, first)
+        user = SlackUserSimulator(f"http://127.0.0.1:{port}/slack/events", SIGNING_SECRET, slack)
+        assert user.submit_view(open_modal(user, slack), good_values()).status_code == 200
+        wait_until(lambda: jira.issues(), timeout=20)
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.communicate(timeout=10)
+    assert first.returncode == -signal.SIGKILL
+    second = start_bot(env, tmp_path)
+    try:
+        wait_healthy(port, second)
+        update = slack.wait_for("chat.update", timeout=30)[-1]
+        [issue] = jira.issues()
+        assert issue["key"] in str(update.args["blocks"])
+        searches = jira.calls_to("GET", "/rest/api/2/search/jql") + jira.calls_to(
+            "POST", "/rest/api/2/search/jql"
+        )
+        assert searches, "the restarted bot searched for the label before creating"
+        time.sleep(1)
+        assert len(jira.issues()) == 1
+    finally:
+        second.send_signal(signal.SIGTERM)
+        output = second.communicate(timeout=30)[0]
+    assert "adopting" in output

@@ -1,4 +1,4 @@
-"""The local demo: a scripted hypercare morning against emulators on 127.0.0.1.
+"""The local demo: a scripted hypercare morning against Slack and Jira emulators on 127.0.0.1.
 
 It runs the real bot (HTTP mode, SQLite in a temporary folder) and plays people pressing
 buttons in Slack through signed requests, printing what they would have seen.
@@ -6,9 +6,9 @@ buttons in Slack through signed requests, printing what they would have seen.
 
 from __future__ import annotations
 
-import logging
 import tempfile
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +17,12 @@ from pydantic import SecretStr
 from bot.config import Program, Settings
 from bot.logs import setup_logging
 from bot.sandbox import SlackEmulator, SlackUserSimulator, transcript
+from bot.sandbox.jira_api import JiraEmulator
 from bot.wiring import Runtime, build_runtime
 
 TOKEN = "xoxb-demo-token"  # noqa: S105 - the emulator's, not a real secret
 SECRET = "demo-signing-secret"  # noqa: S105 - signs loopback requests only
+JIRA_EMAIL, JIRA_TOKEN, JIRA_HOOK = "bot@example.com", "demo-jira-token", "demo-hook-secret"
 FEEDBACK, GENERAL = "C0FEEDBACK", "C0PAYMENTS"
 PEOPLE = {"U0ALICE": "alice", "U0BOB": "bob", "U0LENA": "lena (lead)"}
 CHANNELS = {FEEDBACK: "hypercare-feedback", GENERAL: "payments-general"}
@@ -37,18 +39,23 @@ PROGRAM = {
             "label": "Critical",
             "emoji": ":red_circle:",
             "description": "Production down or data at risk, no workaround",
+            "jira_priority": "Highest",
+            "auto_ticket": True,
         },
         {
             "id": "sev2",
             "label": "High",
             "emoji": ":large_orange_circle:",
             "description": "Major function broken, workaround painful",
+            "jira_priority": "High",
+            "auto_ticket": True,
         },
         {
             "id": "sev3",
             "label": "Medium",
             "emoji": ":large_yellow_circle:",
             "description": "Impaired, a workaround exists",
+            "jira_priority": "Medium",
         },
     ],
     "categories": [
@@ -57,20 +64,22 @@ PROGRAM = {
         {"id": "integration", "label": "Integration failure"},
     ],
     "components": [
-        {"id": "payments-api", "label": "Payments API"},
+        {"id": "payments-api", "label": "Payments API", "jira_component": "Payments API"},
         {"id": "refunds", "label": "Refunds"},
     ],
     "environments": [{"id": "production", "label": "Production"}, {"id": "uat", "label": "UAT"}],
     "roles": {"leads": ["U0LENA"]},
+    "jira": {"project": "HYP", "issue_type": "Bug", "labels": ["go-live"]},
 }
 
 
 class Demo:
     """One scripted morning: the bot, the Slack emulator and a narrator."""
 
-    def __init__(self, runtime: Runtime, slack: SlackEmulator) -> None:
+    def __init__(self, runtime: Runtime, slack: SlackEmulator, jira: JiraEmulator) -> None:
         self.runtime = runtime
         self.slack = slack
+        self.jira = jira
         self.user = SlackUserSimulator(
             f"http://127.0.0.1:{runtime.port}/slack/events", SECRET, emulator=slack
         )
@@ -102,6 +111,9 @@ class Demo:
                 where = "#" + self.name(args["channel"])
                 if args.get("thread_ts"):
                     where += " (thread reply)"
+                self.show(where, args.get("blocks"), args.get("text", ""))
+            elif call.method == "chat.update":
+                where = "#" + self.name(args["channel"]) + " (receipt updated in place)"
                 self.show(where, args.get("blocks"), args.get("text", ""))
             elif call.method == "chat.postEphemeral":
                 who = self.name(args["user"])
@@ -135,17 +147,18 @@ class Demo:
         mark = len(self.slack.calls)
         values["actual"] = "Spinner for 30 s, then 'Gateway timeout' (HTTP 504). <!channel> help!"
         self.user.submit_view(view, values)
-        self.slack.wait_for("chat.postEphemeral")
+        self.wait_for_ticket(1)
         self.show_new_posts(mark)
 
-        self.say("09:20", "bob writes in #payments-general; lena reports his message to hypercare")
+        self.say("09:20", "Jira goes down for maintenance")
+        self.jira.go_down(refuse=True)
+        self.say("09:21", "bob writes in #payments-general; lena reports his message to hypercare")
         ts = "1763888400.000200"
-        self.slack.add_message(
-            GENERAL, ts, "Refunds fail with 500 since 9:00, tried twice", "U0BOB"
-        )
+        text = "Refunds fail with 500 since 9:00, tried twice"
+        self.slack.add_message(GENERAL, ts, text, "U0BOB")
         self.user.message_shortcut(
             callback_id="report_to_hypercare",
-            message_text="Refunds fail with 500 since 9:00, tried twice",
+            message_text=text,
             message_user="U0BOB",
             message_ts=ts,
             channel_id=GENERAL,
@@ -154,28 +167,63 @@ class Demo:
         view = self.slack.wait_for("views.open", count=2)[-1].response["view"]
         self.show("modal: Hypercare feedback (from a message)", view["blocks"][:2])
         mark = len(self.slack.calls)
-        self.user.submit_view(
-            view,
-            {
-                "severity": "sev2",
-                "category": "integration",
-                "component": "refunds",
-                "environment": "production",
-                "users_affected": "department",
-            },
-            user_id="U0LENA",
-        )
-        self.slack.wait_for("chat.postEphemeral", count=2)
-        self.slack.wait_for("chat.postMessage", count=3)
+        values = {
+            "severity": "sev2",
+            "category": "integration",
+            "component": "refunds",
+            "environment": "production",
+            "users_affected": "department",
+        }
+        self.user.submit_view(view, values, user_id="U0LENA")
+        self.slack.wait_for("chat.postEphemeral", count=3)
+        self.slack.wait_for("chat.postMessage", count=4)
         self.show_new_posts(mark)
-        print(f"\n{self.runtime.services.feedback.count()} reports stored; nothing else to do.")
+        print("  (HC-2 is stored and announced; its Jira ticket waits in the outbox)")
+
+        self.say("09:40", "Jira is back; the bot opens the waiting ticket")
+        mark = len(self.slack.calls)
+        self.jira.come_back()
+        self.wait_for_ticket(2)
+        self.show_new_posts(mark)
+
+        self.say("10:15", "dana moves HYP-1 to In Progress in Jira (Jira calls the webhook)")
+        mark = len(self.slack.calls)
+        self.jira.transition("HYP-1", "In Progress", by="Dana Dev")
+        self.jira.send_webhook(
+            f"http://127.0.0.1:{self.runtime.port}/jira/webhook",
+            self.jira.status_change_event("HYP-1"),
+            identifier="demo-1",
+        )
+        self.slack.wait_for("chat.update", count=3)
+        time.sleep(0.5)
+        self.show_new_posts(mark)
+
+        self.say("10:16", "alice types `/hypercare ticket HC-1`")
+        answer = self.user.slash_command("ticket HC-1", channel_id=GENERAL).json()
+        self.show("only visible to alice", answer.get("blocks"), answer.get("text", ""))
+        print(
+            f"\n{self.runtime.services.feedback.count()} reports stored, "
+            f"{len(self.jira.issues())} Jira tickets, none lost or doubled."
+        )
+
+    def wait_for_ticket(self, feedback_id: int, timeout: float = 60.0) -> None:
+        """Wait until a feedback's ticket is recorded and its announcements have landed."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            feedback = self.runtime.services.feedback.get(feedback_id)
+            if feedback and feedback.ticket_key:
+                break
+            time.sleep(0.1)
+        time.sleep(1.0)  # the receipt update, the thread note and the reporter's note follow
 
 
 def run_demo(log_level: str = "WARNING") -> None:
     """Start the emulator and the bot, play the script, and clean up."""
-    setup_logging("WARNING" if log_level.upper() == "INFO" else log_level)
-    logging.getLogger("bot").setLevel(logging.WARNING)
-    with SlackEmulator(token=TOKEN) as slack, tempfile.TemporaryDirectory() as tmp:
+    # The transcript is the demo's output; log lines would interleave with it. LOG_LEVEL=DEBUG
+    # (or WARNING) shows them anyway.
+    setup_logging("ERROR" if log_level.upper() == "INFO" else log_level)
+    jira = JiraEmulator(email=JIRA_EMAIL, api_token=JIRA_TOKEN, webhook_secret=JIRA_HOOK)
+    with SlackEmulator(token=TOKEN) as slack, jira, tempfile.TemporaryDirectory() as tmp:
         for user_id, name in PEOPLE.items():
             slack.add_user(user_id, name.split()[0])
         for channel_id, name in CHANNELS.items():
@@ -187,6 +235,11 @@ def run_demo(log_level: str = "WARNING") -> None:
             database_url=f"sqlite:///{Path(tmp) / 'demo.db'}",
             host="127.0.0.1",
             port=0,
+            jira_url=jira.url,
+            jira_email=JIRA_EMAIL,
+            jira_api_token=SecretStr(JIRA_TOKEN),
+            jira_webhook_secret=SecretStr(JIRA_HOOK),
+            jira_read_timeout=2.0,
             _env_file=None,
         )
         runtime = build_runtime(settings, Program.model_validate(PROGRAM)).start()
@@ -194,6 +247,6 @@ def run_demo(log_level: str = "WARNING") -> None:
             print(
                 "Hypercare Bot demo: the real bot, a Slack emulator on 127.0.0.1, no credentials."
             )
-            Demo(runtime, slack).play()
+            Demo(runtime, slack, jira).play()
         finally:
             runtime.stop()

@@ -94,7 +94,9 @@ def test_demo_plays_the_scripted_morning(tmp_path: Path) -> None:
     out = result.stdout
     assert "Please describe what happened." in out  # the validation error, inline
     assert "HC-1 · CHECKOUT RETURNS 504" in out and "HC-2 · REFUNDS FAIL" in out
-    assert "(thread reply)" in out and "2 reports stored" in out
+    assert "(thread reply)" in out and "2 reports stored, 2 Jira tickets" in out
+    assert "HYP-1" in out and "is now *In Progress* by Dana Dev" in out  # Jira → Slack
+    assert "(receipt updated in place)" in out
     assert not list(tmp_path.iterdir())  # the demo leaves nothing behind
 
 

@@ -182,6 +182,8 @@ class Ticket:
     labels: tuple[str, ...] = ()
     updated: dt.datetime | None = None
     resolved: dt.datetime | None = None
+    status_changed_by: str | None = None  # from the changelog, when the tracker gave it
+    status_changed_at: dt.datetime | None = None
 
 
 class NoteKind(StrEnum):

@@ -320,12 +320,11 @@ class TicketService:
             return 0
         changed = 0
         for ticket in self._tracker.updated_since(HYPERCARE_LABEL, window_minutes):
-            at = (
-                ticket.resolved
-                if ticket.category is TicketCategory.DONE and ticket.resolved
-                else ticket.updated or self._clock()
-            )
-            changed += self.apply_change(ticket.key, ticket.status, ticket.category, "Jira", at)
+            at = ticket.status_changed_at or ticket.updated or self._clock()
+            if ticket.category is TicketCategory.DONE and ticket.resolved:
+                at = ticket.resolved
+            actor = ticket.status_changed_by or "someone in Jira"
+            changed += self.apply_change(ticket.key, ticket.status, ticket.category, actor, at)
         return changed
 
     def check_mapping(self) -> list[str]:

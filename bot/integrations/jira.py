@@ -143,6 +143,7 @@ class JiraTracker:
 
     def _ticket(self, raw: dict[str, Any]) -> Ticket:
         fields = raw.get("fields") or {}
+        changed_by, changed_at = _last_status_change(raw)
         status = fields.get("status") or {}
         category = (status.get("statusCategory") or {}).get("key") or "new"
         return Ticket(
@@ -155,17 +156,19 @@ class JiraTracker:
             labels=tuple(fields.get("labels") or ()),
             updated=parse_time(fields.get("updated")),
             resolved=parse_time(fields.get("resolutiondate")),
+            status_changed_by=changed_by,
+            status_changed_at=changed_at,
         )
 
-    def _search(self, jql: str, limit: int = 100) -> list[Ticket]:
+    def _search(self, jql: str, limit: int = 100, expand: str | None = None) -> list[Ticket]:
         def run(client: JIRA) -> list[dict[str, Any]]:
             if self._cloud:
                 found = client.enhanced_search_issues(
-                    jql, maxResults=limit, fields=TICKET_FIELDS, json_result=True
+                    jql, maxResults=limit, fields=TICKET_FIELDS, expand=expand, json_result=True
                 )
             else:
                 found = client.search_issues(
-                    jql, maxResults=limit, fields=TICKET_FIELDS, json_result=True
+                    jql, maxResults=limit, fields=TICKET_FIELDS, expand=expand, json_result=True
                 )
             return list(found.get("issues") or [])
 
@@ -208,7 +211,7 @@ class JiraTracker:
         jql = (
             f'labels = "{_jql_string(label)}" AND updated >= -{int(minutes)}m ORDER BY updated ASC'
         )
-        return self._search(jql)
+        return self._search(jql, expand="changelog")  # the changelog says who moved it, and when
 
     def check(
         self, *, priorities: Sequence[str], components: Sequence[str], custom_fields: Sequence[str]
@@ -237,6 +240,17 @@ class JiraTracker:
             return _mapping_problems(meta, self._project, priorities, components, custom_fields)
 
         return self._call("the create metadata", run)
+
+
+def _last_status_change(raw: dict[str, Any]) -> tuple[str | None, dt.datetime | None]:
+    """Who last changed an issue's status, and when, from an expanded changelog."""
+    histories = (raw.get("changelog") or {}).get("histories") or []
+    for history in reversed(histories):
+        items = history.get("items") or []
+        if any(isinstance(i, dict) and i.get("field") == "status" for i in items):
+            author = (history.get("author") or {}).get("displayName")
+            return (str(author) if author else None), parse_time(history.get("created"))
+    return None, None
 
 
 def _values(page: Any, cloud_key: str) -> list[dict[str, Any]]:

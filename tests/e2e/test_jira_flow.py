@@ -244,6 +244,7 @@ def test_status_changes_reach_the_thread_once_by_poll_or_webhook(
         == 1
     )
     assert notes[0].args["thread_ts"] == slack.calls_to("chat.postMessage")[0].response["ts"]
+    assert "by Dana Dev" in notes[0].args["text"]  # the poll read who it was from the changelog
     jira.transition(key, "Done", by="Dana Dev")
     assert jira.send_webhook(hook, jira.status_change_event(key), identifier="d-2") == 200
     assert jira.send_webhook(hook, jira.status_change_event(key), identifier="d-2") == 200  # retry

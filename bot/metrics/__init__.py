@@ -1,0 +1,1 @@
+"""Gateway metrics: reading sources (exposition scrapes, PromQL) and evaluating threshold rules."""

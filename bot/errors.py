@@ -34,11 +34,19 @@ class DeliveryDeferred(DeliveryError):
     """The peer is busy or down; the call should be retried later."""
 
     def __init__(
-        self, reason: str, retry_after: float | None = None, *, peer_down: bool = False
+        self,
+        reason: str,
+        retry_after: float | None = None,
+        *,
+        peer_down: bool = False,
+        waiting: bool = False,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
+        # Not a failure: something it needs is not ready yet (e.g. the receipt it links to).
+        # Retried after exactly `retry_after`, without counting as an attempt or backing off.
+        self.waiting = waiting
         # The peer itself is unavailable (not just this call): hold back every effect of the
         # same kind until the retry time, so a backlog probes once instead of hammering.
         self.peer_down = peer_down

@@ -231,7 +231,7 @@ class TicketService:
             return []  # a second request, or Jira switched off since it was queued
         if feedback.receipt_ts is None:
             # The ticket links to the Slack thread; wait a moment for the receipt to land.
-            raise DeliveryDeferred("waiting for the receipt to be posted", retry_after=2)
+            raise DeliveryDeferred("waiting for the receipt to be posted", 1.0, waiting=True)
         label = idempotency_label(feedback)
         try:
             ticket = self._tracker.find(label)
@@ -266,7 +266,7 @@ class TicketService:
 
     def _needs_receipt(self, feedback: Feedback) -> None:
         if feedback.receipt_ts is None:
-            raise DeliveryDeferred("the receipt is not posted yet", retry_after=5)
+            raise DeliveryDeferred("the receipt is not posted yet", 1.0, waiting=True)
 
     def post_note(self, payload: dict[str, object]) -> Sequence[Effect]:
         """Post a note in the feedback's thread."""

@@ -81,6 +81,10 @@ class OutboxWorker:
         try:
             effects = handler(task.payload)
         except DeliveryDeferred as deferred:
+            if deferred.waiting:
+                wait = dt.timedelta(seconds=deferred.retry_after or 1.0)
+                self._repo.retry_at(task.id, self._clock() + wait, deferred.reason, counted=False)
+                return None
             wait = backoff(task.attempts, self._rng)
             if deferred.retry_after is not None:
                 wait = max(wait, dt.timedelta(seconds=deferred.retry_after))

@@ -89,6 +89,11 @@ def migrate(engine: Engine) -> None:
             # A session lock (not a transaction one): held across Alembic's own transactions.
             conn.execute(text("SELECT pg_advisory_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
             conn.commit()
+        else:
+            # SQLite: take the write lock (BEGIN IMMEDIATE) before Alembic reads the current
+            # version, so a second process waits and then finds the work done, instead of
+            # reading "empty" and creating tables that exist by then. Alembic runs inside it.
+            conn.begin()
         try:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")

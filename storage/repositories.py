@@ -246,19 +246,20 @@ class OutboxRepository:
             row.status, row.done_at, row.locked_until = "done", now, None
             queue_effects(session, effects, now)
 
-    def retry_at(self, task_id: int, due: dt.datetime, error: str) -> None:
-        """Put a row back to be tried again at `due`."""
+    def retry_at(self, task_id: int, due: dt.datetime, error: str, *, counted: bool = True) -> None:
+        """Put a row back to be tried again at `due`; an uncounted try does not add to backoff."""
         with self._sessions.begin() as session:
             row = session.get_one(OutboxRow, task_id)
             row.due_at, row.locked_until, row.last_error = due, None, error[:2000]
+            if not counted:
+                row.attempts -= 1
 
     def hold_kind(self, kind: str, until: dt.datetime) -> None:
-        """Postpone every pending row of a kind to at least `until`, keeping their order."""
+        """Make every pending row of a kind due at `until`: they then drain in queue order."""
         with self._sessions.begin() as session:
             session.execute(
                 update(OutboxRow)
                 .where(OutboxRow.kind == kind, OutboxRow.status == "pending")
-                .where(OutboxRow.due_at < until)
                 .values(due_at=until)
             )
 

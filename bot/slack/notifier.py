@@ -123,7 +123,7 @@ class SlackNotifier:
     def refresh_receipt(self, feedback: Feedback) -> None:
         """Re-render the receipt in place."""
         if feedback.receipt_ts is None:
-            raise DeliveryDeferred("the receipt is not posted yet", retry_after=5)
+            raise DeliveryDeferred("the receipt is not posted yet", 1.0, waiting=True)
         ts = feedback.receipt_ts
         text, rendered = blocks.receipt(feedback, self._program)
         _call(
@@ -136,7 +136,7 @@ class SlackNotifier:
     def note_in_thread(self, feedback: Feedback, note: ThreadNote) -> None:
         """Post a note in the feedback's home thread."""
         if feedback.receipt_ts is None:
-            raise DeliveryDeferred("the receipt is not posted yet", retry_after=5)
+            raise DeliveryDeferred("the receipt is not posted yet", 1.0, waiting=True)
         ts = feedback.receipt_ts
         _call(
             "chat.postMessage",

@@ -146,3 +146,45 @@ def test_concurrent_workers_run_each_effect_exactly_once(database_url: str) -> N
         thread.join(timeout=60)
     assert sorted(seen) == sorted(f"k{i}" for i in range(200))
     assert repo.pending_count() == 0
+
+
+def test_waiting_for_a_dependency_neither_counts_nor_backs_off(database_url: str) -> None:
+    """A task waiting for something else is retried after exactly its wait, attempts unchanged."""
+    repo = setup(database_url)
+    enqueue(repo, "a")
+    clock, calls = Clock(), []
+
+    def handler(payload: dict[str, object]) -> Sequence[Effect]:
+        calls.append(clock.now)
+        if len(calls) < 4:
+            raise DeliveryDeferred("receipt not posted yet", 1.0, waiting=True)
+        return []
+
+    worker = OutboxWorker(repo=repo, handlers={"test.effect": handler}, clock=clock)
+    for second in range(4):
+        clock.now = T0 + dt.timedelta(seconds=second)
+        assert worker.run_once() == 1
+    assert repo.rows() == [("test.effect", "done", 1, "receipt not posted yet")]
+
+
+def test_a_peer_down_holds_its_whole_queue_and_it_drains_in_order(database_url: str) -> None:
+    """When the peer is down, one probe runs per wait; when it is back, rows run oldest first."""
+    repo = setup(database_url)
+    enqueue(repo, *[f"k{i}" for i in range(5)])
+    clock, up, seen = Clock(), False, []
+
+    def handler(payload: dict[str, object]) -> Sequence[Effect]:
+        if not up:
+            raise DeliveryDeferred("Jira search: ConnectError", 10, peer_down=True)
+        seen.append(payload["key"])
+        return []
+
+    worker = OutboxWorker(repo=repo, handlers={"test.effect": handler}, clock=clock)
+    worker.run_once()  # the first row probes; the other four are held back unattempted
+    enqueue(repo, "k5")  # a new row arriving while the peer is down joins the back of the queue
+    worker.run_once()  # k5 probes on its own, and holds everything again
+    clock.now = T0 + dt.timedelta(seconds=11)
+    up = True
+    while worker.run_once():
+        pass
+    assert seen == [f"k{i}" for i in range(6)]

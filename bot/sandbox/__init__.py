@@ -1,6 +1,14 @@
-"""Loopback stand-ins for Slack: a Web API emulator and a user that sends signed requests."""
+"""Loopback stand-ins for Slack: Web API, Socket Mode, and a user acting over HTTP or sockets."""
 
 from bot.sandbox.slack_api import RecordedCall, SlackEmulator
 from bot.sandbox.slack_user import SlackUserSimulator
+from bot.sandbox.socket_mode import SocketConnection, SocketModeServer, SocketModeUser
 
-__all__ = ["RecordedCall", "SlackEmulator", "SlackUserSimulator"]
+__all__ = [
+    "RecordedCall",
+    "SlackEmulator",
+    "SlackUserSimulator",
+    "SocketConnection",
+    "SocketModeServer",
+    "SocketModeUser",
+]

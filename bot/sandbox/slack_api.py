@@ -10,10 +10,13 @@ from collections import deque
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
-from bot.sandbox.slack_workspace import JsonDict, Workspace, error
+from bot.sandbox.slack_workspace import APP_ID, APP_LEVEL_METHODS, JsonDict, Workspace, error
+
+if TYPE_CHECKING:
+    from bot.sandbox.socket_mode import SocketModeServer
 
 # Form bodies carry these as JSON strings; the emulator records and checks the decoded values.
 _JSON_FIELDS = ("blocks", "view", "attachments", "metadata")
@@ -91,10 +94,15 @@ class SlackEmulator:
     """Fake of the Slack Web API methods the bot uses, served over HTTP on 127.0.0.1."""
 
     def __init__(
-        self, token: str = "xoxb-test-token", team_id: str = "T0HYPER", bot_user_id: str = "UBOT"
+        self,
+        token: str = "xoxb-test-token",
+        team_id: str = "T0HYPER",
+        bot_user_id: str = "UBOT",
+        app_token: str = "xapp-test-token",
     ) -> None:
-        """Configure the accepted bot token and workspace identity; call start() to serve."""
+        """Configure the accepted bot and app tokens and the workspace; call start() to serve."""
         self.token = token
+        self.app_token = app_token
         self.team_id = team_id
         self.bot_user_id = bot_user_id
         # One condition guards all state and wakes wait_for() whenever a call is recorded.
@@ -105,6 +113,7 @@ class SlackEmulator:
         self._latency: dict[str, float] = {}
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._socket_mode: SocketModeServer | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -122,7 +131,9 @@ class SlackEmulator:
         return self
 
     def stop(self) -> None:
-        """Stop serving and release the port."""
+        """Stop serving (the Socket Mode server too) and release the ports."""
+        if self._socket_mode is not None:
+            self._socket_mode.stop()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -149,6 +160,20 @@ class SlackEmulator:
         if self._server is None:
             raise RuntimeError("SlackEmulator is not started")
         return f"http://127.0.0.1:{self._server.server_address[1]}/api/"
+
+    @property
+    def socket_mode(self) -> SocketModeServer:
+        """The Socket Mode server apps.connections.open points at, started on first use.
+
+        Once stopped it stays stopped (apps.connections.open then hands out dead URLs, as when
+        Slack is unreachable) until its start() is called again.
+        """
+        from bot.sandbox.socket_mode import SocketModeServer
+
+        with self._cond:
+            if self._socket_mode is None:
+                self._socket_mode = SocketModeServer(app_id=APP_ID).start()
+            return self._socket_mode
 
     # -- recorded calls ----------------------------------------------------------------------------
 
@@ -314,7 +339,9 @@ class SlackEmulator:
             status, headers, response = self._take_failure(method)
             if response is None:
                 token = _bearer(authorization) or str(args.get("token") or "")
-                if not token:
+                if method in APP_LEVEL_METHODS:
+                    response = self._open_connection(_bearer(authorization))
+                elif not token:
                     response = error("not_authed")
                 elif token != self.token:
                     response = error("invalid_auth")
@@ -327,6 +354,14 @@ class SlackEmulator:
             self._calls.append(RecordedCall(method, args, status, response, time.time()))
             self._cond.notify_all()
             return status, copy.deepcopy(response), headers
+
+    def _open_connection(self, header_token: str) -> JsonDict:
+        """apps.connections.open: Slack reads its app-level token only from the header."""
+        if not header_token:
+            return error("not_authed")
+        if header_token != self.app_token:
+            return error("invalid_auth")
+        return {"ok": True, "url": self.socket_mode.issue_url()}
 
     def _take_failure(self, method: str) -> tuple[int, dict[str, str], JsonDict | None]:
         """Consume one injected failure for `method`, if any is pending."""

@@ -18,6 +18,8 @@ JsonDict = dict[str, Any]
 WORKSPACE_URL = "https://hypercare-test.slack.com/"
 APP_ID = "A0HYPER"
 BOT_ID = "B0HYPER"
+# Methods called with the app-level token (xapp-…) instead of the bot token.
+APP_LEVEL_METHODS = frozenset({"apps.connections.open"})
 # Slack lets a trigger_id be exchanged within 3 seconds of the interaction (protocols.md A3).
 TRIGGER_TTL_SECONDS = 3.0
 # A modal stack holds at most three views; views.push beyond that fails.

@@ -72,7 +72,12 @@ def serve(settings: Settings) -> int:
         return 1
     from bot.wiring import build_runtime
 
-    runtime = build_runtime(settings, load_program(settings.hypercare_config)).start()
+    try:
+        runtime = build_runtime(settings, load_program(settings.hypercare_config)).start()
+    except Exception as exc:  # say why in one line; the log above has the details
+        log.exception("the bot could not start")
+        print(f"error: the bot could not start: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
     signal.signal(signal.SIGTERM, lambda *_: runtime.stop())
     try:
         runtime.wait()

@@ -73,13 +73,25 @@ class Runtime:
 
     def start(self) -> Runtime:
         """Migrate, then start the worker, the HTTP server and (Socket Mode) the socket."""
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()  # leave no worker or client thread behind a failed start
+            raise
+
+    def _start(self) -> Runtime:
         db.migrate(self.engine)
         self._spawn("outbox", lambda: self.worker.run_forever(self._stop))
         slack: WSGIApp | None = None
         if self.settings.mode is RunMode.SOCKET:
             assert self.settings.slack_app_token is not None
             self._socket = SocketModeHandler(
-                self.app, self.settings.slack_app_token.get_secret_value()
+                self.app,
+                self.settings.slack_app_token.get_secret_value(),
+                # The client reconnects on its ping check only; every 3 s rather than 10 keeps
+                # the gap after Slack drops the socket short.
+                ping_interval=3,
+                concurrency=HTTP_THREADS,
             )
             self._socket.connect()  # type: ignore[no-untyped-call]
         else:
@@ -167,7 +179,10 @@ class Runtime:
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
         if self._socket is not None:
-            self._socket.close()  # type: ignore[no-untyped-call]
+            try:
+                self._socket.close()  # type: ignore[no-untyped-call]
+            except Exception as exc:  # slack_sdk can fail closing a socket Slack just closed
+                log.warning("closing the Socket Mode connection failed: %s", type(exc).__name__)
         for thread in self._threads:
             thread.join(timeout=5)
         self.engine.dispose()

@@ -128,6 +128,17 @@ class FeedbackService:
         return self._repo.count()
 
 
+def feedback_of(repo: FeedbackRepository, payload: dict[str, object]) -> Feedback:
+    """Load the feedback an outbox payload is about; refuse for good if it is gone."""
+    feedback_id = payload["feedback_id"]
+    if not isinstance(feedback_id, int):
+        raise DeliveryRefused(f"outbox payload has no feedback id: {feedback_id!r}")
+    feedback = repo.get(feedback_id)
+    if feedback is None:
+        raise DeliveryRefused(f"feedback {feedback_id} does not exist")
+    return feedback
+
+
 class FeedbackAnnouncer:
     """Carries out the feedback side effects the outbox worker hands over."""
 
@@ -146,12 +157,7 @@ class FeedbackAnnouncer:
         }
 
     def _feedback(self, payload: dict[str, object]) -> Feedback:
-        feedback_id = payload["feedback_id"]
-        assert isinstance(feedback_id, int)
-        feedback = self._repo.get(feedback_id)
-        if feedback is None:
-            raise DeliveryRefused(f"feedback {feedback_id} does not exist")
-        return feedback
+        return feedback_of(self._repo, payload)
 
     def post_receipt(self, payload: dict[str, object]) -> Sequence[Effect]:
         """Post the receipt, remember it as the home thread, then queue the follow-ups."""

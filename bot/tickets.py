@@ -20,6 +20,7 @@ from bot.domain import (
     TicketDraft,
 )
 from bot.errors import DeliveryDeferred, DeliveryRefused
+from bot.feedback import feedback_of
 from bot.ports import Clock, Notifier
 from storage.repositories import FeedbackRepository
 from storage.tickets import TicketRepository
@@ -217,12 +218,7 @@ class TicketService:
         }
 
     def _load(self, payload: dict[str, object]) -> Feedback:
-        feedback_id = payload["feedback_id"]
-        assert isinstance(feedback_id, int)
-        feedback = self._feedback.get(feedback_id)
-        if feedback is None:
-            raise DeliveryRefused(f"feedback {feedback_id} does not exist")
-        return feedback
+        return feedback_of(self._feedback, payload)
 
     def create(self, payload: dict[str, object]) -> Sequence[Effect]:
         """Adopt the feedback's issue if Jira has it, else open it; then announce it."""

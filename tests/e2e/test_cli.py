@@ -36,11 +36,8 @@ def wait_healthy(port: int, proc: subprocess.Popen[str], timeout: float = 30) ->
     raise AssertionError("the bot did not become healthy")
 
 
-def test_serve_answers_slack_then_stops_cleanly_on_sigterm(
-    slack: SlackEmulator, database_url: str, tmp_path: Path
-) -> None:
-    """`hypercare-bot serve` migrates, answers a signed slash command, and exits 0 on SIGTERM."""
-    port = free_port()
+def serve_env(slack: SlackEmulator, database_url: str, port: int, **extra: str) -> dict[str, str]:
+    """The environment of `hypercare-bot serve` in HTTP mode against the Slack emulator."""
     env = {
         **os.environ,
         "SLACK_BOT_TOKEN": BOT_TOKEN,
@@ -50,9 +47,18 @@ def test_serve_answers_slack_then_stops_cleanly_on_sigterm(
         "HYPERCARE_CONFIG": str(ROOT / "hypercare.example.yaml"),
         "HOST": "127.0.0.1",
         "PORT": str(port),
-        "LOG_LEVEL": "DEBUG",
+        **extra,
     }
     env.pop("SLACK_APP_TOKEN", None)
+    return env
+
+
+def test_serve_answers_slack_then_stops_cleanly_on_sigterm(
+    slack: SlackEmulator, database_url: str, tmp_path: Path
+) -> None:
+    """`hypercare-bot serve` migrates, answers a signed slash command, and exits 0 on SIGTERM."""
+    port = free_port()
+    env = serve_env(slack, database_url, port, LOG_LEVEL="DEBUG")
     proc = subprocess.Popen(
         [sys.executable, "-m", "bot", "serve"],
         env=env,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -14,8 +13,8 @@ import pytest
 
 from bot.sandbox import SlackEmulator, SlackUserSimulator
 from bot.sandbox.jira_api import JiraEmulator
-from tests.conftest import BOT_TOKEN, ROOT, SIGNING_SECRET
-from tests.e2e.test_cli import free_port, wait_healthy
+from tests.conftest import SIGNING_SECRET
+from tests.e2e.test_cli import free_port, serve_env, wait_healthy
 from tests.e2e.test_feedback_flow import good_values, open_modal
 from tests.e2e.test_jira_flow import wait_until
 
@@ -46,22 +45,16 @@ def test_sigkill_between_jira_answer_and_database_update_adopts_the_ticket(
 ) -> None:
     """Killed with the issue created but unrecorded, the restarted bot adopts it: one ticket."""
     port = free_port()
-    env = {
-        **os.environ,
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_API_URL": slack.base_url,
-        "DATABASE_URL": database_url,
-        "HYPERCARE_CONFIG": str(ROOT / "hypercare.example.yaml"),
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "JIRA_URL": jira.url,
-        "JIRA_EMAIL": "bot@example.com",
-        "JIRA_API_TOKEN": "crash-test-token",
-        "JIRA_READ_TIMEOUT": "30",
-        "OUTBOX_LEASE_SECONDS": "3",
-    }
-    env.pop("SLACK_APP_TOKEN", None)
+    env = serve_env(
+        slack,
+        database_url,
+        port,
+        JIRA_URL=jira.url,
+        JIRA_EMAIL="bot@example.com",
+        JIRA_API_TOKEN="crash-test-token",
+        JIRA_READ_TIMEOUT="30",
+        OUTBOX_LEASE_SECONDS="3",
+    )
     jira.hold_after_create(20)  # Jira acts at once but answers late: the bot dies meanwhile
     first = start_bot(env, tmp_path)
     try:

@@ -14,6 +14,7 @@ from bot.ports import Clock, utc_now
 from bot.runtime import HTTP_THREADS, Runtime, _serve_until
 from bot.services import Services
 from bot.slack.notifier import SlackNotifier, make_client
+from bot.tickets import CREATE as TICKET_CREATE
 from bot.tickets import TicketService
 from bot.worker import OutboxWorker
 from storage import db
@@ -68,6 +69,7 @@ def build_runtime(settings: Settings, program: Program, clock: Clock = utc_now) 
         clock=clock,
         wake=wake,
         lease=dt.timedelta(seconds=settings.outbox_lease_seconds),
+        slow_kinds=frozenset({TICKET_CREATE}),
     )
     feedback = FeedbackService(
         repo=feedback_repo,

@@ -46,6 +46,7 @@ class OutboxWorker:
         batch: int = 20,
         wake: threading.Event | None = None,
         lease: dt.timedelta = LEASE,
+        slow_kinds: frozenset[str] = frozenset(),
     ) -> None:
         self._repo = repo
         self._handlers = handlers
@@ -55,11 +56,18 @@ class OutboxWorker:
         # Longer than any one side effect can take (timeouts included): a row whose worker
         # died comes back after it.
         self._lease = lease
+        self._slow_kinds = slow_kinds
         self.wake = wake or threading.Event()  # set by services when they queue new work
 
     def run_once(self) -> int:
-        """Carry out every row due now; return how many were attempted."""
-        tasks = self._repo.claim(self._clock(), self._batch, self._lease)
+        """Carry out rows due now, quick kinds first; return how many were attempted."""
+        now = self._clock()
+        # Two lanes: a backlog of slow, paced effects (Jira creates while Jira recovers) must
+        # not keep the quick ones (Slack posts) waiting behind it.
+        tasks = self._repo.claim(now, self._batch, self._lease, except_kinds=self._slow_kinds)
+        if self._slow_kinds:
+            slow_batch = max(1, self._batch // 4)
+            tasks += self._repo.claim(now, slow_batch, self._lease, kinds=self._slow_kinds)
         held: dict[str, dt.datetime] = {}
         for task in tasks:
             if task.kind in held:  # its peer is down: leave it for the probe after the wait

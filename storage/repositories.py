@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -223,14 +223,28 @@ class OutboxRepository:
         with self._sessions.begin() as session:
             queue_effects(session, effects, now)
 
-    def claim(self, now: dt.datetime, limit: int, lease: dt.timedelta) -> list[OutboxTask]:
-        """Lease up to `limit` due rows; other workers skip them until the lease ends."""
+    def claim(
+        self,
+        now: dt.datetime,
+        limit: int,
+        lease: dt.timedelta,
+        *,
+        kinds: Collection[str] | None = None,
+        except_kinds: Collection[str] = (),
+    ) -> list[OutboxTask]:
+        """Lease up to `limit` due rows (of some kinds); other workers skip them meanwhile."""
+        query = (
+            select(OutboxRow)
+            .where(OutboxRow.status == "pending", OutboxRow.due_at <= now)
+            .where((OutboxRow.locked_until.is_(None)) | (OutboxRow.locked_until <= now))
+        )
+        if kinds is not None:
+            query = query.where(OutboxRow.kind.in_(list(kinds)))
+        if except_kinds:
+            query = query.where(OutboxRow.kind.not_in(list(except_kinds)))
         with self._sessions.begin() as session:
             rows = session.scalars(
-                select(OutboxRow)
-                .where(OutboxRow.status == "pending", OutboxRow.due_at <= now)
-                .where((OutboxRow.locked_until.is_(None)) | (OutboxRow.locked_until <= now))
-                .order_by(OutboxRow.due_at, OutboxRow.id)
+                query.order_by(OutboxRow.due_at, OutboxRow.id)
                 .limit(limit)
                 .with_for_update(skip_locked=True)
             ).all()

@@ -188,3 +188,26 @@ def test_a_peer_down_holds_its_whole_queue_and_it_drains_in_order(database_url: 
     while worker.run_once():
         pass
     assert seen == [f"k{i}" for i in range(6)]
+
+
+def test_quick_effects_do_not_wait_behind_a_slow_backlog(database_url: str) -> None:
+    """With 50 slow rows due first, a quick row queued later still runs in the first pass."""
+    repo = setup(database_url)
+    enqueue(repo, *[f"slow{i}" for i in range(50)], kind="test.slow")
+    repo.enqueue([Effect("test.quick", {"key": "quick"}, "quick")], T0 + dt.timedelta(seconds=1))
+    seen: list[object] = []
+
+    def record(payload: dict[str, object]) -> Sequence[Effect]:
+        seen.append(payload["key"])
+        return []
+
+    clock = Clock()
+    clock.now = T0 + dt.timedelta(seconds=2)
+    worker = OutboxWorker(
+        repo=repo,
+        handlers={"test.slow": record, "test.quick": record},
+        clock=clock,
+        slow_kinds=frozenset({"test.slow"}),
+    )
+    worker.run_once()
+    assert "quick" in seen and len(seen) <= 1 + 5

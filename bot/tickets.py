@@ -235,6 +235,12 @@ class TicketService:
                 log.info("adopting %s for %s (created before a lost answer)", ticket.key, label)
             else:
                 ticket = self._tracker.create(ticket_draft(feedback, self._program))
+            owner = self._tickets.by_ticket_key(ticket.key)
+            if owner is not None and owner.id != feedback.id:
+                # Only after a Jira project was re-created or migrated under the bot.
+                raise DeliveryRefused(
+                    f"Jira issue {ticket.key} is already linked to {owner.short_id}"
+                )
         except DeliveryRefused as refused:
             note = ThreadNote(NoteKind.TICKET_REFUSED, refused.reason)
             tag = f"refused:{self._clock():%Y%m%dT%H%M%S%f}"

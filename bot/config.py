@@ -7,6 +7,8 @@ program file) as `SecretStr`, so a stray `repr()` or log line cannot leak them.
 from __future__ import annotations
 
 import datetime as dt
+import os
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Self
@@ -23,6 +25,9 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.metrics.build import build_rules
+from bot.metrics.program import MetricsProgram
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 SLACK_ID_PATTERN = r"^[A-Z][A-Z0-9]{2,20}$"
@@ -194,6 +199,7 @@ class Program(_Strict):
     environments: list[Choice] = Field(min_length=1, max_length=100)
     roles: Roles = Field(default_factory=Roles)
     jira: JiraProgram | None = None
+    metrics: MetricsProgram | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -216,7 +222,20 @@ class Program(_Strict):
         _unique_ids("environments", self.environments)
         if self.jira is None and any(s.auto_ticket for s in self.severities):
             raise ValueError("severities: auto_ticket needs a jira section")
+        if self.metrics is not None:
+            self._check_metrics(self.metrics)
         return self
+
+    def _check_metrics(self, metrics: MetricsProgram) -> None:
+        severities = {s.id for s in self.severities}
+        for rule in metrics.rules:
+            if rule.severity not in severities:
+                raise ValueError(f"metrics.rules.{rule.id}: unknown severity {rule.severity!r}")
+            if rule.channel is None and self.channels.alerts is None:
+                raise ValueError(f"metrics.rules.{rule.id}: no channel and no channels.alerts")
+            if rule.auto_ticket and self.jira is None:
+                raise ValueError(f"metrics.rules.{rule.id}: auto_ticket needs a jira section")
+        build_rules(metrics, self.channels.alerts)  # the engine's own checks (hysteresis side...)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -230,6 +249,11 @@ class Program(_Strict):
     def is_lead(self, user_id: str) -> bool:
         """Tell whether this Slack user is a lead or an admin."""
         return user_id in self.roles.leads or user_id in self.roles.admins
+
+
+def environment() -> Mapping[str, str]:
+    """The process environment, for values the program file names by variable (never inlines)."""
+    return os.environ
 
 
 class ProgramFileError(Exception):

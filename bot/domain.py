@@ -202,3 +202,23 @@ class ThreadNote:
     detail: str = ""
     actor: str | None = None
     at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A stored alert: one rule breached for one scope."""
+
+    id: int
+    rule_id: str
+    scope: tuple[tuple[str, str], ...]
+    source_id: str
+    severity: str
+    channel_id: str
+    state: str  # firing / resolved
+    value: float
+    threshold: float
+    unit: str  # ratio / ms / x / rps / value: how to show value and threshold
+    since: dt.datetime
+    fired_at: dt.datetime
+    resolved_at: dt.datetime | None = None
+    message_ts: str | None = None

@@ -124,13 +124,37 @@ class Runtime:
         return self
 
     def _start_scheduler(self) -> None:
-        """Schedule the periodic jobs: today, following Jira tickets' status."""
+        """Schedule the periodic jobs: Jira status polls and gateway metric polls."""
+        scheduler = BackgroundScheduler(timezone=self.program.zone)
+        self._schedule_jira(scheduler)
+        self._schedule_metrics(scheduler)
+        if scheduler.get_jobs():
+            scheduler.start()
+            self._scheduler = scheduler
+
+    def _schedule_metrics(self, scheduler: BackgroundScheduler) -> None:
+        watch, metrics = self.services.watch, self.program.metrics
+        if watch is None or metrics is None:
+            return
+        for source in metrics.sources:
+            # One job per source: a slow source never delays another; reads never overlap.
+            scheduler.add_job(
+                watch.poll,
+                "interval",
+                seconds=source.interval,
+                args=[source.id],
+                id=f"metrics-{source.id}",
+                max_instances=1,
+                coalesce=True,
+                next_run_time=dt.datetime.now(dt.UTC),
+            )
+
+    def _schedule_jira(self, scheduler: BackgroundScheduler) -> None:
         jira = self.program.jira
         if jira is None or not self.services.tickets.enabled:
             return
         # Overlapping windows: a poll that failed or ran late is covered by the next one.
         window = math.ceil(3 * jira.poll_interval / 60) + 1
-        scheduler = BackgroundScheduler(timezone=self.program.zone)
         scheduler.add_job(
             self._sync_tickets,
             "interval",
@@ -141,8 +165,6 @@ class Runtime:
             coalesce=True,
             next_run_time=dt.datetime.now(dt.UTC),  # first poll right away, to catch up
         )
-        scheduler.start()
-        self._scheduler = scheduler
 
     def _check_jira(self) -> None:
         """Say at start, in the log, which part of the Jira mapping Jira would refuse."""

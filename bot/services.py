@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.alerts import WatchService
 from bot.config import Program
 from bot.feedback import FeedbackService
 from bot.ports import Notifier
@@ -18,3 +19,4 @@ class Services:
     feedback: FeedbackService
     notifier: Notifier
     tickets: TicketService
+    watch: WatchService | None = None

@@ -5,11 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+from collections.abc import Callable
 
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.alerts import WatchService
 from bot.app import build_app
-from bot.config import Program, Settings
+from bot.config import Program, Settings, environment
 from bot.feedback import FeedbackAnnouncer, FeedbackService
 from bot.integrations.jira import JiraTracker
+from bot.metrics.build import build_rules, build_source
 from bot.ports import Clock, utc_now
 from bot.runtime import HTTP_THREADS, Runtime, _serve_until
 from bot.services import Services
@@ -18,6 +23,7 @@ from bot.tickets import CREATE as TICKET_CREATE
 from bot.tickets import TicketService
 from bot.worker import OutboxWorker
 from storage import db
+from storage.alerts import AlertRepository
 from storage.repositories import FeedbackRepository, OutboxRepository
 from storage.tickets import TicketRepository
 
@@ -44,6 +50,31 @@ def build_tracker(settings: Settings, program: Program) -> JiraTracker | None:
     )
 
 
+def build_watch(
+    settings: Settings,
+    program: Program,
+    sessions: sessionmaker[Session],
+    notifier: SlackNotifier,
+    clock: Clock,
+    on_enqueued: Callable[[], None],
+) -> WatchService | None:
+    """Build the gateway watch when the program has a `metrics:` section."""
+    metrics = program.metrics
+    if metrics is None:
+        return None
+    sources = {s.id: build_source(s, metrics.allowed_hosts, environment()) for s in metrics.sources}
+    return WatchService(
+        repo=AlertRepository(sessions),
+        sources=sources,
+        rules=build_rules(metrics, program.channels.alerts),
+        notifier=notifier,
+        clock=clock,
+        notice_channel=program.channels.alerts,
+        failures_before_down=metrics.failures_before_down,
+        on_enqueued=on_enqueued,
+    )
+
+
 def build_runtime(settings: Settings, program: Program, clock: Clock = utc_now) -> Runtime:
     """Wire every part of the bot from its settings and program."""
     assert settings.slack_bot_token is not None
@@ -63,14 +94,18 @@ def build_runtime(settings: Settings, program: Program, clock: Clock = utc_now) 
         on_enqueued=wake.set,
     )
     announcer = FeedbackAnnouncer(repo=feedback_repo, notifier=notifier, clock=clock)
+    handlers = {**announcer.handlers(), **tickets.handlers()}
     worker = OutboxWorker(
         repo=OutboxRepository(sessions),
-        handlers={**announcer.handlers(), **tickets.handlers()},
+        handlers=handlers,
         clock=clock,
         wake=wake,
         lease=dt.timedelta(seconds=settings.outbox_lease_seconds),
         slow_kinds=frozenset({TICKET_CREATE}),
     )
+    watch = build_watch(settings, program, sessions, notifier, clock, wake.set)
+    if watch is not None:
+        handlers.update(watch.handlers())
     feedback = FeedbackService(
         repo=feedback_repo,
         program=program,
@@ -78,7 +113,9 @@ def build_runtime(settings: Settings, program: Program, clock: Clock = utc_now) 
         on_enqueued=wake.set,
         follow_ups=tickets.on_submit,
     )
-    services = Services(program=program, feedback=feedback, notifier=notifier, tickets=tickets)
+    services = Services(
+        program=program, feedback=feedback, notifier=notifier, tickets=tickets, watch=watch
+    )
     secret = settings.slack_signing_secret
     app = build_app(
         client=client,

@@ -102,6 +102,37 @@ class AuditRow(Base):
     at: Mapped[dt.datetime]
 
 
+class AlertRow(Base):
+    """One alert: a rule breached for one scope, from firing until resolved."""
+
+    __tablename__ = "alert"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rule_id: Mapped[str] = mapped_column(String(64), index=True)
+    scope: Mapped[dict[str, Any]]
+    source_id: Mapped[str] = mapped_column(String(64))
+    severity: Mapped[str] = mapped_column(String(64))
+    channel_id: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16), index=True)  # firing / resolved
+    value: Mapped[float]
+    threshold: Mapped[float]
+    unit: Mapped[str] = mapped_column(String(16))
+    since: Mapped[dt.datetime]
+    fired_at: Mapped[dt.datetime] = mapped_column(index=True)
+    resolved_at: Mapped[dt.datetime | None]
+    message_ts: Mapped[str | None] = mapped_column(String(32))
+
+
+class WatchStateRow(Base):
+    """The rule engine's memory (alert book, source health), kept across restarts."""
+
+    __tablename__ = "watch_state"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    record: Mapped[dict[str, Any]]
+    updated_at: Mapped[dt.datetime]
+
+
 class InboundRow(Base):
     """A delivery already taken in (a Jira webhook), so a redelivery is recognised and dropped."""
 

@@ -13,10 +13,11 @@ from slack_sdk.http_retry import ConnectionErrorRetryHandler, RateLimitErrorRetr
 from slack_sdk.web import SlackResponse
 
 from bot.config import Program
-from bot.domain import Feedback, ThreadNote
+from bot.domain import Alert, Feedback, ThreadNote
 from bot.errors import DeliveryDeferred, DeliveryRefused
+from bot.metrics.alerting import SourceEvent
 from bot.ports import PostedMessage
-from bot.slack import blocks, ticket_blocks
+from bot.slack import alert_blocks, blocks, ticket_blocks
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +168,52 @@ class SlackNotifier:
                 "chat.postMessage",
                 lambda: self._client.chat_postMessage(channel=feedback.reporter_id, text=text),
             )
+
+    def post_alert(self, alert: Alert) -> PostedMessage:
+        """Post a firing alert in its channel."""
+        text, rendered = alert_blocks.alert_message(alert)
+        response: SlackResponse = _call(
+            "chat.postMessage",
+            lambda: self._client.chat_postMessage(
+                channel=alert.channel_id, text=text, blocks=rendered
+            ),
+        )
+        return PostedMessage(str(response["channel"]), str(response["ts"]), None)
+
+    def alert_repeat(self, alert: Alert) -> None:
+        """Remind in the alert's thread that it is still firing."""
+        self._in_alert_thread(alert, alert_blocks.repeat_text(alert))
+
+    def alert_resolved(self, alert: Alert) -> None:
+        """Update the alert's message in place and note the resolution in its thread."""
+        ts = alert.message_ts
+        text, rendered = alert_blocks.alert_message(alert)
+        _call(
+            "chat.update",
+            lambda: self._client.chat_update(
+                channel=alert.channel_id, ts=ts or "", text=text, blocks=rendered
+            ),
+        )
+        self._in_alert_thread(alert, alert_blocks.resolved_text(alert))
+
+    def source_notice(self, channel_id: str, event: SourceEvent) -> None:
+        """Say a metrics source went down or came back."""
+        text = alert_blocks.source_notice_text(event)
+        _call(
+            "chat.postMessage",
+            lambda: self._client.chat_postMessage(channel=channel_id, text=text),
+        )
+
+    def _in_alert_thread(self, alert: Alert, text: str) -> None:
+        if alert.message_ts is None:
+            raise DeliveryDeferred("the alert message is not posted yet", 1.0, waiting=True)
+        ts = alert.message_ts
+        _call(
+            "chat.postMessage",
+            lambda: self._client.chat_postMessage(
+                channel=alert.channel_id, thread_ts=ts, text=text
+            ),
+        )
 
     def permalink(self, channel_id: str, ts: str) -> str | None:
         """Return a message's permalink, or None when Slack will not say right now."""

@@ -1,0 +1,104 @@
+"""Block Kit for gateway alerts and metrics-source notices."""
+
+from __future__ import annotations
+
+from slack_sdk.models.blocks import (
+    Block,
+    ContextBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    SectionBlock,
+)
+
+from bot.domain import Alert
+from bot.metrics.alerting import SourceEvent, SourceEventKind
+from bot.slack.text import escape
+from bot.slack.ticket_blocks import when
+
+
+def value_text(value: float, unit: str) -> str:
+    """Show a rule value in its unit."""
+    if unit == "percent":
+        return f"{value * 100:.2f} %"
+    if unit == "ms":
+        return f"{value:,.0f} ms"
+    if unit == "x":
+        return f"{value:.2f}× the baseline"
+    if unit == "req/s":
+        return f"{value:,.1f} req/s"
+    return f"{value:g}"
+
+
+def scope_text(alert: Alert) -> str:
+    """Show what the alert is about: the scope's labels, or everything."""
+    if not alert.scope:
+        return "all traffic"
+    return ", ".join(f"{escape(k)}=`{escape(v)}`" for k, v in alert.scope)
+
+
+def duration_text(seconds: float) -> str:
+    """Show a duration the way people say it."""
+    minutes = int(seconds // 60)
+    if minutes < 1:
+        return f"{int(seconds)} s"
+    if minutes < 120:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60} min"
+
+
+def alert_message(alert: Alert) -> tuple[str, list[Block]]:
+    """Render an alert's channel message (firing, or resolved once updated in place)."""
+    resolved = alert.state == "resolved"
+    mark = ":white_check_mark:" if resolved else ":rotating_light:"
+    state = "resolved" if resolved else "firing"
+    title = f"{alert.rule_id} {state} · {alert.severity}"
+    fields = [
+        MarkdownTextObject(text=f"*Value*\n{value_text(alert.value, alert.unit)}"),
+        MarkdownTextObject(text=f"*Threshold*\n{value_text(alert.threshold, alert.unit)}"),
+        MarkdownTextObject(text=f"*Scope*\n{scope_text(alert)}"),
+        MarkdownTextObject(text=f"*Since*\n{when(alert.since)}"),
+    ]
+    context = [f"Source `{escape(alert.source_id)}`"]
+    if resolved and alert.resolved_at:
+        lasted = (alert.resolved_at - alert.fired_at).total_seconds()
+        context.append(f"Resolved {when(alert.resolved_at)} after {duration_text(lasted)}")
+    else:
+        context.append("Repeats and the resolution go in this thread")
+    blocks: list[Block] = [
+        HeaderBlock(text=f"{'✅' if resolved else '🚨'} {title}"[:150]),
+        SectionBlock(fields=fields),
+        ContextBlock(elements=[MarkdownTextObject(text=" · ".join(context))]),
+    ]
+    fallback = f"{mark} {alert.rule_id} {state}: {value_text(alert.value, alert.unit)}"
+    return fallback, blocks
+
+
+def repeat_text(alert: Alert) -> str:
+    """A reminder in the alert's thread."""
+    return (
+        f":repeat: Still firing: {value_text(alert.value, alert.unit)} "
+        f"(threshold {value_text(alert.threshold, alert.unit)}), since {when(alert.since)}."
+    )
+
+
+def resolved_text(alert: Alert) -> str:
+    """The resolution note in the alert's thread."""
+    lasted = ((alert.resolved_at or alert.fired_at) - alert.fired_at).total_seconds()
+    return (
+        f":white_check_mark: Resolved after {duration_text(lasted)}: now "
+        f"{value_text(alert.value, alert.unit)}."
+    )
+
+
+def source_notice_text(event: SourceEvent) -> str:
+    """Say a metrics source went down or recovered."""
+    source = f"`{escape(event.source_id)}`"
+    if event.kind is SourceEventKind.SOURCE_DOWN:
+        return (
+            f":warning: Metrics source {source} is unreachable ({event.failure.value}) since "
+            f"{when(event.failing_since)}. Its rules neither fire nor resolve until it is back."
+        )
+    return (
+        f":white_check_mark: Metrics source {source} is back after "
+        f"{duration_text(event.outage.total_seconds())}."
+    )

@@ -1,0 +1,143 @@
+"""Alerts and the rule engine's memory, stored so a restart continues where it stopped."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.domain import Alert, Effect
+from storage.models import AlertRow, WatchStateRow
+from storage.repositories import queue_effects
+
+EffectsFor = Callable[[Alert], Sequence[Effect]]
+
+
+def _alert(row: AlertRow) -> Alert:
+    return Alert(
+        id=row.id,
+        rule_id=row.rule_id,
+        scope=tuple(sorted((str(k), str(v)) for k, v in row.scope.items())),
+        source_id=row.source_id,
+        severity=row.severity,
+        channel_id=row.channel_id,
+        state=row.state,
+        value=row.value,
+        threshold=row.threshold,
+        unit=row.unit,
+        since=row.since,
+        fired_at=row.fired_at,
+        resolved_at=row.resolved_at,
+        message_ts=row.message_ts,
+    )
+
+
+class AlertRepository:
+    """Stores alerts and the engine state; every change queues its Slack effects atomically."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def open(self, alert: Alert, now: dt.datetime, effects: EffectsFor) -> Alert:
+        """Store a newly firing alert (its id is assigned here) and queue its announcement."""
+        with self._sessions.begin() as session:
+            row = AlertRow(
+                rule_id=alert.rule_id,
+                scope=dict(alert.scope),
+                source_id=alert.source_id,
+                severity=alert.severity,
+                channel_id=alert.channel_id,
+                state="firing",
+                value=alert.value,
+                threshold=alert.threshold,
+                unit=alert.unit,
+                since=alert.since,
+                fired_at=alert.fired_at,
+            )
+            session.add(row)
+            session.flush()
+            stored = _alert(row)
+            queue_effects(session, effects(stored), now)
+            return stored
+
+    def _firing_row(self, session: Session, rule_id: str, scope: dict[str, str]) -> AlertRow | None:
+        rows = session.scalars(
+            select(AlertRow)
+            .where(AlertRow.rule_id == rule_id, AlertRow.state == "firing")
+            .with_for_update()
+        )
+        return next((r for r in rows if r.scope == scope), None)
+
+    def firing(self, rule_id: str, scope: Sequence[tuple[str, str]]) -> Alert | None:
+        """Return the firing alert of a rule and scope, if any."""
+        with self._sessions() as session:
+            row = self._firing_row(session, rule_id, dict(scope))
+            return _alert(row) if row else None
+
+    def update_value(
+        self, alert_id: int, value: float, now: dt.datetime, effects: EffectsFor
+    ) -> Alert:
+        """Record a firing alert's latest value and queue a reminder."""
+        with self._sessions.begin() as session:
+            row = session.get_one(AlertRow, alert_id, with_for_update=True)
+            row.value = value
+            stored = _alert(row)
+            queue_effects(session, effects(stored), now)
+            return stored
+
+    def resolve(
+        self,
+        rule_id: str,
+        scope: Sequence[tuple[str, str]],
+        value: float,
+        at: dt.datetime,
+        effects: EffectsFor,
+    ) -> Alert | None:
+        """Mark a firing alert resolved and queue its resolution; None when none was firing."""
+        with self._sessions.begin() as session:
+            row = self._firing_row(session, rule_id, dict(scope))
+            if row is None:
+                return None
+            row.state, row.value, row.resolved_at = "resolved", value, at
+            stored = _alert(row)
+            queue_effects(session, effects(stored), at)
+            return stored
+
+    def get(self, alert_id: int) -> Alert | None:
+        """Return one alert."""
+        with self._sessions() as session:
+            row = session.get(AlertRow, alert_id)
+            return _alert(row) if row else None
+
+    def record_message(self, alert_id: int, ts: str) -> None:
+        """Remember the alert's message, which its repeats and resolution thread under."""
+        with self._sessions.begin() as session:
+            session.get_one(AlertRow, alert_id).message_ts = ts
+
+    def all(self) -> list[Alert]:
+        """Every alert, oldest first."""
+        with self._sessions() as session:
+            return [_alert(r) for r in session.scalars(select(AlertRow).order_by(AlertRow.id))]
+
+    def queue(self, effects: Sequence[Effect], now: dt.datetime) -> None:
+        """Queue effects that belong to no alert row (source down/recovered notices)."""
+        with self._sessions.begin() as session:
+            queue_effects(session, effects, now)
+
+    def save_state(self, name: str, record: dict[str, Any], now: dt.datetime) -> None:
+        """Keep the engine's memory (alert book, source health) for the next start."""
+        with self._sessions.begin() as session:
+            row = session.get(WatchStateRow, name, with_for_update=True)
+            if row is None:
+                session.add(WatchStateRow(name=name, record=record, updated_at=now))
+            else:
+                row.record, row.updated_at = record, now
+
+    def load_state(self, name: str) -> dict[str, Any] | None:
+        """Return the engine memory saved under a name."""
+        with self._sessions() as session:
+            row = session.get(WatchStateRow, name)
+            return dict(row.record) if row else None

@@ -1,0 +1,207 @@
+"""End to end: a gateway's exposition goes bad, the bot alerts in Slack, and resolves it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from bot.config import Program
+from bot.sandbox import SlackEmulator
+from bot.wiring import Runtime, build_runtime
+from tests.conftest import bot_settings
+from tests.e2e.test_jira_flow import wait_until
+
+ALERTS = "C0ALERTS"
+
+
+class Exposition:
+    """A Kong-like metrics endpoint on 127.0.0.1 whose counters the test sets."""
+
+    def __init__(self) -> None:
+        self.counts = {"200": 0, "500": 0}
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # name fixed by the stdlib
+                body = owner.body().encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self._server.server_address[1]
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def body(self) -> str:
+        """The exposition as Kong 3.x writes it."""
+        lines = ["# TYPE kong_http_requests_total counter"]
+        for code, count in self.counts.items():
+            lines.append(
+                f'kong_http_requests_total{{service="checkout",route="pay",code="{code}",'
+                f'source="service",workspace="default",consumer=""}} {count}'
+            )
+        return "\n".join(lines) + "\n"
+
+    def stop(self) -> None:
+        """Stop answering (connections are refused)."""
+        self._server.shutdown()
+        self._server.server_close()
+
+
+class Clock:
+    """A clock the test moves: the rules see minutes pass in milliseconds."""
+
+    def __init__(self) -> None:
+        self.now = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def tick(self, seconds: float = 15) -> None:
+        self.now += dt.timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def gateway() -> Iterator[Exposition]:
+    """The gateway's metrics endpoint."""
+    exposition = Exposition()
+    yield exposition
+    exposition.stop()
+
+
+@pytest.fixture
+def watched(
+    slack: SlackEmulator, gateway: Exposition, database_url: str, program: Program
+) -> Iterator[tuple[Runtime, Clock]]:
+    """The bot watching the gateway with a 5xx rule, on a clock the test moves."""
+    metrics = {
+        "allowed_hosts": ["127.0.0.1"],
+        "sources": [
+            {
+                "id": "gw",
+                "url": f"http://127.0.0.1:{gateway.port}/metrics",
+                "preset": "kong",
+                "interval": 3600,
+                "timeout": 2,
+            }
+        ],
+        "rules": [
+            {
+                "id": "checkout-5xx",
+                "source": "gw",
+                "kind": "error_rate",
+                "threshold": 0.05,
+                "resolve_threshold": 0.02,
+                "window": 60,
+                "for": 30,
+                "severity": "sev1",
+                "repeat_interval": 120,
+            }
+        ],
+    }
+    watching = Program.model_validate(
+        {
+            **program.model_dump(by_alias=True),
+            "metrics": metrics,
+            "channels": {"feedback": "C0FEEDBACK", "alerts": ALERTS},
+        }
+    )
+    clock = Clock()
+    runtime = build_runtime(bot_settings(slack, database_url), watching, clock=clock).start()
+    yield runtime, clock
+    runtime.stop()
+
+
+def step(runtime: Runtime, clock: Clock, gateway: Exposition, ok: int, errors: int) -> None:
+    """Let 15 s of traffic through the gateway and poll it."""
+    clock.tick()
+    gateway.counts["200"] += ok
+    gateway.counts["500"] += errors
+    assert runtime.services.watch is not None
+    runtime.services.watch.poll("gw")
+
+
+def alerts_posted(slack: SlackEmulator) -> list[Any]:
+    """Top-level messages in the alerts channel."""
+    return [
+        c
+        for c in slack.calls_to("chat.postMessage")
+        if c.args["channel"] == ALERTS and not c.args.get("thread_ts") and c.status == 200
+    ]
+
+
+def test_an_error_burst_fires_once_repeats_in_thread_and_resolves_in_place(
+    watched: tuple[Runtime, Clock], gateway: Exposition, slack: SlackEmulator
+) -> None:
+    """A 5xx burst held past `for` fires one message; repeats thread; recovery updates it."""
+    runtime, clock = watched
+    for _ in range(3):
+        step(runtime, clock, gateway, ok=100, errors=0)
+    assert alerts_posted(slack) == []
+    step(runtime, clock, gateway, ok=100, errors=40)  # breach starts: pending, not yet firing
+    assert alerts_posted(slack) == []
+    for _ in range(2):
+        step(runtime, clock, gateway, ok=100, errors=40)
+    [posted] = wait_until(lambda: alerts_posted(slack))
+    text = str(posted.args["blocks"])
+    assert "checkout-5xx firing" in text and "service=`checkout`" in text
+    for _ in range(9):  # two minutes more: one reminder in the thread, not in the channel
+        step(runtime, clock, gateway, ok=100, errors=40)
+    wait_until(lambda: [c for c in slack.calls_to("chat.postMessage") if c.args.get("thread_ts")])
+    assert len(alerts_posted(slack)) == 1
+    for _ in range(6):  # errors stop; the window empties of them
+        step(runtime, clock, gateway, ok=100, errors=0)
+    update = wait_until(lambda: slack.calls_to("chat.update"))[-1]
+    assert update.args["ts"] == posted.response["ts"] and "resolved" in str(update.args["blocks"])
+    notes = [c.args["text"] for c in slack.calls_to("chat.postMessage") if c.args.get("thread_ts")]
+    wait_until(
+        lambda: any(
+            "Resolved after" in n
+            for n in [
+                c.args["text"]
+                for c in slack.calls_to("chat.postMessage")
+                if c.args.get("thread_ts")
+            ]
+        )
+    )
+    assert len(alerts_posted(slack)) == 1 and notes
+
+
+def test_a_gateway_restart_is_not_an_error_spike(
+    watched: tuple[Runtime, Clock], gateway: Exposition, slack: SlackEmulator
+) -> None:
+    """Counters dropping to zero (a restart) read as a reset: no alert."""
+    runtime, clock = watched
+    for _ in range(4):
+        step(runtime, clock, gateway, ok=100, errors=1)
+    gateway.counts = {"200": 0, "500": 0}
+    for _ in range(6):
+        step(runtime, clock, gateway, ok=100, errors=1)
+    assert alerts_posted(slack) == []
+
+
+def test_a_dead_source_gives_one_notice_and_never_an_alert(
+    watched: tuple[Runtime, Clock], gateway: Exposition, slack: SlackEmulator
+) -> None:
+    """Three failed reads give one 'unreachable' notice, more give none; no rule fires."""
+    runtime, clock = watched
+    assert runtime.services.watch is not None
+    for _ in range(3):
+        step(runtime, clock, gateway, ok=100, errors=0)
+    gateway.stop()
+    for _ in range(6):
+        clock.tick()
+        runtime.services.watch.poll("gw")
+    notice = wait_until(lambda: alerts_posted(slack))
+    assert len(notice) == 1 and "unreachable" in notice[0].args["text"]
+    assert "firing" not in str(notice)

@@ -10,7 +10,9 @@ import datetime as dt
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from bot.domain import Alert, Effect
 from bot.errors import DeliveryDeferred, DeliveryRefused
@@ -35,6 +37,8 @@ POST = "alert.post"
 REPEAT = "alert.repeat"
 RESOLVED = "alert.resolved"
 SOURCE_NOTICE = "alert.source_notice"
+REFRESH = "alert.refresh"
+NOTE = "alert.note"
 BOOK = "alert-book"
 
 
@@ -56,6 +60,67 @@ class AlertNotifier(Protocol):
     def source_notice(self, channel_id: str, event: SourceEvent) -> None:
         """Say a metrics source went down or came back."""
         ...
+
+    def refresh_alert(self, alert: Alert, silenced_until: dt.datetime | None) -> None:
+        """Re-render the alert's message in place (acknowledged, silenced)."""
+        ...
+
+    def alert_note(self, alert: Alert, note: AlertNote) -> None:
+        """Post a short update in the alert's thread."""
+        ...
+
+
+@dataclass(frozen=True)
+class AlertNote:
+    """Who did what to an alert: acknowledged, silenced (until, why) or unsilenced."""
+
+    kind: str
+    by: str
+    until: dt.datetime | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class SilenceView:
+    """A silence as people see it in `/hypercare silences`."""
+
+    rule_id: str
+    scope: tuple[tuple[str, str], ...] | None
+    until: dt.datetime
+    by: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class RuleStatus:
+    """One rule's latest value per scope, for `/hypercare metrics`."""
+
+    rule_id: str
+    unit: str
+    threshold: float
+    values: dict[tuple[tuple[str, str], ...], float] | None
+
+
+@dataclass(frozen=True)
+class SourceStatus:
+    """One source's state and its rules, for `/hypercare metrics`."""
+
+    source_id: str
+    down: bool
+    last_success: dt.datetime | None
+    failure: str | None
+    rules: tuple[RuleStatus, ...]
+
+
+def silence_choices(zone: ZoneInfo, now: dt.datetime) -> list[tuple[str, str, dt.datetime]]:
+    """The silences offered (key, label, until): 1 h, 4 h, until tomorrow 09:00 local time."""
+    local = now.astimezone(zone)
+    tomorrow = dt.datetime.combine(local.date() + dt.timedelta(days=1), dt.time(9, 0), zone)
+    return [
+        ("1h", "1 hour", now + dt.timedelta(hours=1)),
+        ("4h", "4 hours", now + dt.timedelta(hours=4)),
+        ("tomorrow", f"Until tomorrow 09:00 ({zone.key})", tomorrow.astimezone(dt.UTC)),
+    ]
 
 
 def display_unit(rule: Rule) -> str:
@@ -197,6 +262,115 @@ class WatchService:
             lambda a: [Effect(REPEAT, {"alert_id": a.id}, tag)],
         )
 
+    def now(self) -> dt.datetime:
+        """The service's clock (handlers compute silence ends with it)."""
+        return self._clock()
+
+    def alert(self, alert_id: int) -> Alert | None:
+        """Return one alert."""
+        return self._repo.get(alert_id)
+
+    def silence_for(
+        self, alert_id: int, choice: str, zone: ZoneInfo, by: str, reason: str
+    ) -> Alert | None:
+        """Silence an alert for one of the offered durations (see `silence_choices`)."""
+        until = {key: t for key, _, t in silence_choices(zone, self._clock())}.get(choice)
+        return self.silence(alert_id, until, by, reason) if until else None
+
+    def acknowledge(self, alert_id: int, user: str) -> Alert | None:
+        """Record who acknowledged an alert; None when it was acknowledged already."""
+        now = self._clock()
+        acknowledged = self._repo.acknowledge(
+            alert_id,
+            user,
+            now,
+            lambda a: self._note_effects(a, AlertNote("acknowledged", user), now),
+        )
+        self._on_enqueued()
+        return acknowledged
+
+    def silence(self, alert_id: int, until: dt.datetime, by: str, reason: str) -> Alert | None:
+        """Silence an alert's rule and scope until a time; its repeats are not posted meanwhile."""
+        alert = self._repo.get(alert_id)
+        if alert is None:
+            return None
+        now = self._clock()
+        with self._lock:
+            book = self._memory()
+            book.silence(alert.rule_id, alert.scope, until, by, reason)
+            self._repo.save_state(BOOK, book.to_record(), now)
+        note = AlertNote("silenced", by, until, reason)
+        self._repo.queue(self._note_effects(alert, note, now), now)
+        self._on_enqueued()
+        return alert
+
+    def end_silence(self, rule_id: str, scope: Sequence[tuple[str, str]] | None, by: str) -> int:
+        """End silences of a rule (and scope) early; return how many ended."""
+        now = self._clock()
+        with self._lock:
+            book = self._memory()
+            ended = book.unsilence(rule_id, tuple(scope) if scope is not None else None)
+            self._repo.save_state(BOOK, book.to_record(), now)
+        log.info("%s ended %s silence(s) of %s", by, len(ended), rule_id)
+        return len(ended)
+
+    def silences(self) -> list[SilenceView]:
+        """Silences in force now."""
+        now = self._clock()
+        with self._lock:
+            book = self._memory()
+            book.expire_silences(now)
+            return [SilenceView(s.rule_id, s.scope, s.until, s.by, s.reason) for s in book.silences]
+
+    def silenced_until(self, alert: Alert) -> dt.datetime | None:
+        """When the silence covering an alert ends, if one does."""
+        now = self._clock()
+        covering = [
+            s.until
+            for s in self.silences()
+            if s.rule_id == alert.rule_id
+            and (s.scope is None or s.scope == alert.scope)
+            and s.until > now
+        ]
+        return max(covering, default=None)
+
+    def status(self) -> list[SourceStatus]:
+        """Each source's state and each rule's current value."""
+        now = self._clock()
+        out = []
+        with self._lock:
+            self._memory()
+            for sid in self._sources:
+                health, history = self._health[sid], self._histories[sid]
+                rules = tuple(
+                    RuleStatus(
+                        r.id,
+                        display_unit(r),
+                        r.threshold,
+                        None if health.is_down else evaluate(r, history, now),
+                    )
+                    for r in self._rules.get(sid, ())
+                )
+                failure = health.last_failure.value if health.last_failure else None
+                out.append(
+                    SourceStatus(sid, health.is_down, health.last_success_at, failure, rules)
+                )
+        return out
+
+    def _note_effects(self, alert: Alert, note: AlertNote, now: dt.datetime) -> list[Effect]:
+        tag = f"{alert.id}:{note.kind}:{now.isoformat()}"
+        payload: dict[str, object] = {
+            "alert_id": alert.id,
+            "kind": note.kind,
+            "by": note.by,
+            "until": note.until.isoformat() if note.until else None,
+            "reason": note.reason,
+        }
+        return [
+            Effect(NOTE, payload, f"{NOTE}:{tag}"),
+            Effect(REFRESH, {"alert_id": alert.id}, f"{REFRESH}:{tag}"),
+        ]
+
     def handlers(self) -> dict[str, Callable[[dict[str, object]], Sequence[Effect]]]:
         """Map outbox kinds to the methods that carry them out."""
         return {
@@ -204,7 +378,25 @@ class WatchService:
             REPEAT: self._repeat,
             RESOLVED: self._resolved,
             SOURCE_NOTICE: self._source_notice,
+            REFRESH: self._refresh,
+            NOTE: self._note,
         }
+
+    def _refresh(self, payload: dict[str, object]) -> Sequence[Effect]:
+        alert = self._posted(payload)
+        self._notifier.refresh_alert(alert, self.silenced_until(alert))
+        return []
+
+    def _note(self, payload: dict[str, object]) -> Sequence[Effect]:
+        until = payload.get("until")
+        note = AlertNote(
+            str(payload["kind"]),
+            str(payload["by"]),
+            dt.datetime.fromisoformat(until) if isinstance(until, str) else None,
+            str(payload.get("reason") or ""),
+        )
+        self._notifier.alert_note(self._posted(payload), note)
+        return []
 
     def _alert(self, payload: dict[str, object]) -> Alert:
         alert_id = payload.get("alert_id")

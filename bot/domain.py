@@ -222,3 +222,5 @@ class Alert:
     fired_at: dt.datetime
     resolved_at: dt.datetime | None = None
     message_ts: str | None = None
+    acknowledged_by: str | None = None
+    acknowledged_at: dt.datetime | None = None

@@ -9,7 +9,7 @@ from slack_sdk import WebClient
 
 from bot.services import Services
 from bot.slack import blocks
-from handlers import forms, tickets
+from handlers import alerts, forms, tickets
 
 
 def answer_command(
@@ -22,6 +22,10 @@ def answer_command(
         ack(text=text, blocks=rendered, response_type="ephemeral")
     elif reference := forms.ticket_reference(text):
         tickets.show_ticket(ack, reference, services)
+    elif text.strip().lower() == "metrics":
+        alerts.show_metrics(ack, services)
+    elif text.strip().lower() == "silences":
+        alerts.show_silences(ack, services)
     else:
         open_feedback_modal(ack, command, client, services)
 

@@ -102,6 +102,34 @@ def draft_from_view(view: dict[str, Any], reporter_id: str) -> FeedbackDraft:
     )
 
 
+SILENCE_CHOICES = {"1h", "4h", "tomorrow"}
+
+
+def silence_from_view(view: dict[str, Any]) -> tuple[str, str, int | None]:
+    """Read (duration choice, reason, alert id) from a submitted silence modal."""
+    values = (view.get("state") or {}).get("values") or {}
+    duration = ((values.get("duration") or {}).get(Action.INPUT) or {}).get("selected_option")
+    choice = str((duration or {}).get("value") or "") if isinstance(duration, dict) else ""
+    reason = ((values.get("reason") or {}).get(Action.INPUT) or {}).get("value")
+    metadata = str(view.get("private_metadata") or "")
+    alert_id = int(metadata) if metadata.isdigit() and len(metadata) < 12 else None
+    return choice, reason.strip() if isinstance(reason, str) else "", alert_id
+
+
+def silence_problems(choice: str, reason: str, is_lead: bool) -> dict[str, str]:
+    """What is wrong with a silence request, by input block."""
+    problems = {}
+    if not is_lead:
+        problems["reason"] = "Only hypercare leads can silence alerts."
+    elif not reason:
+        problems["reason"] = "Please say why (it is shown in the alert's thread)."
+    elif len(reason) > 300:
+        problems["reason"] = "Please keep the reason under 300 characters."
+    if choice not in SILENCE_CHOICES:
+        problems["duration"] = "Please pick one of the durations."
+    return problems
+
+
 def block_errors(problems: dict[Field, str]) -> dict[str, str]:
     """Key validation problems by the input block that shows them."""
     return {block_id(field): message for field, message in problems.items()}

@@ -32,6 +32,8 @@ def _alert(row: AlertRow) -> Alert:
         fired_at=row.fired_at,
         resolved_at=row.resolved_at,
         message_ts=row.message_ts,
+        acknowledged_by=row.acknowledged_by,
+        acknowledged_at=row.acknowledged_at,
     )
 
 
@@ -104,6 +106,19 @@ class AlertRepository:
             row.state, row.value, row.resolved_at = "resolved", value, at
             stored = _alert(row)
             queue_effects(session, effects(stored), at)
+            return stored
+
+    def acknowledge(
+        self, alert_id: int, user: str, now: dt.datetime, effects: EffectsFor
+    ) -> Alert | None:
+        """Record the first acknowledgement of an alert; None if unknown or already acknowledged."""
+        with self._sessions.begin() as session:
+            row = session.get(AlertRow, alert_id, with_for_update=True)
+            if row is None or row.acknowledged_by is not None:
+                return None
+            row.acknowledged_by, row.acknowledged_at = user, now
+            stored = _alert(row)
+            queue_effects(session, effects(stored), now)
             return stored
 
     def get(self, alert_id: int) -> Alert | None:

@@ -121,6 +121,8 @@ class AlertRow(Base):
     fired_at: Mapped[dt.datetime] = mapped_column(index=True)
     resolved_at: Mapped[dt.datetime | None]
     message_ts: Mapped[str | None] = mapped_column(String(32))
+    acknowledged_by: Mapped[str | None] = mapped_column(String(32))
+    acknowledged_at: Mapped[dt.datetime | None]
 
 
 class WatchStateRow(Base):

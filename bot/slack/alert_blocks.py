@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from zoneinfo import ZoneInfo
+
 from slack_sdk.models.blocks import (
+    ActionsBlock,
     Block,
+    ButtonElement,
     ContextBlock,
     HeaderBlock,
+    InputBlock,
     MarkdownTextObject,
+    Option,
+    PlainTextInputElement,
     SectionBlock,
+    StaticSelectElement,
 )
+from slack_sdk.models.views import View
 
+from bot.alerts import AlertNote, silence_choices
 from bot.domain import Alert
 from bot.metrics.alerting import SourceEvent, SourceEventKind
+from bot.slack.ids import Action, Callback
 from bot.slack.text import escape
 from bot.slack.ticket_blocks import when
 
@@ -46,7 +58,9 @@ def duration_text(seconds: float) -> str:
     return f"{minutes // 60} h {minutes % 60} min"
 
 
-def alert_message(alert: Alert) -> tuple[str, list[Block]]:
+def alert_message(
+    alert: Alert, silenced_until: dt.datetime | None = None
+) -> tuple[str, list[Block]]:
     """Render an alert's channel message (firing, or resolved once updated in place)."""
     resolved = alert.state == "resolved"
     mark = ":white_check_mark:" if resolved else ":rotating_light:"
@@ -64,11 +78,32 @@ def alert_message(alert: Alert) -> tuple[str, list[Block]]:
         context.append(f"Resolved {when(alert.resolved_at)} after {duration_text(lasted)}")
     else:
         context.append("Repeats and the resolution go in this thread")
+    if alert.acknowledged_by and alert.acknowledged_at:
+        context.append(f"Acknowledged by <@{alert.acknowledged_by}> {when(alert.acknowledged_at)}")
+    if silenced_until and not resolved:
+        context.append(f"Silenced until {when(silenced_until)}")
     blocks: list[Block] = [
         HeaderBlock(text=f"{'✅' if resolved else '🚨'} {title}"[:150]),
         SectionBlock(fields=fields),
         ContextBlock(elements=[MarkdownTextObject(text=" · ".join(context))]),
     ]
+    if not resolved:
+        buttons = []
+        if not alert.acknowledged_by:
+            buttons.append(
+                ButtonElement(
+                    text="Acknowledge",
+                    action_id=Action.ACK_ALERT,
+                    value=str(alert.id),
+                    style="primary",
+                )
+            )
+        if not silenced_until:
+            buttons.append(
+                ButtonElement(text="Silence…", action_id=Action.SILENCE_ALERT, value=str(alert.id))
+            )
+        if buttons:
+            blocks.append(ActionsBlock(elements=buttons))
     fallback = f"{mark} {alert.rule_id} {state}: {value_text(alert.value, alert.unit)}"
     return fallback, blocks
 
@@ -87,6 +122,52 @@ def resolved_text(alert: Alert) -> str:
     return (
         f":white_check_mark: Resolved after {duration_text(lasted)}: now "
         f"{value_text(alert.value, alert.unit)}."
+    )
+
+
+def note_text(note: AlertNote) -> str:
+    """A note in an alert's thread: who acknowledged or silenced it."""
+    if note.kind == "acknowledged":
+        return f":eyes: Acknowledged by <@{note.by}>."
+    if note.kind == "silenced" and note.until:
+        return (
+            f":zipper_mouth_face: Silenced by <@{note.by}> until {when(note.until)}: "
+            f"{escape(note.reason)}"
+        )
+    return f":loud_sound: Silence ended by <@{note.by}>."
+
+
+def silence_modal(alert: Alert, zone: ZoneInfo, now: dt.datetime) -> View:
+    """The form a lead fills in to silence an alert: for how long, and why (required)."""
+    options = [Option(value=key, text=label) for key, label, _ in silence_choices(zone, now)]
+    # The choices' times are computed again at submit: the modal may stay open a while.
+    return View(
+        type="modal",
+        callback_id=Callback.SILENCE_MODAL,
+        title="Silence alert",
+        submit="Silence",
+        close="Cancel",
+        private_metadata=str(alert.id),
+        blocks=[
+            SectionBlock(
+                text=MarkdownTextObject(
+                    text=f"*{escape(alert.rule_id)}* on {scope_text(alert)}: repeats stop being "
+                    "posted until the silence ends. Resolution is still posted."
+                )
+            ),
+            InputBlock(
+                block_id="duration",
+                label="For how long",
+                element=StaticSelectElement(
+                    action_id=Action.INPUT, options=options, initial_option=options[0]
+                ),
+            ),
+            InputBlock(
+                block_id="reason",
+                label="Why (shown in the alert's thread)",
+                element=PlainTextInputElement(action_id=Action.INPUT, max_length=300),
+            ),
+        ],
     )
 
 

@@ -14,6 +14,7 @@ class Callback(StrEnum):
 
     FEEDBACK_MODAL = "hypercare-feedback-modal"
     REPORT_MESSAGE = "report_to_hypercare"  # also in slack-manifest.yaml
+    SILENCE_MODAL = "hypercare-silence-modal"
 
 
 class Action(StrEnum):
@@ -23,6 +24,9 @@ class Action(StrEnum):
     OPEN_SOURCE = "open-source-message"
     OPEN_FEEDBACK = "open-feedback"
     CREATE_TICKET = "create-ticket"  # also "Retry ticket"; the value is the feedback id
+    ACK_ALERT = "ack-alert"  # the value is the alert id
+    SILENCE_ALERT = "silence-alert"  # the value is the alert id
+    END_SILENCE = "end-silence"  # the value is the rule id
 
 
 def block_id(field: Field) -> str:

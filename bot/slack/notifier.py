@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import urllib.error
 from collections.abc import Callable
@@ -12,6 +13,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 from slack_sdk.web import SlackResponse
 
+from bot.alerts import AlertNote
 from bot.config import Program
 from bot.domain import Alert, Feedback, ThreadNote
 from bot.errors import DeliveryDeferred, DeliveryRefused
@@ -195,6 +197,21 @@ class SlackNotifier:
             ),
         )
         self._in_alert_thread(alert, alert_blocks.resolved_text(alert))
+
+    def refresh_alert(self, alert: Alert, silenced_until: dt.datetime | None) -> None:
+        """Re-render the alert's message in place."""
+        text, rendered = alert_blocks.alert_message(alert, silenced_until)
+        ts = alert.message_ts or ""
+        _call(
+            "chat.update",
+            lambda: self._client.chat_update(
+                channel=alert.channel_id, ts=ts, text=text, blocks=rendered
+            ),
+        )
+
+    def alert_note(self, alert: Alert, note: AlertNote) -> None:
+        """Post who acknowledged or silenced an alert in its thread."""
+        self._in_alert_thread(alert, alert_blocks.note_text(note))
 
     def source_notice(self, channel_id: str, event: SourceEvent) -> None:
         """Say a metrics source went down or came back."""

@@ -205,3 +205,65 @@ def test_a_dead_source_gives_one_notice_and_never_an_alert(
     notice = wait_until(lambda: alerts_posted(slack))
     assert len(notice) == 1 and "unreachable" in notice[0].args["text"]
     assert "firing" not in str(notice)
+
+
+def fire(runtime: Runtime, clock: Clock, gateway: Exposition, slack: SlackEmulator) -> Any:
+    """Drive the gateway into a held 5xx burst; return the alert's posted message call."""
+    for _ in range(2):
+        step(runtime, clock, gateway, ok=100, errors=0)
+    for _ in range(4):
+        step(runtime, clock, gateway, ok=100, errors=40)
+    return wait_until(lambda: alerts_posted(slack))[0]
+
+
+def thread_notes(slack: SlackEmulator) -> list[str]:
+    """Texts posted in threads."""
+    return [c.args["text"] for c in slack.calls_to("chat.postMessage") if c.args.get("thread_ts")]
+
+
+def test_acknowledge_and_a_leads_silence(
+    watched: tuple[Runtime, Clock], gateway: Exposition, slack: SlackEmulator
+) -> None:
+    """Acknowledge updates the alert; only a lead can silence, with a reason; repeats then stop."""
+    from bot.sandbox import SlackUserSimulator
+    from tests.conftest import SIGNING_SECRET
+
+    runtime, clock = watched
+    user = SlackUserSimulator(
+        f"http://127.0.0.1:{runtime.port}/slack/events", SIGNING_SECRET, slack
+    )
+    posted = fire(runtime, clock, gateway, slack)
+    ts, alert_id = posted.response["ts"], "1"
+    user.click_button(
+        action_id="ack-alert", value=alert_id, message_ts=ts, channel_id=ALERTS, user_id="U0BOB"
+    )
+    wait_until(lambda: any("Acknowledged by <@U0BOB>" in n for n in thread_notes(slack)))
+    update = wait_until(lambda: slack.calls_to("chat.update"))[-1]
+    assert "Acknowledged by <@U0BOB>" in str(update.args["blocks"])
+    user.click_button(
+        action_id="silence-alert", value=alert_id, message_ts=ts, channel_id=ALERTS, user_id="U0BOB"
+    )
+    refusal = wait_until(lambda: slack.calls_to("chat.postEphemeral"))
+    assert "Only hypercare leads" in refusal[0].args["text"]
+    user.click_button(
+        action_id="silence-alert",
+        value=alert_id,
+        message_ts=ts,
+        channel_id=ALERTS,
+        user_id="U0LEAD1",
+    )
+    modal = slack.wait_for("views.open")[-1].response["view"]
+    errors = user.submit_view(modal, {"duration": "4h"}, user_id="U0LEAD1").json()
+    assert errors["response_action"] == "errors" and "reason" in errors["errors"]
+    user.submit_view(
+        modal, {"duration": "4h", "reason": "Known issue, fix deploying"}, user_id="U0LEAD1"
+    )
+    wait_until(lambda: any("Silenced by <@U0LEAD1>" in n for n in thread_notes(slack)))
+    before = len([n for n in thread_notes(slack) if "Still firing" in n])
+    for _ in range(12):  # three minutes of errors: reminders would be due, but it is silenced
+        step(runtime, clock, gateway, ok=100, errors=40)
+    assert len([n for n in thread_notes(slack) if "Still firing" in n]) == before
+    listed = user.slash_command("silences").json()
+    assert "checkout-5xx" in str(listed["blocks"]) and "Known issue" in str(listed["blocks"])
+    metrics = user.slash_command("metrics").json()
+    assert "gw" in str(metrics["blocks"]) and "checkout-5xx" in str(metrics["blocks"])

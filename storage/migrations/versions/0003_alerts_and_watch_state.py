@@ -33,6 +33,8 @@ def upgrade() -> None:
         sa.Column("fired_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("resolved_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("message_ts", sa.String(length=32), nullable=True),
+        sa.Column("acknowledged_by", sa.String(length=32), nullable=True),
+        sa.Column("acknowledged_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_alert")),
     )
     with op.batch_alter_table("alert", schema=None) as batch_op:

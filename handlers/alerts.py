@@ -1,0 +1,92 @@
+"""Alert listeners: Acknowledge, Silence (a lead's modal), ending silences, and the commands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Ack
+from slack_sdk import WebClient
+
+from bot.services import Services
+from bot.slack import alert_blocks, watch_blocks
+from handlers import forms
+
+
+def acknowledge_alert(
+    ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, services: Services
+) -> None:
+    """Record who acknowledged an alert; the message and thread update through the outbox."""
+    ack()
+    alert_id = forms.feedback_id(action)  # a positive integer id, whatever it names
+    if services.watch is None or alert_id is None:
+        return
+    if services.watch.acknowledge(alert_id, body["user"]["id"]) is None:
+        client.chat_postEphemeral(
+            channel=body["channel"]["id"],
+            user=body["user"]["id"],
+            text="This alert was acknowledged already.",
+        )
+
+
+def open_silence_modal(
+    ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, services: Services
+) -> None:
+    """Open the silence form for a lead; tell anyone else who can silence."""
+    ack()
+    user, alert_id = body["user"]["id"], forms.feedback_id(action)
+    watch = services.watch
+    alert = watch.alert(alert_id) if watch is not None and alert_id is not None else None
+    if watch is None or alert is None:
+        return
+    if not services.program.is_lead(user):
+        text = watch_blocks.leads_only(services.program.roles.leads)
+        client.chat_postEphemeral(channel=body["channel"]["id"], user=user, text=text)
+        return
+    view = alert_blocks.silence_modal(alert, services.program.zone, watch.now())
+    client.views_open(trigger_id=body["trigger_id"], view=view)
+
+
+def submit_silence(
+    ack: Ack, body: dict[str, Any], view: dict[str, Any], services: Services
+) -> None:
+    """Silence the alert's rule and scope until the chosen time, with the reason given."""
+    user = body["user"]["id"]
+    choice, reason, alert_id = forms.silence_from_view(view)
+    problems = forms.silence_problems(choice, reason, services.program.is_lead(user))
+    if problems or services.watch is None or alert_id is None:
+        ack(response_action="errors", errors=problems or {"reason": "This alert is gone."})
+        return
+    services.watch.silence_for(alert_id, choice, services.program.zone, user, reason)
+    ack()
+
+
+def end_silence(
+    ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, services: Services
+) -> None:
+    """End a rule's silences early (leads only)."""
+    ack()
+    user = body["user"]["id"]
+    if services.watch is None or not services.program.is_lead(user):
+        text = watch_blocks.leads_only(services.program.roles.leads)
+        client.chat_postEphemeral(channel=body["channel"]["id"], user=user, text=text)
+        return
+    ended = services.watch.end_silence(str(action.get("value") or ""), None, user)
+    client.chat_postEphemeral(
+        channel=body["channel"]["id"], user=user, text=f"Ended {ended} silence(s)."
+    )
+
+
+def show_metrics(ack: Ack, services: Services) -> None:
+    """Show each source's state and each rule's current value, privately."""
+    text, rendered = watch_blocks.metrics_status(
+        services.watch.status() if services.watch else None
+    )
+    ack(response_type="ephemeral", text=text, blocks=rendered)
+
+
+def show_silences(ack: Ack, services: Services) -> None:
+    """List the silences in force, with an End button for leads."""
+    text, rendered = watch_blocks.silences_list(
+        services.watch.silences() if services.watch else None
+    )
+    ack(response_type="ephemeral", text=text, blocks=rendered)

@@ -147,6 +147,7 @@ class WatchService:
         notice_channel: str | None,
         failures_before_down: int = 3,
         on_enqueued: Callable[[], None] = lambda: None,
+        on_fired: Callable[[Alert], Sequence[Effect]] = lambda alert: (),
     ) -> None:
         self._repo = repo
         self._sources = sources
@@ -155,6 +156,7 @@ class WatchService:
         self._clock = clock
         self._notice_channel = notice_channel
         self._on_enqueued = on_enqueued
+        self._on_fired = on_fired  # e.g. a Jira ticket for rules that open one
         self._lock = threading.Lock()  # each source polls on its own scheduler thread
         self._histories: dict[str, list[Scrape]] = {sid: [] for sid in sources}
         self._keep = {
@@ -250,7 +252,9 @@ class WatchService:
                 fired_at=event.at,
             )
             self._repo.open(
-                alert, event.at, lambda a: [Effect(POST, {"alert_id": a.id}, f"{POST}:{a.id}")]
+                alert,
+                event.at,
+                lambda a: [Effect(POST, {"alert_id": a.id}, f"{POST}:{a.id}"), *self._on_fired(a)],
             )
             log.info("alert %s fired for %s (value %s)", rule.id, dict(event.scope), event.value)
             return

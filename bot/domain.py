@@ -224,3 +224,5 @@ class Alert:
     message_ts: str | None = None
     acknowledged_by: str | None = None
     acknowledged_at: dt.datetime | None = None
+    ticket_key: str | None = None
+    ticket_url: str | None = None

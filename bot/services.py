@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.alert_tickets import AlertTicketService
 from bot.alerts import WatchService
 from bot.config import Program
 from bot.feedback import FeedbackService
@@ -20,3 +21,4 @@ class Services:
     notifier: Notifier
     tickets: TicketService
     watch: WatchService | None = None
+    alert_tickets: AlertTicketService | None = None

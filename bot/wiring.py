@@ -7,17 +7,19 @@ import logging
 import threading
 from collections.abc import Callable
 
-from sqlalchemy.orm import Session, sessionmaker
-
+from bot.alert_tickets import AlertTicketService
+from bot.alert_tickets import create_effect as create_alert_ticket
 from bot.alerts import WatchService
 from bot.app import build_app
 from bot.config import Program, Settings, environment
+from bot.domain import Alert, Effect
 from bot.feedback import FeedbackAnnouncer, FeedbackService
 from bot.integrations.jira import JiraTracker
 from bot.metrics.build import build_rules, build_source
 from bot.ports import Clock, utc_now
 from bot.runtime import HTTP_THREADS, Runtime, _serve_until
 from bot.services import Services
+from bot.slack.alert_blocks import value_text
 from bot.slack.notifier import SlackNotifier, make_client
 from bot.tickets import CREATE as TICKET_CREATE
 from bot.tickets import TicketService
@@ -51,10 +53,10 @@ def build_tracker(settings: Settings, program: Program) -> JiraTracker | None:
 
 
 def build_watch(
-    settings: Settings,
     program: Program,
-    sessions: sessionmaker[Session],
+    alerts: AlertRepository,
     notifier: SlackNotifier,
+    tickets: AlertTicketService,
     clock: Clock,
     on_enqueued: Callable[[], None],
 ) -> WatchService | None:
@@ -62,9 +64,16 @@ def build_watch(
     metrics = program.metrics
     if metrics is None:
         return None
+    auto = {r.id for r in metrics.rules if r.auto_ticket}
+
+    def on_fired(alert: Alert) -> list[Effect]:
+        if alert.rule_id in auto and tickets.enabled:
+            return [create_alert_ticket(alert.id, "auto")]
+        return []
+
     sources = {s.id: build_source(s, metrics.allowed_hosts, environment()) for s in metrics.sources}
     return WatchService(
-        repo=AlertRepository(sessions),
+        repo=alerts,
         sources=sources,
         rules=build_rules(metrics, program.channels.alerts),
         notifier=notifier,
@@ -72,6 +81,7 @@ def build_watch(
         notice_channel=program.channels.alerts,
         failures_before_down=metrics.failures_before_down,
         on_enqueued=on_enqueued,
+        on_fired=on_fired,
     )
 
 
@@ -84,10 +94,20 @@ def build_runtime(settings: Settings, program: Program, clock: Clock = utc_now) 
     notifier = SlackNotifier(client, program)
     feedback_repo = FeedbackRepository(sessions, program.id_prefix)
     wake = threading.Event()
+    tracker = build_tracker(settings, program)
+    alert_repo = AlertRepository(sessions)
+    alert_tickets = AlertTicketService(
+        alerts=alert_repo,
+        tracker=tracker,
+        program=program,
+        clock=clock,
+        value_text=value_text,
+        on_enqueued=wake.set,
+    )
     tickets = TicketService(
         feedback=feedback_repo,
         tickets=TicketRepository(sessions, program.id_prefix),
-        tracker=build_tracker(settings, program),
+        tracker=tracker,
         notifier=notifier,
         program=program,
         clock=clock,
@@ -103,9 +123,10 @@ def build_runtime(settings: Settings, program: Program, clock: Clock = utc_now) 
         lease=dt.timedelta(seconds=settings.outbox_lease_seconds),
         slow_kinds=frozenset({TICKET_CREATE}),
     )
-    watch = build_watch(settings, program, sessions, notifier, clock, wake.set)
+    watch = build_watch(program, alert_repo, notifier, alert_tickets, clock, wake.set)
     if watch is not None:
         handlers.update(watch.handlers())
+        handlers.update(alert_tickets.handlers())
     feedback = FeedbackService(
         repo=feedback_repo,
         program=program,
@@ -114,7 +135,12 @@ def build_runtime(settings: Settings, program: Program, clock: Clock = utc_now) 
         follow_ups=tickets.on_submit,
     )
     services = Services(
-        program=program, feedback=feedback, notifier=notifier, tickets=tickets, watch=watch
+        program=program,
+        feedback=feedback,
+        notifier=notifier,
+        tickets=tickets,
+        watch=watch,
+        alert_tickets=alert_tickets,
     )
     secret = settings.slack_signing_secret
     app = build_app(

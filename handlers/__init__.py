@@ -18,3 +18,4 @@ def register(app: App) -> None:
     app.action(Action.SILENCE_ALERT)(alerts.open_silence_modal)
     app.view_submission(Callback.SILENCE_MODAL)(alerts.submit_silence)
     app.action(Action.END_SILENCE)(alerts.end_silence)
+    app.action(Action.ALERT_TICKET)(alerts.create_alert_ticket)

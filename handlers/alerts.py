@@ -8,7 +8,8 @@ from slack_bolt import Ack
 from slack_sdk import WebClient
 
 from bot.services import Services
-from bot.slack import alert_blocks, watch_blocks
+from bot.slack import alert_blocks, ticket_blocks, watch_blocks
+from bot.tickets import RequestOutcome
 from handlers import forms
 
 
@@ -74,6 +75,20 @@ def end_silence(
     client.chat_postEphemeral(
         channel=body["channel"]["id"], user=user, text=f"Ended {ended} silence(s)."
     )
+
+
+def create_alert_ticket(
+    ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, services: Services
+) -> None:
+    """Queue a Jira ticket for an alert, if the user is a lead."""
+    ack()
+    alert_id, user = forms.feedback_id(action), body["user"]["id"]
+    if services.alert_tickets is None or alert_id is None:
+        return
+    outcome = services.alert_tickets.request(alert_id, user)
+    if outcome is not RequestOutcome.QUEUED:
+        text = ticket_blocks.request_refusal(outcome, services.program.roles.leads)
+        client.chat_postEphemeral(channel=body["channel"]["id"], user=user, text=text)
 
 
 def show_metrics(ack: Ack, services: Services) -> None:

@@ -34,6 +34,8 @@ def _alert(row: AlertRow) -> Alert:
         message_ts=row.message_ts,
         acknowledged_by=row.acknowledged_by,
         acknowledged_at=row.acknowledged_at,
+        ticket_key=row.ticket_key,
+        ticket_url=row.ticket_url,
     )
 
 
@@ -117,6 +119,17 @@ class AlertRepository:
             if row is None or row.acknowledged_by is not None:
                 return None
             row.acknowledged_by, row.acknowledged_at = user, now
+            stored = _alert(row)
+            queue_effects(session, effects(stored), now)
+            return stored
+
+    def record_ticket(
+        self, alert_id: int, key: str, url: str, now: dt.datetime, effects: EffectsFor
+    ) -> Alert:
+        """Link a Jira issue to an alert and queue its announcements."""
+        with self._sessions.begin() as session:
+            row = session.get_one(AlertRow, alert_id, with_for_update=True)
+            row.ticket_key, row.ticket_url = key, url
             stored = _alert(row)
             queue_effects(session, effects(stored), now)
             return stored

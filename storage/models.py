@@ -123,6 +123,8 @@ class AlertRow(Base):
     message_ts: Mapped[str | None] = mapped_column(String(32))
     acknowledged_by: Mapped[str | None] = mapped_column(String(32))
     acknowledged_at: Mapped[dt.datetime | None]
+    ticket_key: Mapped[str | None] = mapped_column(String(64))
+    ticket_url: Mapped[str | None] = mapped_column(String(500))
 
 
 class WatchStateRow(Base):

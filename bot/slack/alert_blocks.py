@@ -59,7 +59,7 @@ def duration_text(seconds: float) -> str:
 
 
 def alert_message(
-    alert: Alert, silenced_until: dt.datetime | None = None
+    alert: Alert, silenced_until: dt.datetime | None = None, jira_enabled: bool = False
 ) -> tuple[str, list[Block]]:
     """Render an alert's channel message (firing, or resolved once updated in place)."""
     resolved = alert.state == "resolved"
@@ -82,6 +82,8 @@ def alert_message(
         context.append(f"Acknowledged by <@{alert.acknowledged_by}> {when(alert.acknowledged_at)}")
     if silenced_until and not resolved:
         context.append(f"Silenced until {when(silenced_until)}")
+    if alert.ticket_key and alert.ticket_url:
+        context.append(f"Jira <{alert.ticket_url}|{escape(alert.ticket_key)}>")
     blocks: list[Block] = [
         HeaderBlock(text=f"{'✅' if resolved else '🚨'} {title}"[:150]),
         SectionBlock(fields=fields),
@@ -101,6 +103,12 @@ def alert_message(
         if not silenced_until:
             buttons.append(
                 ButtonElement(text="Silence…", action_id=Action.SILENCE_ALERT, value=str(alert.id))
+            )
+        if jira_enabled and not alert.ticket_key:
+            buttons.append(
+                ButtonElement(
+                    text="Create Jira ticket", action_id=Action.ALERT_TICKET, value=str(alert.id)
+                )
             )
         if buttons:
             blocks.append(ActionsBlock(elements=buttons))
@@ -126,7 +134,9 @@ def resolved_text(alert: Alert) -> str:
 
 
 def note_text(note: AlertNote) -> str:
-    """A note in an alert's thread: who acknowledged or silenced it."""
+    """A note in an alert's thread: acknowledged, silenced, or a ticket opened."""
+    if note.kind == "ticketed":  # `by` holds the key and `reason` the link
+        return f":ticket: Jira ticket <{note.reason}|{escape(note.by)}> is open for this alert."
     if note.kind == "acknowledged":
         return f":eyes: Acknowledged by <@{note.by}>."
     if note.kind == "silenced" and note.until:

@@ -27,6 +27,7 @@ class Action(StrEnum):
     ACK_ALERT = "ack-alert"  # the value is the alert id
     SILENCE_ALERT = "silence-alert"  # the value is the alert id
     END_SILENCE = "end-silence"  # the value is the rule id
+    ALERT_TICKET = "alert-ticket"  # the value is the alert id
 
 
 def block_id(field: Field) -> str:

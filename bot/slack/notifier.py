@@ -173,7 +173,7 @@ class SlackNotifier:
 
     def post_alert(self, alert: Alert) -> PostedMessage:
         """Post a firing alert in its channel."""
-        text, rendered = alert_blocks.alert_message(alert)
+        text, rendered = alert_blocks.alert_message(alert, None, self._program.jira is not None)
         response: SlackResponse = _call(
             "chat.postMessage",
             lambda: self._client.chat_postMessage(
@@ -189,7 +189,7 @@ class SlackNotifier:
     def alert_resolved(self, alert: Alert) -> None:
         """Update the alert's message in place and note the resolution in its thread."""
         ts = alert.message_ts
-        text, rendered = alert_blocks.alert_message(alert)
+        text, rendered = alert_blocks.alert_message(alert, None, self._program.jira is not None)
         _call(
             "chat.update",
             lambda: self._client.chat_update(
@@ -200,7 +200,9 @@ class SlackNotifier:
 
     def refresh_alert(self, alert: Alert, silenced_until: dt.datetime | None) -> None:
         """Re-render the alert's message in place."""
-        text, rendered = alert_blocks.alert_message(alert, silenced_until)
+        text, rendered = alert_blocks.alert_message(
+            alert, silenced_until, self._program.jira is not None
+        )
         ts = alert.message_ts or ""
         _call(
             "chat.update",

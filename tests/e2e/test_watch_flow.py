@@ -267,3 +267,66 @@ def test_acknowledge_and_a_leads_silence(
     assert "checkout-5xx" in str(listed["blocks"]) and "Known issue" in str(listed["blocks"])
     metrics = user.slash_command("metrics").json()
     assert "gw" in str(metrics["blocks"]) and "checkout-5xx" in str(metrics["blocks"])
+
+
+def test_an_auto_ticket_rule_opens_one_jira_issue_linked_from_the_thread(
+    slack: SlackEmulator, gateway: Exposition, database_url: str, program: Program
+) -> None:
+    """A rule with auto_ticket opens exactly one Jira issue when it fires, noted in its thread."""
+    from pydantic import SecretStr
+
+    from bot.sandbox.jira_api import JiraEmulator
+
+    jira = JiraEmulator(email="bot@example.com", api_token="t").start()
+    metrics = {
+        "allowed_hosts": ["127.0.0.1"],
+        "sources": [
+            {
+                "id": "gw",
+                "url": f"http://127.0.0.1:{gateway.port}/metrics",
+                "preset": "kong",
+                "interval": 3600,
+                "timeout": 2,
+            }
+        ],
+        "rules": [
+            {
+                "id": "checkout-5xx",
+                "source": "gw",
+                "kind": "error_rate",
+                "threshold": 0.05,
+                "window": 60,
+                "severity": "sev1",
+                "auto_ticket": True,
+            }
+        ],
+    }
+    watching = Program.model_validate(
+        {
+            **program.model_dump(by_alias=True),
+            "metrics": metrics,
+            "channels": {"feedback": "C0FEEDBACK", "alerts": ALERTS},
+        }
+    )
+    settings = bot_settings(slack, database_url).model_copy(
+        update={
+            "jira_url": jira.url,
+            "jira_email": "bot@example.com",
+            "jira_api_token": SecretStr("t"),
+        }
+    )
+    clock = Clock()
+    runtime = build_runtime(settings, watching, clock=clock).start()
+    try:
+        fire(runtime, clock, gateway, slack)
+        wait_until(lambda: jira.issues())
+        note = wait_until(lambda: [n for n in thread_notes(slack) if "Jira ticket" in n])
+        [issue] = jira.issues()
+        assert issue["key"] in note[0] and "hypercare-alert-1" in issue["fields"]["labels"]
+        assert issue["fields"]["priority"]["name"] == "Highest"
+        for _ in range(4):
+            step(runtime, clock, gateway, ok=100, errors=40)
+        assert len(jira.issues()) == 1
+    finally:
+        runtime.stop()
+        jira.stop()

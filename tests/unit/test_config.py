@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from bot.cli import main
-from bot.config import ProgramFileError, RunMode, Settings, load_program
+from bot.config import Program, ProgramFileError, RunMode, Settings, load_program
 from tests.conftest import ROOT
 
 EXAMPLE = ROOT / "hypercare.example.yaml"
@@ -124,3 +124,45 @@ def test_secrets_never_show_in_repr() -> None:
         _env_file=None,  # type: ignore[call-arg]
     )
     assert "xoxb-very-secret" not in repr(settings) and "sign-me" not in str(settings)
+
+
+def test_the_commented_metrics_example_is_a_valid_program() -> None:
+    """Uncommenting the example's `metrics:` section gives a valid program with its four rules."""
+    lines, inside = [], False
+    for line in EXAMPLE.read_text().splitlines():
+        inside = inside or line.startswith("# metrics:")
+        lines.append(line[2:] if inside and line.startswith("# ") else line)
+    program = Program.model_validate(yaml.safe_load("\n".join(lines)))
+    assert program.metrics is not None
+    assert [r.id for r in program.metrics.rules] == [
+        "gateway-5xx",
+        "gateway-latency",
+        "traffic-drop",
+        "checkout-p99",
+    ]
+
+
+def test_metrics_rules_must_name_known_sources_and_severities(tmp_path: Path) -> None:
+    """A rule on an unknown source or severity is refused with its place in the file."""
+    data = example()
+    data["metrics"] = {
+        "allowed_hosts": ["127.0.0.1"],
+        "sources": [{"id": "gw", "url": "http://127.0.0.1:1/metrics", "preset": "kong"}],
+        "rules": [
+            {
+                "id": "r",
+                "source": "nope",
+                "kind": "error_rate",
+                "threshold": 0.1,
+                "severity": "sev1",
+            }
+        ],
+    }
+    with pytest.raises(ProgramFileError, match="unknown source 'nope'"):
+        load_program(write(tmp_path, data))
+    data["metrics"]["rules"][0].update(source="gw", severity="sev9")
+    with pytest.raises(ProgramFileError, match="unknown severity 'sev9'"):
+        load_program(write(tmp_path, data))
+    data["metrics"]["sources"][0].update(timeout=60, interval=30)
+    with pytest.raises(ProgramFileError, match="timeout must be shorter than interval"):
+        load_program(write(tmp_path, data))

@@ -10,13 +10,22 @@
 #    PostgreSQL cluster on 127.0.0.1 (installing Debian's `postgresql` package
 #    when running as root and no server binaries are found) and points the
 #    tests at it; the cluster is stopped and deleted when the script exits;
-# 3. runs ruff check, ruff format --check, mypy and pytest (extra arguments go
+# 3. finds the HAProxy and Prometheus binaries the gateway tests (tests/gateway)
+#    run as child processes, installing Debian's `haproxy` and `prometheus`
+#    packages when running as root and they are missing (with service starts
+#    blocked, and the packages' services stopped and disabled afterwards), and
+#    exports HYPERCARE_HAPROXY_BIN and HYPERCARE_PROMETHEUS_BIN;
+# 4. runs ruff check, ruff format --check, mypy and pytest (extra arguments go
 #    to pytest).
 #
 # Environment:
 #   HYPERCARE_TEST_POSTGRES_URL  use this PostgreSQL instead of starting one
 #   HYPERCARE_REQUIRE_POSTGRES=1 fail (instead of running on SQLite only) when
 #                                no PostgreSQL can be started
+#   HYPERCARE_HAPROXY_BIN        haproxy binary to use (default: PATH, /usr/sbin)
+#   HYPERCARE_PROMETHEUS_BIN     prometheus binary to use (default: PATH, /usr/bin)
+#   HYPERCARE_REQUIRE_GATEWAY=1  fail (instead of skipping the gateway tests)
+#                                when HAProxy or Prometheus is not available
 #   PYTHON                       interpreter used to create .venv (default python3)
 set -euo pipefail
 
@@ -28,6 +37,7 @@ VPY="$VENV/bin/python"
 STAMP="$VENV/.hypercare-install-stamp"
 EXTRAS="dev,postgres"
 REQUIRE_PG="${HYPERCARE_REQUIRE_POSTGRES:-0}"
+REQUIRE_GW="${HYPERCARE_REQUIRE_GATEWAY:-0}"
 
 step() { printf '==> %s\n' "$*"; }
 note() { printf '    %s\n' "$*"; }
@@ -43,6 +53,9 @@ die() {
 PG_TMP=""
 PG_STARTED=0
 PG_CTL=""
+POLICY_RC=/usr/sbin/policy-rc.d
+POLICY_SAVED=""
+POLICY_OURS=0
 
 as_pg_user() {
     # Run a PostgreSQL server binary as the cluster owner (postgres when root).
@@ -59,6 +72,45 @@ as_pg_user() {
     fi
 }
 
+# While apt-get installs server packages, a policy-rc.d exiting 101 keeps their
+# maintainer scripts from starting services (invoke-rc.d and deb-systemd-invoke
+# both ask it). A policy-rc.d already there is put back afterwards.
+block_service_starts() {
+    if [ -e "$POLICY_RC" ]; then
+        if ! POLICY_SAVED="$(mktemp "${TMPDIR:-/tmp}/policy-rc.d.XXXXXX")" ||
+            ! cp -p "$POLICY_RC" "$POLICY_SAVED"; then
+            warn "could not save $POLICY_RC"
+            POLICY_SAVED=""
+            return 1
+        fi
+    fi
+    POLICY_OURS=1
+    if ! printf '#!/bin/sh\n# Written by tests/run.sh while it installs packages: start no services.\nexit 101\n' \
+        >"$POLICY_RC.hypercare" ||
+        ! chmod 0755 "$POLICY_RC.hypercare" ||
+        ! mv -f "$POLICY_RC.hypercare" "$POLICY_RC"; then
+        warn "could not write $POLICY_RC"
+        allow_service_starts
+        return 1
+    fi
+}
+
+allow_service_starts() {
+    [ "$POLICY_OURS" -eq 1 ] || return 0
+    if [ -n "$POLICY_SAVED" ]; then
+        if cp -p "$POLICY_SAVED" "$POLICY_RC"; then
+            rm -f "$POLICY_SAVED"
+        else
+            warn "could not put $POLICY_RC back; the original is in $POLICY_SAVED"
+        fi
+    else
+        rm -f "$POLICY_RC"
+    fi
+    rm -f "$POLICY_RC.hypercare"
+    POLICY_OURS=0
+    POLICY_SAVED=""
+}
+
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM HUP
@@ -69,6 +121,7 @@ cleanup() {
     if [ -n "$PG_TMP" ] && [ -d "$PG_TMP" ]; then
         rm -rf "$PG_TMP"
     fi
+    allow_service_starts
     exit "$rc"
 }
 trap cleanup EXIT
@@ -115,6 +168,14 @@ fi
 # 2. Throwaway PostgreSQL
 # ---------------------------------------------------------------------------
 PG_BIN=""
+APT_UPDATED=0
+
+apt_update_once() {
+    # `apt-get update` at most once per run (PostgreSQL and the gateway share it).
+    [ "$APT_UPDATED" -eq 1 ] && return 0
+    DEBIAN_FRONTEND=noninteractive apt-get update -q || return 1
+    APT_UPDATED=1
+}
 
 find_pg_bin() {
     local initdb_path d
@@ -152,7 +213,7 @@ install_pg() {
     local log
     log="$(mktemp)"
     note "installing Debian's postgresql package (apt-get)"
-    if DEBIAN_FRONTEND=noninteractive apt-get update -q >"$log" 2>&1 &&
+    if apt_update_once >"$log" 2>&1 &&
         DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql >>"$log" 2>&1; then
         rm -f "$log"
         return 0
@@ -289,7 +350,117 @@ else
 fi
 
 # ---------------------------------------------------------------------------
-# 3. Lint, types, tests
+# 3. Gateway binaries: HAProxy and Prometheus (tests/gateway runs them)
+# ---------------------------------------------------------------------------
+gw_unavailable() {
+    # $1: reason. Fatal when the gateway tests are required, else they skip.
+    if [ "$REQUIRE_GW" = "1" ]; then
+        die "$1 (HYPERCARE_REQUIRE_GATEWAY=1)"
+    fi
+    note "$1"
+    note "the gateway tests (tests/gateway) that need it will be skipped"
+}
+
+find_gw_bin() {
+    # $1: command, $2...: fallback paths. Prints the first executable found.
+    local name="$1" path
+    shift
+    if path="$(command -v "$name" 2>/dev/null)"; then
+        printf '%s\n' "$path"
+        return 0
+    fi
+    for path in "$@"; do
+        if [ -x "$path" ]; then
+            printf '%s\n' "$path"
+            return 0
+        fi
+    done
+    return 1
+}
+
+quiesce_service() {
+    # A freshly installed package's service must neither run nor start at boot.
+    if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+        systemctl disable --now --quiet "$1.service" >/dev/null 2>&1 || true
+        return 0
+    fi
+    if [ -x "/etc/init.d/$1" ]; then
+        "/etc/init.d/$1" stop >/dev/null 2>&1 || true
+    fi
+    if command -v update-rc.d >/dev/null 2>&1; then
+        update-rc.d "$1" disable >/dev/null 2>&1 || true
+    fi
+}
+
+install_gw_pkgs() {
+    # $@: Debian packages to install without letting their services start.
+    local log rc=1 pkg
+    log="$(mktemp)"
+    note "installing Debian packages: $* (apt-get, service starts blocked)"
+    block_service_starts || {
+        rm -f "$log"
+        return 1
+    }
+    if apt_update_once >"$log" 2>&1 &&
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" >>"$log" 2>&1; then
+        rc=0
+    fi
+    allow_service_starts
+    for pkg in "$@"; do
+        quiesce_service "$pkg"
+    done
+    [ "$rc" -eq 0 ] || tail -n 20 "$log" >&2
+    rm -f "$log"
+    return "$rc"
+}
+
+setup_gateway() {
+    local haproxy="${HYPERCARE_HAPROXY_BIN:-}" prometheus="${HYPERCARE_PROMETHEUS_BIN:-}"
+    local missing=()
+    # An explicit binary must exist; otherwise look on PATH and in Debian's places.
+    if [ -n "$haproxy" ]; then
+        [ -x "$haproxy" ] || die "HYPERCARE_HAPROXY_BIN=$haproxy is not executable"
+    else
+        haproxy="$(find_gw_bin haproxy /usr/sbin/haproxy /usr/local/sbin/haproxy)" || missing+=(haproxy)
+    fi
+    if [ -n "$prometheus" ]; then
+        [ -x "$prometheus" ] || die "HYPERCARE_PROMETHEUS_BIN=$prometheus is not executable"
+    else
+        prometheus="$(find_gw_bin prometheus /usr/bin/prometheus)" || missing+=(prometheus)
+    fi
+
+    if [ "${#missing[@]}" -gt 0 ]; then
+        if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+            note "not root (or no apt-get): not installing ${missing[*]}"
+        elif install_gw_pkgs "${missing[@]}"; then
+            [ -n "$haproxy" ] || haproxy="$(find_gw_bin haproxy /usr/sbin/haproxy)" || true
+            [ -n "$prometheus" ] || prometheus="$(find_gw_bin prometheus /usr/bin/prometheus)" || true
+        else
+            note "apt-get could not install ${missing[*]}"
+        fi
+    fi
+
+    if [ -n "$haproxy" ]; then
+        export HYPERCARE_HAPROXY_BIN="$haproxy"
+        note "using $("$haproxy" -v 2>&1 | sed -n 1p)"
+    fi
+    if [ -n "$prometheus" ]; then
+        export HYPERCARE_PROMETHEUS_BIN="$prometheus"
+        note "using $("$prometheus" --version 2>&1 | sed -n 1p)"
+    fi
+    missing=()
+    [ -n "$haproxy" ] || missing+=(haproxy)
+    [ -n "$prometheus" ] || missing+=(prometheus)
+    if [ "${#missing[@]}" -gt 0 ]; then
+        gw_unavailable "${missing[*]} not found (as root: apt-get install --no-install-recommends ${missing[*]}; or set HYPERCARE_HAPROXY_BIN / HYPERCARE_PROMETHEUS_BIN)"
+    fi
+}
+
+step "Gateway test binaries: HAProxy, Prometheus"
+setup_gateway
+
+# ---------------------------------------------------------------------------
+# 4. Lint, types, tests
 # ---------------------------------------------------------------------------
 step "ruff check"
 "$VENV/bin/ruff" check .

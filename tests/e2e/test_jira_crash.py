@@ -16,7 +16,7 @@ from bot.sandbox.jira_api import JiraEmulator
 from tests.conftest import SIGNING_SECRET
 from tests.e2e.test_cli import free_port, serve_env, wait_healthy
 from tests.e2e.test_feedback_flow import good_values, open_modal
-from tests.e2e.test_jira_flow import wait_until
+from tests.support import wait_until
 
 
 @pytest.fixture

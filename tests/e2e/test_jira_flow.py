@@ -16,6 +16,7 @@ from bot.sandbox.jira_api import JiraEmulator
 from bot.wiring import Runtime, build_runtime
 from tests.conftest import SIGNING_SECRET, bot_settings
 from tests.e2e.test_feedback_flow import good_values, open_modal
+from tests.support import wait_until
 
 JIRA_EMAIL, JIRA_TOKEN, HOOK_SECRET = "bot@example.com", "jira-canary-token", "hook-secret"
 
@@ -49,16 +50,6 @@ def bot(
     runtime = build_runtime(settings, fast).start()
     yield runtime
     runtime.stop()
-
-
-def wait_until(check: Callable[[], Any], timeout: float = 15.0) -> Any:
-    """Poll `check` until it returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := check():
-            return result
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def file(user: SlackUserSimulator, slack: SlackEmulator, **values: Any) -> None:

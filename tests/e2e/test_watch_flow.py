@@ -14,7 +14,7 @@ from bot.config import Program
 from bot.sandbox import SlackEmulator
 from bot.wiring import Runtime, build_runtime
 from tests.conftest import bot_settings
-from tests.e2e.test_jira_flow import wait_until
+from tests.support import wait_until
 
 ALERTS = "C0ALERTS"
 

@@ -3,59 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
 from bot.config import Program
 from bot.sandbox import SlackEmulator
+from bot.sandbox.exposition_server import KongExposition
 from bot.wiring import Runtime, build_runtime
 from tests.conftest import bot_settings
 from tests.support import wait_until
 
 ALERTS = "C0ALERTS"
-
-
-class Exposition:
-    """A Kong-like metrics endpoint on 127.0.0.1 whose counters the test sets."""
-
-    def __init__(self) -> None:
-        self.counts = {"200": 0, "500": 0}
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # name fixed by the stdlib
-                body = owner.body().encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-
-    def body(self) -> str:
-        """The exposition as Kong 3.x writes it."""
-        lines = ["# TYPE kong_http_requests_total counter"]
-        for code, count in self.counts.items():
-            lines.append(
-                f'kong_http_requests_total{{service="checkout",route="pay",code="{code}",'
-                f'source="service",workspace="default",consumer=""}} {count}'
-            )
-        return "\n".join(lines) + "\n"
-
-    def stop(self) -> None:
-        """Stop answering (connections are refused)."""
-        self._server.shutdown()
-        self._server.server_close()
 
 
 class Clock:
@@ -72,16 +32,16 @@ class Clock:
 
 
 @pytest.fixture
-def gateway() -> Iterator[Exposition]:
+def gateway() -> Iterator[KongExposition]:
     """The gateway's metrics endpoint."""
-    exposition = Exposition()
+    exposition = KongExposition()
     yield exposition
     exposition.stop()
 
 
 @pytest.fixture
 def watched(
-    slack: SlackEmulator, gateway: Exposition, database_url: str, program: Program
+    slack: SlackEmulator, gateway: KongExposition, database_url: str, program: Program
 ) -> Iterator[tuple[Runtime, Clock]]:
     """The bot watching the gateway with a 5xx rule, on a clock the test moves."""
     metrics = {
@@ -122,11 +82,10 @@ def watched(
     runtime.stop()
 
 
-def step(runtime: Runtime, clock: Clock, gateway: Exposition, ok: int, errors: int) -> None:
+def step(runtime: Runtime, clock: Clock, gateway: KongExposition, ok: int, errors: int) -> None:
     """Let 15 s of traffic through the gateway and poll it."""
     clock.tick()
-    gateway.counts["200"] += ok
-    gateway.counts["500"] += errors
+    gateway.serve(ok, errors)
     assert runtime.services.watch is not None
     runtime.services.watch.poll("gw")
 
@@ -141,7 +100,7 @@ def alerts_posted(slack: SlackEmulator) -> list[Any]:
 
 
 def test_an_error_burst_fires_once_repeats_in_thread_and_resolves_in_place(
-    watched: tuple[Runtime, Clock], gateway: Exposition, slack: SlackEmulator
+    watched: tuple[Runtime, Clock], gateway: KongExposition, slack: SlackEmulator
 ) -> None:
     """A 5xx burst held past `for` fires one message; repeats thread; recovery updates it."""
     runtime, clock = watched
@@ -178,7 +137,7 @@ def test_an_error_burst_fires_once_repeats_in_thread_and_resolves_in_place(
 
 
 def test_a_gateway_restart_is_not_an_error_spike(
-    watched: tuple[Runtime, Clock], gateway: Exposition, slack: SlackEmulator
+    watched: tuple[Runtime, Clock], gateway: KongExposition, slack: SlackEmulator
 ) -> None:
     """Counters dropping to zero (a restart) read as a reset: no alert."""
     runtime, clock = watched
@@ -191,7 +150,7 @@ def test_a_gateway_restart_is_not_an_error_spike(
 
 
 def test_a_dead_source_gives_one_notice_and_never_an_alert(
-    watched: tuple[Runtime, Clock], gateway: Exposition, slack: SlackEmulator
+    watched: tuple[Runtime, Clock], gateway: KongExposition, slack: SlackEmulator
 ) -> None:
     """Three failed reads give one 'unreachable' notice, more give none; no rule fires."""
     runtime, clock = watched
@@ -207,7 +166,7 @@ def test_a_dead_source_gives_one_notice_and_never_an_alert(
     assert "firing" not in str(notice)
 
 
-def fire(runtime: Runtime, clock: Clock, gateway: Exposition, slack: SlackEmulator) -> Any:
+def fire(runtime: Runtime, clock: Clock, gateway: KongExposition, slack: SlackEmulator) -> Any:
     """Drive the gateway into a held 5xx burst; return the alert's posted message call."""
     for _ in range(2):
         step(runtime, clock, gateway, ok=100, errors=0)
@@ -222,7 +181,7 @@ def thread_notes(slack: SlackEmulator) -> list[str]:
 
 
 def test_acknowledge_and_a_leads_silence(
-    watched: tuple[Runtime, Clock], gateway: Exposition, slack: SlackEmulator
+    watched: tuple[Runtime, Clock], gateway: KongExposition, slack: SlackEmulator
 ) -> None:
     """Acknowledge updates the alert; only a lead can silence, with a reason; repeats then stop."""
     from bot.sandbox import SlackUserSimulator
@@ -270,7 +229,7 @@ def test_acknowledge_and_a_leads_silence(
 
 
 def test_an_auto_ticket_rule_opens_one_jira_issue_linked_from_the_thread(
-    slack: SlackEmulator, gateway: Exposition, database_url: str, program: Program
+    slack: SlackEmulator, gateway: KongExposition, database_url: str, program: Program
 ) -> None:
     """A rule with auto_ticket opens exactly one Jira issue when it fires, noted in its thread."""
     from pydantic import SecretStr

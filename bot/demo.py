@@ -17,6 +17,7 @@ from pydantic import SecretStr
 from bot.config import Program, Settings
 from bot.logs import setup_logging
 from bot.sandbox import SlackEmulator, SlackUserSimulator, transcript
+from bot.sandbox.exposition_server import KongExposition
 from bot.sandbox.jira_api import JiraEmulator
 from bot.wiring import Runtime, build_runtime
 
@@ -25,14 +26,15 @@ SECRET = "demo-signing-secret"  # noqa: S105 - signs loopback requests only
 JIRA_EMAIL, JIRA_TOKEN, JIRA_HOOK = "bot@example.com", "demo-jira-token", "demo-hook-secret"
 FEEDBACK, GENERAL = "C0FEEDBACK", "C0PAYMENTS"
 PEOPLE = {"U0ALICE": "alice", "U0BOB": "bob", "U0LENA": "lena (lead)"}
-CHANNELS = {FEEDBACK: "hypercare-feedback", GENERAL: "payments-general"}
+ALERTS = "C0ALERTS"
+CHANNELS = {FEEDBACK: "hypercare-feedback", GENERAL: "payments-general", ALERTS: "hypercare-alerts"}
 
 PROGRAM = {
     "name": "Payments platform go-live",
     "go_live": "2026-11-16",
     "planned_end": "2026-12-18",
     "timezone": "Europe/Berlin",
-    "channels": {"feedback": FEEDBACK},
+    "channels": {"feedback": FEEDBACK, "alerts": ALERTS},
     "severities": [
         {
             "id": "sev1",
@@ -113,7 +115,7 @@ class Demo:
                     where += " (thread reply)"
                 self.show(where, args.get("blocks"), args.get("text", ""))
             elif call.method == "chat.update":
-                where = "#" + self.name(args["channel"]) + " (receipt updated in place)"
+                where = "#" + self.name(args["channel"]) + " (message updated in place)"
                 self.show(where, args.get("blocks"), args.get("text", ""))
             elif call.method == "chat.postEphemeral":
                 who = self.name(args["user"])
@@ -206,6 +208,59 @@ class Demo:
             f"{len(self.jira.issues())} Jira tickets, none lost or doubled."
         )
 
+    def play_gateway(self, gateway: KongExposition) -> None:
+        """The afternoon: the gateway's 5xx share jumps, the alert, a silence, the recovery."""
+        watch = self.runtime.services.watch
+        assert watch is not None
+        self.say("14:00", "checkout traffic flows normally through the gateway")
+        for _ in range(2):
+            gateway.serve(ok=20, errors=0)
+            watch.poll("gateway")
+            time.sleep(0.3)
+        self.say("14:05", "a bad deploy: checkout starts answering 500 to many requests")
+        mark = len(self.slack.calls)
+        gateway.serve(ok=70, errors=30)
+        watch.poll("gateway")
+        post = self.slack.wait_for("chat.postMessage", count=self.posts_so_far() + 1)[-1]
+        self.show_new_posts(mark)
+        self.say("14:06", "lena (a lead) presses Silence…, picks 1 hour and says why")
+        mark = len(self.slack.calls)
+        ts = post.response["ts"]
+        self.user.click_button(
+            action_id="silence-alert",
+            value="1",
+            message_ts=ts,
+            channel_id=ALERTS,
+            user_id="U0LENA",
+        )
+        modal = self.slack.wait_for("views.open", count=3)[-1].response["view"]
+        reason = "Rollback in progress"
+        self.user.submit_view(modal, {"duration": "1h", "reason": reason}, user_id="U0LENA")
+        self.slack.wait_for("chat.update", count=4)
+        time.sleep(0.5)
+        self.show_new_posts(mark)
+        self.say("14:20", "the rollback lands; no more 500s")
+        mark = len(self.slack.calls)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not self.resolved():
+            gateway.serve(ok=200, errors=0)
+            watch.poll("gateway")
+            time.sleep(1)
+        time.sleep(0.5)
+        self.show_new_posts(mark)
+
+    def posts_so_far(self) -> int:
+        """How many messages the bot has posted so far."""
+        calls = self.slack.calls_to("chat.postMessage")
+        return len([c for c in calls if c.status == 200 and c.response.get("ok")])
+
+    def resolved(self) -> bool:
+        """Tell whether the gateway alert's resolution reached Slack."""
+        return any(
+            "Resolved after" in c.args.get("text", "")
+            for c in self.slack.calls_to("chat.postMessage")
+        )
+
     def wait_for_ticket(self, feedback_id: int, timeout: float = 60.0) -> None:
         """Wait until a feedback's ticket is recorded and its announcements have landed."""
         deadline = time.monotonic() + timeout
@@ -242,11 +297,36 @@ def run_demo(log_level: str = "WARNING") -> None:
             jira_read_timeout=2.0,
             _env_file=None,
         )
-        runtime = build_runtime(settings, Program.model_validate(PROGRAM)).start()
+        gateway = KongExposition()
+        program = Program.model_validate({**PROGRAM, "metrics": watch_section(gateway.url)})
+        runtime = build_runtime(settings, program).start()
         try:
             print(
-                "Hypercare Bot demo: the real bot, a Slack emulator on 127.0.0.1, no credentials."
+                "Hypercare Bot demo: the real bot, Slack and Jira emulators and a gateway's "
+                "metrics endpoint on 127.0.0.1; no credentials."
             )
-            Demo(runtime, slack, jira).play()
+            demo = Demo(runtime, slack, jira)
+            demo.play()
+            demo.play_gateway(gateway)
         finally:
             runtime.stop()
+            gateway.stop()
+
+
+def watch_section(url: str) -> dict[str, object]:
+    """The demo program's gateway watch: Kong's metrics, alert above 5 % of 5xx."""
+    return {
+        "allowed_hosts": ["127.0.0.1"],
+        "sources": [{"id": "gateway", "url": url, "preset": "kong", "interval": 3600}],
+        "rules": [
+            {
+                "id": "checkout-5xx",
+                "source": "gateway",
+                "kind": "error_rate",
+                "threshold": 0.05,
+                "resolve_threshold": 0.01,
+                "window": 10,
+                "severity": "sev1",
+            }
+        ],
+    }

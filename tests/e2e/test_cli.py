@@ -102,7 +102,9 @@ def test_demo_plays_the_scripted_morning(tmp_path: Path) -> None:
     assert "HC-1 · CHECKOUT RETURNS 504" in out and "HC-2 · REFUNDS FAIL" in out
     assert "(thread reply)" in out and "2 reports stored, 2 Jira tickets" in out
     assert "HYP-1" in out and "is now *In Progress* by Dana Dev" in out  # Jira → Slack
-    assert "(receipt updated in place)" in out
+    assert "(message updated in place)" in out
+    assert "CHECKOUT-5XX FIRING" in out and "Silenced by @lena" in out  # the gateway part
+    assert "Resolved after" in out
     assert not list(tmp_path.iterdir())  # the demo leaves nothing behind
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 
-from bot.metrics.presets import GatewayPreset, get_preset
+from bot.metrics.presets import GatewayPreset, LatencySpec, get_preset
 from bot.metrics.program import MetricsProgram, RuleConfig, SourceConfig
 from bot.metrics.rules import (
     ONE_DAY,
@@ -83,9 +83,33 @@ def _query(rule: RuleConfig, preset: GatewayPreset | None) -> Query:
     )
 
 
+def gateway_of(source: SourceConfig) -> GatewayPreset | None:
+    """The source's gateway description: its preset, or the shape it spells out."""
+    if source.preset:
+        return get_preset(source.preset)
+    shape = source.shape
+    if shape is None:
+        return None
+    latency = None
+    if shape.latency_histogram or shape.latency_gauge:
+        latency = LatencySpec(
+            kind="histogram" if shape.latency_histogram else "gauge_seconds",
+            metric=shape.latency_histogram or shape.latency_gauge or "",
+            unit_seconds=shape.latency_unit_seconds,
+        )
+    return GatewayPreset(
+        name=f"{source.id} (explicit)",
+        requests=shape.requests,
+        status_label=shape.status_label,
+        status_kind=shape.status_kind,
+        latency=latency,
+        scope_labels=tuple(shape.scope_labels),
+    )
+
+
 def build_rule(rule: RuleConfig, source: SourceConfig, default_channel: str | None) -> Rule:
-    """Build one engine rule from its configuration and its source's preset."""
-    preset = get_preset(source.preset) if source.preset else None
+    """Build one engine rule from its configuration and its source's gateway description."""
+    preset = gateway_of(source)
     comparison = rule.comparison or ("below" if rule.kind == "traffic_drop" else "above")
     return Rule(
         id=rule.id,

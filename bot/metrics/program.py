@@ -21,6 +21,24 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class GatewayShape(_Strict):
+    """A gateway without a preset, described explicitly: which metrics mean what."""
+
+    requests: str = Field(min_length=1)  # counter of requests, one series per status
+    status_label: str = Field(default="code", min_length=1)
+    status_kind: Literal["code", "class", "class_xx"] = "code"  # "503", "5" or "5xx"
+    latency_histogram: str | None = None  # family name, without `_bucket`
+    latency_gauge: str | None = None  # a gauge of latency, when there is no histogram
+    latency_unit_seconds: float = Field(default=1.0, gt=0)  # 0.001 when it counts milliseconds
+    scope_labels: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_latency(self) -> Self:
+        if self.latency_histogram and self.latency_gauge:
+            raise ValueError("give latency_histogram or latency_gauge, not both")
+        return self
+
+
 class SourceConfig(_Strict):
     """A metrics source: an exposition endpoint (with a gateway preset) or a PromQL server."""
 
@@ -28,6 +46,7 @@ class SourceConfig(_Strict):
     type: Literal["prometheus_text", "prometheus_query"] = "prometheus_text"
     url: str = Field(pattern=r"^https?://")
     preset: str | None = None  # haproxy, kong, apisix, envoy, traefik (prometheus_text)
+    shape: GatewayShape | None = None  # instead of a preset: the metrics named explicitly
     queries: dict[str, str] = Field(default_factory=dict)  # name → PromQL (prometheus_query)
     interval: int = Field(default=30, ge=1, le=3600)  # seconds between reads
     timeout: float = Field(default=5.0, gt=0, le=60)
@@ -39,6 +58,8 @@ class SourceConfig(_Strict):
             raise ValueError("timeout must be shorter than interval (reads must never overlap)")
         if self.preset is not None and self.preset not in PRESETS:
             raise ValueError(f"unknown preset {self.preset!r} (known: {', '.join(PRESETS)})")
+        if self.preset is not None and self.shape is not None:
+            raise ValueError("give a preset or a shape, not both")
         if self.type == "prometheus_query" and not self.queries:
             raise ValueError("a prometheus_query source needs queries")
         return self
@@ -92,6 +113,6 @@ class MetricsProgram(_Strict):
                         f"rules.{rule.id}: a query rule needs a prometheus_query source with a "
                         f"query named {rule.id!r}"
                     )
-            elif source.preset is None:
-                raise ValueError(f"rules.{rule.id}: source {source.id!r} needs a preset")
+            elif source.preset is None and source.shape is None:
+                raise ValueError(f"rules.{rule.id}: source {source.id!r} needs a preset or a shape")
         return self

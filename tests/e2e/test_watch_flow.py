@@ -289,3 +289,43 @@ def test_an_auto_ticket_rule_opens_one_jira_issue_linked_from_the_thread(
     finally:
         runtime.stop()
         jira.stop()
+
+
+def test_a_gateway_without_a_preset_is_described_explicitly(
+    slack: SlackEmulator, gateway: KongExposition, database_url: str, program: Program
+) -> None:
+    """A source whose metrics are named in a `shape` (no preset) alerts the same way."""
+    shape = {
+        "requests": "kong_http_requests_total",
+        "status_label": "code",
+        "scope_labels": ["service"],
+    }
+    metrics = {
+        "allowed_hosts": ["127.0.0.1"],
+        "sources": [{"id": "gw", "url": gateway.url, "shape": shape, "interval": 3600}],
+        "rules": [
+            {
+                "id": "checkout-5xx",
+                "source": "gw",
+                "kind": "error_rate",
+                "threshold": 0.05,
+                "window": 60,
+                "severity": "sev1",
+            }
+        ],
+    }
+    explicit = Program.model_validate(
+        {
+            **program.model_dump(by_alias=True),
+            "metrics": metrics,
+            "channels": {"feedback": "C0FEEDBACK", "alerts": ALERTS},
+        }
+    )
+    clock = Clock()
+    runtime = build_runtime(bot_settings(slack, database_url), explicit, clock=clock).start()
+    try:
+        fired = fire(runtime, clock, gateway, slack)
+        assert "service=`checkout`" in str(fired.args["blocks"])
+        assert "route=" not in str(fired.args["blocks"])  # scoped by service only, as configured
+    finally:
+        runtime.stop()

@@ -266,6 +266,13 @@ class WatchService:
             lambda a: [Effect(REPEAT, {"alert_id": a.id}, tag)],
         )
 
+    def close(self) -> None:
+        """Close the sources' HTTP connections."""
+        for source in self._sources.values():
+            close = getattr(source, "close", None)
+            if callable(close):
+                close()
+
     def now(self) -> dt.datetime:
         """The service's clock (handlers compute silence ends with it)."""
         return self._clock()

@@ -200,6 +200,8 @@ class Runtime:
         self.worker.wake.set()
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
+        if self.services.watch is not None:
+            self.services.watch.close()
         if self._socket is not None:
             try:
                 self._socket.close()  # type: ignore[no-untyped-call]

@@ -33,6 +33,7 @@ def build_source(
             config.url,
             dict(config.queries),
             timeout=config.timeout,
+            max_bytes=config.max_bytes,
             headers=headers,
             allowed_hosts=allowed_hosts,
         )
@@ -40,6 +41,7 @@ def build_source(
         config.id,
         config.url,
         timeout=config.timeout,
+        max_bytes=config.max_bytes,
         headers=headers,
         allowed_hosts=allowed_hosts,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -10,11 +11,15 @@ Labels = tuple[tuple[str, str], ...]  # sorted (name, value) pairs, hashable
 
 
 def labels_of(mapping: dict[str, str]) -> Labels:
-    """Turn a label dict into the canonical sorted tuple."""
-    return tuple(sorted(mapping.items()))
+    """Turn a label dict into the canonical sorted tuple, with interned strings.
+
+    Interning matters at gateway scale: the same names and values ("code", "200", a service)
+    repeat in every sample of every kept scrape (benchmarks/watch.py measures it).
+    """
+    return tuple(sorted((sys.intern(k), sys.intern(v)) for k, v in mapping.items()))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Sample:
     """One series' value in one scrape (sample names as the exposition wrote them)."""
 

@@ -50,6 +50,7 @@ class SourceConfig(_Strict):
     queries: dict[str, str] = Field(default_factory=dict)  # name → PromQL (prometheus_query)
     interval: int = Field(default=30, ge=1, le=3600)  # seconds between reads
     timeout: float = Field(default=5.0, gt=0, le=60)
+    max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024)  # body cap
     headers_env: dict[str, str] = Field(default_factory=dict)  # header → environment variable
 
     @model_validator(mode="after")

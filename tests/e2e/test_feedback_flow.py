@@ -53,10 +53,12 @@ def mrkdwn_texts(node: Any) -> list[str]:
 
 
 def open_modal(user: SlackUserSimulator, slack: SlackEmulator, text: str = "") -> dict[str, Any]:
-    """Run /hypercare and return the modal Slack was asked to open."""
+    """Run /hypercare and return the modal Slack was asked to open (this one, not an earlier)."""
+    opened = len([c for c in slack.calls_to("views.open") if c.response.get("ok")])
     response = user.slash_command(text)
     assert response.status_code == 200
-    return slack.wait_for("views.open")[-1].response["view"]
+    # views.open runs after the ack: wait for this command's modal, not the previous one.
+    return slack.wait_for("views.open", count=opened + 1)[-1].response["view"]
 
 
 def test_slash_command_opens_the_feedback_modal(

@@ -31,6 +31,17 @@ class Clock:
         self.now += dt.timedelta(seconds=seconds)
 
 
+def with_metrics(program: Program, metrics: dict[str, Any]) -> Program:
+    """The example program watching a gateway, alerting in the alerts channel."""
+    return Program.model_validate(
+        {
+            **program.model_dump(by_alias=True),
+            "metrics": metrics,
+            "channels": {"feedback": "C0FEEDBACK", "alerts": ALERTS},
+        }
+    )
+
+
 @pytest.fixture
 def gateway() -> Iterator[KongExposition]:
     """The gateway's metrics endpoint."""
@@ -69,13 +80,7 @@ def watched(
             }
         ],
     }
-    watching = Program.model_validate(
-        {
-            **program.model_dump(by_alias=True),
-            "metrics": metrics,
-            "channels": {"feedback": "C0FEEDBACK", "alerts": ALERTS},
-        }
-    )
+    watching = with_metrics(program, metrics)
     clock = Clock()
     runtime = build_runtime(bot_settings(slack, database_url), watching, clock=clock).start()
     yield runtime, clock
@@ -260,13 +265,7 @@ def test_an_auto_ticket_rule_opens_one_jira_issue_linked_from_the_thread(
             }
         ],
     }
-    watching = Program.model_validate(
-        {
-            **program.model_dump(by_alias=True),
-            "metrics": metrics,
-            "channels": {"feedback": "C0FEEDBACK", "alerts": ALERTS},
-        }
-    )
+    watching = with_metrics(program, metrics)
     settings = bot_settings(slack, database_url).model_copy(
         update={
             "jira_url": jira.url,
@@ -314,13 +313,7 @@ def test_a_gateway_without_a_preset_is_described_explicitly(
             }
         ],
     }
-    explicit = Program.model_validate(
-        {
-            **program.model_dump(by_alias=True),
-            "metrics": metrics,
-            "channels": {"feedback": "C0FEEDBACK", "alerts": ALERTS},
-        }
-    )
+    explicit = with_metrics(program, metrics)
     clock = Clock()
     runtime = build_runtime(bot_settings(slack, database_url), explicit, clock=clock).start()
     try:

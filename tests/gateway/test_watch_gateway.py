@@ -14,7 +14,7 @@ from bot.sandbox.gateway_backend import GatewayBackend
 from bot.sandbox.gateway_stack import HAProxyGateway, PrometheusServer
 from bot.wiring import Runtime, build_runtime
 from tests.conftest import bot_settings
-from tests.e2e.test_watch_flow import ALERTS, Clock, alerts_posted, thread_notes
+from tests.e2e.test_watch_flow import Clock, alerts_posted, thread_notes, with_metrics
 from tests.support import wait_until
 
 pytestmark = pytest.mark.gateway
@@ -23,14 +23,9 @@ pytestmark = pytest.mark.gateway
 def watching(
     program: Program, sources: list[dict[str, Any]], rules: list[dict[str, Any]]
 ) -> Program:
-    """The example program with a metrics section and an alerts channel."""
-    metrics = {"allowed_hosts": ["127.0.0.1"], "sources": sources, "rules": rules}
-    return Program.model_validate(
-        {
-            **program.model_dump(by_alias=True),
-            "metrics": metrics,
-            "channels": {"feedback": "C0FEEDBACK", "alerts": ALERTS},
-        }
+    """The example program with a metrics section on 127.0.0.1 and an alerts channel."""
+    return with_metrics(
+        program, {"allowed_hosts": ["127.0.0.1"], "sources": sources, "rules": rules}
     )
 
 

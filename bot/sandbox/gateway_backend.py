@@ -18,14 +18,15 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+
+from bot.sandbox.lifecycle import Startable
 
 DEFAULT_ERROR_CODES = (500, 502, 503)
 MAX_LATENCY = 60.0  # seconds; a guard against a typo stalling a test run
 _MAX_BODY = 1 << 20  # request bodies read (and dropped) at most
 
 
-class GatewayBackend:
+class GatewayBackend(Startable):
     """A threaded HTTP server on 127.0.0.1 whose error rate and latency the caller controls."""
 
     def __init__(
@@ -186,19 +187,6 @@ class GatewayBackend:
     def url(self) -> str:
         """The base URL, e.g. http://127.0.0.1:PORT."""
         return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> GatewayBackend:
-        """Start the backend for a with-block."""
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Stop the backend at the end of a with-block."""
-        self.stop()
 
     # -- used by the request handler ---------------------------------------------------------------
 

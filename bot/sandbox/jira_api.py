@@ -14,7 +14,6 @@ import hmac
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
-from types import TracebackType
 from urllib.parse import parse_qs, urlsplit
 
 from bot.sandbox.jira_failures import Failure, Faults
@@ -25,11 +24,12 @@ from bot.sandbox.jira_routes import Router
 from bot.sandbox.jira_state import Issue, JiraSite
 from bot.sandbox.jira_webhooks import deliver, status_change_payload
 from bot.sandbox.jira_wire import JiraError, JsonDict
+from bot.sandbox.lifecycle import Startable
 
 __all__ = ["JiraEmulator", "RecordedCall"]
 
 
-class JiraEmulator:
+class JiraEmulator(Startable):
     """Fake of the Jira REST v2 endpoints the bot uses, served over HTTP on 127.0.0.1."""
 
     def __init__(
@@ -86,19 +86,6 @@ class JiraEmulator:
             self._wake.set()
             self._unbind()
             self._faults.outage = None
-
-    def __enter__(self) -> JiraEmulator:
-        """Start the emulator for a with-block."""
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Stop the emulator at the end of a with-block."""
-        self.stop()
 
     @property
     def url(self) -> str:

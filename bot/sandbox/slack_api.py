@@ -9,10 +9,10 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
+from bot.sandbox.lifecycle import Startable
 from bot.sandbox.slack_workspace import APP_ID, APP_LEVEL_METHODS, JsonDict, Workspace, error
 
 if TYPE_CHECKING:
@@ -90,7 +90,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         """Keep test output quiet."""
 
 
-class SlackEmulator:
+class SlackEmulator(Startable):
     """Fake of the Slack Web API methods the bot uses, served over HTTP on 127.0.0.1."""
 
     def __init__(
@@ -140,19 +140,6 @@ class SlackEmulator:
             if self._thread is not None:
                 self._thread.join(timeout=5)
             self._server, self._thread = None, None
-
-    def __enter__(self) -> SlackEmulator:
-        """Start the emulator for a with-block."""
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Stop the emulator at the end of a with-block."""
-        self.stop()
 
     @property
     def base_url(self) -> str:

@@ -28,6 +28,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.metrics.build import build_rules
 from bot.metrics.program import MetricsProgram
+from bot.oncall.program import EscalationProgram, OnCallProgram, escalation_problems
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 SLACK_ID_PATTERN = r"^[A-Z][A-Z0-9]{2,20}$"
@@ -200,6 +201,8 @@ class Program(_Strict):
     roles: Roles = Field(default_factory=Roles)
     jira: JiraProgram | None = None
     metrics: MetricsProgram | None = None
+    oncall: OnCallProgram | None = None
+    escalation: EscalationProgram | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -224,6 +227,13 @@ class Program(_Strict):
             raise ValueError("severities: auto_ticket needs a jira section")
         if self.metrics is not None:
             self._check_metrics(self.metrics)
+        if self.escalation is not None:
+            severities = [s.id for s in self.severities]
+            problems = escalation_problems(
+                self.escalation, self.oncall, severities, self.roles.leads
+            )
+            if problems:
+                raise ValueError("; ".join(problems))
         return self
 
     def _check_metrics(self, metrics: MetricsProgram) -> None:

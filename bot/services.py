@@ -8,6 +8,7 @@ from bot.alert_tickets import AlertTicketService
 from bot.alerts import WatchService
 from bot.config import Program
 from bot.feedback import FeedbackService
+from bot.oncall.service import OnCallService
 from bot.ports import Notifier
 from bot.tickets import TicketService
 
@@ -22,3 +23,4 @@ class Services:
     tickets: TicketService
     watch: WatchService | None = None
     alert_tickets: AlertTicketService | None = None
+    oncall: OnCallService | None = None

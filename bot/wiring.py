@@ -16,6 +16,7 @@ from bot.domain import Alert, Effect
 from bot.feedback import FeedbackAnnouncer, FeedbackService
 from bot.integrations.jira import JiraTracker
 from bot.metrics.build import build_rules, build_source
+from bot.oncall.service import OnCallService
 from bot.ports import Clock, utc_now
 from bot.runtime import HTTP_THREADS, Runtime, _serve_until
 from bot.services import Services
@@ -141,6 +142,7 @@ def build_runtime(settings: Settings, program: Program, clock: Clock = utc_now) 
         tickets=tickets,
         watch=watch,
         alert_tickets=alert_tickets,
+        oncall=OnCallService(program=program, clock=clock),
     )
     secret = settings.slack_signing_secret
     app = build_app(

@@ -8,7 +8,7 @@ from slack_bolt import Ack
 from slack_sdk import WebClient
 
 from bot.services import Services
-from bot.slack import blocks
+from bot.slack import blocks, oncall_blocks
 from handlers import alerts, forms, tickets
 
 
@@ -26,8 +26,16 @@ def answer_command(
         alerts.show_metrics(ack, services)
     elif text.strip().lower() == "silences":
         alerts.show_silences(ack, services)
+    elif text.strip().lower() == "oncall":
+        show_oncall(ack, services)
     else:
         open_feedback_modal(ack, command, client, services)
+
+
+def show_oncall(ack: Ack, services: Services) -> None:
+    """Show who is on call now and next, privately."""
+    text, rendered = oncall_blocks.oncall_now(services.oncall.now() if services.oncall else None)
+    ack(response_type="ephemeral", text=text, blocks=rendered)
 
 
 def open_feedback_modal(

@@ -305,7 +305,7 @@ def help_message(program: Program) -> tuple[str, list[Block]]:
         "feedback, keeping its text, author and link.\n"
         f"• `{COMMAND} ticket {program.id_prefix}-42` shows one item's state and Jira ticket.\n"
         f"• `{COMMAND} metrics` shows the gateway's sources and rules; "
-        f"`{COMMAND} silences` lists silenced alerts.\n"
+        f"`{COMMAND} silences` lists silenced alerts; `{COMMAND} oncall` shows who is on call.\n"
         f"• `{COMMAND} help` shows this message.\n\n"
         f"Feedback is posted in <#{program.channels.feedback}> by default; each report gets an id "
         f"like `{program.id_prefix}-42` and its own thread for updates."

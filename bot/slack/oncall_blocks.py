@@ -1,0 +1,34 @@
+"""Block Kit for `/hypercare oncall`."""
+
+from __future__ import annotations
+
+from slack_sdk.models.blocks import Block, MarkdownTextObject, SectionBlock
+
+from bot.oncall.rota import Handoff
+from bot.oncall.service import OnCallView
+from bot.slack.text import escape
+from bot.slack.ticket_blocks import when
+
+
+def person(member: str | None) -> str:
+    """A rota member as Slack shows them: a mention for a user id, else the e-mail."""
+    if member is None:
+        return "_nobody_"
+    return f"<@{member}>" if "@" not in member else escape(member)
+
+
+def _next(handoff: Handoff | None) -> str:
+    if handoff is None:
+        return "no hand-off scheduled"
+    return f"next: {person(handoff.incoming)} from {when(handoff.at)}"
+
+
+def oncall_now(view: OnCallView | None) -> tuple[str, list[Block]]:
+    """Render who is on call now and next."""
+    if view is None:
+        text = "No on-call rota is set up: add an `oncall:` section to the program file."
+        return text, [SectionBlock(text=MarkdownTextObject(text=text))]
+    lines = [f"*Primary:* {person(view.primary)} · {_next(view.primary_next)}"]
+    if view.secondary is not None or view.secondary_next is not None:
+        lines.append(f"*Secondary:* {person(view.secondary)} · {_next(view.secondary_next)}")
+    return "On call now", [SectionBlock(text=MarkdownTextObject(text="\n".join(lines)))]

@@ -18,7 +18,7 @@ def acknowledge_alert(
 ) -> None:
     """Record who acknowledged an alert; the message and thread update through the outbox."""
     ack()
-    alert_id = forms.feedback_id(action)  # a positive integer id, whatever it names
+    alert_id = forms.numeric_id(action)
     if services.watch is None or alert_id is None:
         return
     if services.watch.acknowledge(alert_id, body["user"]["id"]) is None:
@@ -34,7 +34,7 @@ def open_silence_modal(
 ) -> None:
     """Open the silence form for a lead; tell anyone else who can silence."""
     ack()
-    user, alert_id = body["user"]["id"], forms.feedback_id(action)
+    user, alert_id = body["user"]["id"], forms.numeric_id(action)
     watch = services.watch
     alert = watch.alert(alert_id) if watch is not None and alert_id is not None else None
     if watch is None or alert is None:
@@ -82,7 +82,7 @@ def create_alert_ticket(
 ) -> None:
     """Queue a Jira ticket for an alert, if the user is a lead."""
     ack()
-    alert_id, user = forms.feedback_id(action), body["user"]["id"]
+    alert_id, user = forms.numeric_id(action), body["user"]["id"]
     if services.alert_tickets is None or alert_id is None:
         return
     outcome = services.alert_tickets.request(alert_id, user)

@@ -28,8 +28,8 @@ def ticket_reference(text: str) -> str | None:
     return None
 
 
-def feedback_id(action: dict[str, Any]) -> int | None:
-    """Read the feedback id a button carries; None when the value is not one."""
+def numeric_id(action: dict[str, Any]) -> int | None:
+    """Read the id (feedback or alert) a button carries; None when the value is not one."""
     value = str(action.get("value") or "")
     return int(value) if value.isdigit() and len(value) < 12 else None
 

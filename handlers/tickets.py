@@ -18,7 +18,7 @@ def create_ticket(
 ) -> None:
     """Queue a Jira ticket for the receipt's feedback, if the user is a lead."""
     ack()
-    feedback_id = forms.feedback_id(action)
+    feedback_id = forms.numeric_id(action)
     user = body["user"]["id"]
     outcome = (
         services.tickets.request(feedback_id, user)

@@ -7,6 +7,7 @@ import logging
 import threading
 from collections.abc import Callable
 
+from bot.alert_announcer import AlertAnnouncer
 from bot.alert_tickets import AlertTicketService
 from bot.alert_tickets import create_effect as create_alert_ticket
 from bot.alerts import WatchService
@@ -126,7 +127,10 @@ def build_runtime(settings: Settings, program: Program, clock: Clock = utc_now) 
     )
     watch = build_watch(program, alert_repo, notifier, alert_tickets, clock, wake.set)
     if watch is not None:
-        handlers.update(watch.handlers())
+        alert_announcer = AlertAnnouncer(
+            repo=alert_repo, notifier=notifier, silenced_until=watch.silenced_until
+        )
+        handlers.update(alert_announcer.handlers())
         handlers.update(alert_tickets.handlers())
     feedback = FeedbackService(
         repo=feedback_repo,

@@ -12,14 +12,19 @@ class KongExposition:
 
     def __init__(self, service: str = "checkout", route: str = "pay") -> None:
         self.counts: dict[str, int] = {"200": 0, "500": 0}
+        # When set, served instead of the exposition (an error page, a truncated body...).
+        self.garbage: tuple[str, bytes] | None = None
         self._labels = f'service="{service}",route="{route}"'
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # name fixed by the stdlib
-                body = owner.body().encode()
+                content_type, body = owner.garbage or (
+                    "text/plain; version=0.0.4",
+                    owner.body().encode(),
+                )
                 self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)

@@ -322,3 +322,32 @@ def test_a_gateway_without_a_preset_is_described_explicitly(
         assert "route=" not in str(fired.args["blocks"])  # scoped by service only, as configured
     finally:
         runtime.stop()
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        ("text/html", b"<html><body><h1>502 Bad Gateway</h1></body></html>"),
+        ("text/plain; version=0.0.4", b'kong_http_requests_total{service="checkout",code="5'),
+        (
+            "text/plain; version=0.0.4",
+            b'# TYPE kong_http_requests_total counter\nkong_http_requests_total{code="500"} +Inf\n',
+        ),
+    ],
+    ids=["html-error-page", "truncated", "non-finite"],
+)
+def test_a_garbled_exposition_is_a_parse_error_not_an_alert(
+    watched: tuple[Runtime, Clock],
+    gateway: KongExposition,
+    slack: SlackEmulator,
+    garbage: tuple[str, bytes],
+) -> None:
+    """Garbage from the gateway gives one 'unreachable (parse_error)' notice and no alert."""
+    runtime, clock = watched
+    for _ in range(3):
+        step(runtime, clock, gateway, ok=100, errors=0)
+    gateway.garbage = garbage
+    for _ in range(5):
+        step(runtime, clock, gateway, ok=100, errors=50)
+    [notice] = wait_until(lambda: alerts_posted(slack))
+    assert "parse_error" in notice.args["text"] and "firing" not in str(alerts_posted(slack))

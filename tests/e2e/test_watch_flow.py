@@ -31,6 +31,11 @@ class Clock:
         self.now += dt.timedelta(seconds=seconds)
 
 
+def kong_source(gateway: KongExposition) -> dict[str, Any]:
+    """The program's source for the test gateway; the tests poll it by hand."""
+    return {"id": "gw", "url": gateway.url, "preset": "kong", "interval": 3600, "timeout": 2}
+
+
 def with_metrics(program: Program, metrics: dict[str, Any]) -> Program:
     """The example program watching a gateway, alerting in the alerts channel."""
     return Program.model_validate(
@@ -57,15 +62,7 @@ def watched(
     """The bot watching the gateway with a 5xx rule, on a clock the test moves."""
     metrics = {
         "allowed_hosts": ["127.0.0.1"],
-        "sources": [
-            {
-                "id": "gw",
-                "url": f"http://127.0.0.1:{gateway.port}/metrics",
-                "preset": "kong",
-                "interval": 3600,
-                "timeout": 2,
-            }
-        ],
+        "sources": [kong_source(gateway)],
         "rules": [
             {
                 "id": "checkout-5xx",
@@ -244,15 +241,7 @@ def test_an_auto_ticket_rule_opens_one_jira_issue_linked_from_the_thread(
     jira = JiraEmulator(email="bot@example.com", api_token="t").start()
     metrics = {
         "allowed_hosts": ["127.0.0.1"],
-        "sources": [
-            {
-                "id": "gw",
-                "url": f"http://127.0.0.1:{gateway.port}/metrics",
-                "preset": "kong",
-                "interval": 3600,
-                "timeout": 2,
-            }
-        ],
+        "sources": [kong_source(gateway)],
         "rules": [
             {
                 "id": "checkout-5xx",

@@ -160,6 +160,7 @@ class Channels(_Strict):
     feedback: str = Field(pattern=SLACK_ID_PATTERN)
     alerts: str | None = Field(default=None, pattern=SLACK_ID_PATTERN)
     digest: str | None = Field(default=None, pattern=SLACK_ID_PATTERN)
+    team: str | None = Field(default=None, pattern=SLACK_ID_PATTERN)  # hand-offs; else feedback
 
 
 class Roles(_Strict):

@@ -128,6 +128,16 @@ class Runtime:
         scheduler = BackgroundScheduler(timezone=self.program.zone)
         self._schedule_jira(scheduler)
         self._schedule_metrics(scheduler)
+        if self.program.oncall is not None and self.services.oncall is not None:
+            scheduler.add_job(
+                self.services.oncall.announce_handoffs,
+                "interval",
+                seconds=60,
+                id="oncall-handoffs",
+                max_instances=1,
+                coalesce=True,
+                next_run_time=dt.datetime.now(dt.UTC),
+            )
         if scheduler.get_jobs():
             scheduler.start()
             self._scheduler = scheduler

@@ -28,6 +28,7 @@ from bot.tickets import TicketService
 from bot.worker import OutboxWorker
 from storage import db
 from storage.alerts import AlertRepository
+from storage.jobs import JobRuns
 from storage.repositories import FeedbackRepository, OutboxRepository
 from storage.tickets import TicketRepository
 
@@ -132,6 +133,14 @@ def build_runtime(settings: Settings, program: Program, clock: Clock = utc_now) 
         )
         handlers.update(alert_announcer.handlers())
         handlers.update(alert_tickets.handlers())
+    oncall = OnCallService(
+        program=program,
+        clock=clock,
+        jobs=JobRuns(sessions),
+        notifier=notifier,
+        on_enqueued=wake.set,
+    )
+    handlers.update(oncall.handlers())
     feedback = FeedbackService(
         repo=feedback_repo,
         program=program,
@@ -146,7 +155,7 @@ def build_runtime(settings: Settings, program: Program, clock: Clock = utc_now) 
         tickets=tickets,
         watch=watch,
         alert_tickets=alert_tickets,
-        oncall=OnCallService(program=program, clock=clock),
+        oncall=oncall,
     )
     secret = settings.slack_signing_secret
     app = build_app(

@@ -5,7 +5,17 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, MetaData, String, Text, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Index,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -135,6 +145,18 @@ class WatchStateRow(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     record: Mapped[dict[str, Any]]
     updated_at: Mapped[dt.datetime]
+
+
+class JobRunRow(Base):
+    """A scheduled run claimed by one replica: (job, slot) is unique, so it happens once."""
+
+    __tablename__ = "job_run"
+    __table_args__ = (UniqueConstraint("job", "slot", name="uq_job_run_job_slot"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job: Mapped[str] = mapped_column(String(100))
+    slot: Mapped[str] = mapped_column(String(100))
+    claimed_at: Mapped[dt.datetime]
 
 
 class InboundRow(Base):

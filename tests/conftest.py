@@ -47,7 +47,13 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def program() -> Program:
-    """The example program file shipped with the project."""
+    """The example program, without its rotas (their hand-offs follow the wall clock)."""
+    return load_program(ROOT / "hypercare.example.yaml").model_copy(update={"oncall": None})
+
+
+@pytest.fixture
+def program_with_oncall() -> Program:
+    """The example program file as shipped, rotas included."""
     return load_program(ROOT / "hypercare.example.yaml")
 
 

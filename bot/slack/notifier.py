@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import urllib.error
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TypeVar
 
 from slack_sdk import WebClient
@@ -19,7 +19,7 @@ from bot.domain import Alert, Feedback, ThreadNote
 from bot.errors import DeliveryDeferred, DeliveryRefused
 from bot.metrics.alerting import SourceEvent
 from bot.ports import PostedMessage
-from bot.slack import alert_blocks, blocks, ticket_blocks
+from bot.slack import alert_blocks, blocks, oncall_blocks, ticket_blocks
 
 log = logging.getLogger(__name__)
 
@@ -214,6 +214,14 @@ class SlackNotifier:
     def alert_note(self, alert: Alert, note: AlertNote) -> None:
         """Post who acknowledged or silenced an alert in its thread."""
         self._in_alert_thread(alert, alert_blocks.note_text(note))
+
+    def handoff_notice(self, channel_id: str, handoff: Mapping[str, object]) -> None:
+        """Post an on-call hand-off in the team channel."""
+        text = oncall_blocks.handoff_text(handoff)
+        _call(
+            "chat.postMessage",
+            lambda: self._client.chat_postMessage(channel=channel_id, text=text),
+        )
 
     def source_notice(self, channel_id: str, event: SourceEvent) -> None:
         """Say a metrics source went down or came back."""

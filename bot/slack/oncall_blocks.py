@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Mapping
+
 from slack_sdk.models.blocks import Block, MarkdownTextObject, SectionBlock
 
 from bot.oncall.rota import Handoff
@@ -21,6 +24,19 @@ def _next(handoff: Handoff | None) -> str:
     if handoff is None:
         return "no hand-off scheduled"
     return f"next: {person(handoff.incoming)} from {when(handoff.at)}"
+
+
+def handoff_text(handoff: Mapping[str, object]) -> str:
+    """The hand-off notice: who hands over to whom, on which rota."""
+    at = dt.datetime.fromisoformat(str(handoff["at"]))
+    outgoing = handoff.get("outgoing")
+    incoming = handoff.get("incoming")
+    late = " (posted late: the bot was away)" if handoff.get("late") else ""
+    return (
+        f":arrows_counterclockwise: On-call hand-off on *{escape(str(handoff['rota']))}*: "
+        f"{person(str(outgoing) if outgoing else None)} → "
+        f"{person(str(incoming) if incoming else None)} since {when(at)}{late}."
+    )
 
 
 def oncall_now(view: OnCallView | None) -> tuple[str, list[Block]]:

@@ -301,16 +301,3 @@ def test_feedback_creation_is_audited(
     [row] = rows(bot)
     trail = bot.services.feedback.audit_trail(row.id)
     assert trail == [("U0ALICE", "created", {"severity": "sev1", "category": "bug"})]
-
-
-def test_oncall_command_shows_who_is_on_call_now_and_next(
-    user: SlackUserSimulator, bot: Runtime
-) -> None:
-    """`/hypercare oncall` answers privately with both rotas' people and next hand-offs."""
-    body = user.slash_command("oncall").json()
-    assert body["response_type"] == "ephemeral"
-    text = json.dumps(body["blocks"])
-    assert "*Primary:*" in text and "*Secondary:*" in text and "next:" in text
-    view = bot.services.oncall.now() if bot.services.oncall else None
-    assert view is not None and view.primary in ("U0LEAD1", "U0ADMIN1")
-    assert f"<@{view.primary}>" in text

@@ -38,6 +38,7 @@ from waitress.server import create_server
 
 from bot.config import Program, Settings
 from bot.sandbox import SlackEmulator, SlackUserSimulator
+from bot.sandbox.samples import feedback_form
 from bot.wiring import HTTP_THREADS, Runtime, _serve_until, build_runtime
 
 TOKEN = "xoxb-bench-token"  # the emulator's, not a real secret
@@ -62,21 +63,8 @@ PROGRAM: dict[str, Any] = {
     "environments": [{"id": "production", "label": "Production"}],
 }
 
-# A complete, valid form (as in tests/e2e/test_feedback_flow.py): every submission is stored.
-VALUES: dict[str, Any] = {
-    "summary": "Checkout returns 504 for card payments",
-    "severity": "sev1",
-    "category": "bug",
-    "component": "payments-api",
-    "environment": "production",
-    "trying": "Pay for an order with a Visa card",
-    "expected": "Order confirmed",
-    "actual": "Spinner for 30 s, then 'Gateway timeout'",
-    "api_endpoint": "POST /v1/payments",
-    "correlation_id": "abc-123-def",
-    "users_affected": "many",
-    "channel": FEEDBACK,
-}
+# A complete, valid form: every submission is stored.
+VALUES: dict[str, Any] = feedback_form(FEEDBACK)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 
-from bot.alerts import NOTE, REFRESH
+from bot.alerts import NOTE, REFRESH, value_text
 from bot.config import Program
 from bot.domain import Alert, Effect, TicketDraft
 from bot.errors import DeliveryRefused
@@ -23,9 +23,7 @@ def alert_label(alert: Alert) -> str:
     return f"hypercare-alert-{alert.id}"
 
 
-def alert_draft(
-    alert: Alert, program: Program, value_text: Callable[[float, str], str]
-) -> TicketDraft:
+def alert_draft(alert: Alert, program: Program) -> TicketDraft:
     """Describe the ticket an alert becomes."""
     severity = next((s for s in program.severities if s.id == alert.severity), None)
     scope = ", ".join(f"{k}={v}" for k, v in alert.scope) or "all traffic"
@@ -66,14 +64,12 @@ class AlertTicketService:
         tracker: TicketTracker | None,
         program: Program,
         clock: Clock,
-        value_text: Callable[[float, str], str],
         on_enqueued: Callable[[], None] = lambda: None,
     ) -> None:
         self._alerts = alerts
         self._tracker = tracker
         self._program = program
         self._clock = clock
-        self._value_text = value_text
         self._on_enqueued = on_enqueued
 
     @property
@@ -111,7 +107,7 @@ class AlertTicketService:
             return []
         label = alert_label(alert)
         ticket = self._tracker.find(label) or self._tracker.create(
-            alert_draft(alert, self._program, self._value_text)
+            alert_draft(alert, self._program)
         )
         now = self._clock()
         tag = f"{alert.id}:ticket:{ticket.key}"

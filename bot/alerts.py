@@ -121,6 +121,19 @@ def silence_choices(zone: ZoneInfo, now: dt.datetime) -> list[tuple[str, str, dt
     ]
 
 
+def value_text(value: float, unit: str) -> str:
+    """Show a rule value in its unit, for people (Slack and Jira alike)."""
+    if unit == "percent":
+        return f"{value * 100:.2f} %"
+    if unit == "ms":
+        return f"{value:,.0f} ms"
+    if unit == "x":
+        return f"{value:.2f}× the baseline"
+    if unit == "req/s":
+        return f"{value:,.1f} req/s"
+    return f"{value:g}"
+
+
 def display_unit(rule: Rule) -> str:
     """How a rule's values read: percent, ms, x (of a baseline), req/s, or plain."""
     query = rule.query

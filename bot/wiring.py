@@ -21,7 +21,6 @@ from bot.oncall.service import OnCallService
 from bot.ports import Clock, utc_now
 from bot.runtime import HTTP_THREADS, Runtime, _serve_until
 from bot.services import Services
-from bot.slack.alert_blocks import value_text
 from bot.slack.notifier import SlackNotifier, make_client
 from bot.tickets import CREATE as TICKET_CREATE
 from bot.tickets import TicketService
@@ -104,7 +103,6 @@ def build_runtime(settings: Settings, program: Program, clock: Clock = utc_now) 
         tracker=tracker,
         program=program,
         clock=clock,
-        value_text=value_text,
         on_enqueued=wake.set,
     )
     tickets = TicketService(

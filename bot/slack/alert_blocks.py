@@ -20,25 +20,12 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.alerts import AlertNote, silence_choices
+from bot.alerts import AlertNote, silence_choices, value_text
 from bot.domain import Alert
 from bot.metrics.alerting import SourceEvent, SourceEventKind
 from bot.slack.ids import Action, Callback
 from bot.slack.text import escape
 from bot.slack.ticket_blocks import when
-
-
-def value_text(value: float, unit: str) -> str:
-    """Show a rule value in its unit."""
-    if unit == "percent":
-        return f"{value * 100:.2f} %"
-    if unit == "ms":
-        return f"{value:,.0f} ms"
-    if unit == "x":
-        return f"{value:.2f}× the baseline"
-    if unit == "req/s":
-        return f"{value:,.1f} req/s"
-    return f"{value:g}"
 
 
 def scope_text(alert: Alert) -> str:

@@ -21,8 +21,6 @@ class Action(StrEnum):
     """Action ids of interactive elements."""
 
     INPUT = "input"  # every input block holds one element; the block id names the field
-    OPEN_SOURCE = "open-source-message"
-    OPEN_FEEDBACK = "open-feedback"
     CREATE_TICKET = "create-ticket"  # also "Retry ticket"; the value is the feedback id
     ACK_ALERT = "ack-alert"  # the value is the alert id
     SILENCE_ALERT = "silence-alert"  # the value is the alert id
@@ -33,11 +31,3 @@ class Action(StrEnum):
 def block_id(field: Field) -> str:
     """Return the input block id of a form field."""
     return field.value
-
-
-def field_of(block: str) -> Field | None:
-    """Return the form field an input block id stands for."""
-    try:
-        return Field(block)
-    except ValueError:
-        return None

@@ -10,8 +10,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.alerts import SilenceView, SourceStatus
-from bot.slack.alert_blocks import value_text
+from bot.alerts import SilenceView, SourceStatus, value_text
 from bot.slack.ids import Action
 from bot.slack.text import escape
 from bot.slack.ticket_blocks import when

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.sandbox import SlackEmulator, SlackUserSimulator
+from bot.sandbox.samples import feedback_form
 from bot.wiring import Runtime
 from storage.db import make_sessions
 from storage.models import FeedbackRow, OutboxRow
@@ -17,23 +18,8 @@ GENERAL = "C0GENERAL"
 
 
 def good_values(**overrides: Any) -> dict[str, Any]:
-    """A complete, valid form."""
-    values: dict[str, Any] = {
-        "summary": "Checkout returns 504 for card payments",
-        "severity": "sev1",
-        "category": "bug",
-        "component": "payments-api",
-        "environment": "production",
-        "trying": "Pay for an order with a Visa card",
-        "expected": "Order confirmed",
-        "actual": "Spinner for 30 s, then 'Gateway timeout'",
-        "api_endpoint": "POST /v1/payments",
-        "correlation_id": "abc-123-def",
-        "users_affected": "many",
-        "channel": FEEDBACK,
-    }
-    values.update(overrides)
-    return values
+    """A complete, valid form posting to the feedback channel."""
+    return feedback_form(FEEDBACK, **overrides)
 
 
 def rows(bot: Runtime) -> list[FeedbackRow]:

@@ -36,6 +36,19 @@ def kong_source(gateway: KongExposition) -> dict[str, Any]:
     return {"id": "gw", "url": gateway.url, "preset": "kong", "interval": 3600, "timeout": 2}
 
 
+def checkout_5xx(**extra: Any) -> dict[str, Any]:
+    """The tests' rule: above 5 % of 5xx over a minute on the gateway source."""
+    return {
+        "id": "checkout-5xx",
+        "source": "gw",
+        "kind": "error_rate",
+        "threshold": 0.05,
+        "window": 60,
+        "severity": "sev1",
+        **extra,
+    }
+
+
 def with_metrics(program: Program, metrics: dict[str, Any]) -> Program:
     """The example program watching a gateway, alerting in the alerts channel."""
     return Program.model_validate(
@@ -63,19 +76,7 @@ def watched(
     metrics = {
         "allowed_hosts": ["127.0.0.1"],
         "sources": [kong_source(gateway)],
-        "rules": [
-            {
-                "id": "checkout-5xx",
-                "source": "gw",
-                "kind": "error_rate",
-                "threshold": 0.05,
-                "resolve_threshold": 0.02,
-                "window": 60,
-                "for": 30,
-                "severity": "sev1",
-                "repeat_interval": 120,
-            }
-        ],
+        "rules": [checkout_5xx(resolve_threshold=0.02, repeat_interval=120, **{"for": 30})],
     }
     watching = with_metrics(program, metrics)
     clock = Clock()
@@ -242,17 +243,7 @@ def test_an_auto_ticket_rule_opens_one_jira_issue_linked_from_the_thread(
     metrics = {
         "allowed_hosts": ["127.0.0.1"],
         "sources": [kong_source(gateway)],
-        "rules": [
-            {
-                "id": "checkout-5xx",
-                "source": "gw",
-                "kind": "error_rate",
-                "threshold": 0.05,
-                "window": 60,
-                "severity": "sev1",
-                "auto_ticket": True,
-            }
-        ],
+        "rules": [checkout_5xx(auto_ticket=True)],
     }
     watching = with_metrics(program, metrics)
     settings = bot_settings(slack, database_url).model_copy(
@@ -291,16 +282,7 @@ def test_a_gateway_without_a_preset_is_described_explicitly(
     metrics = {
         "allowed_hosts": ["127.0.0.1"],
         "sources": [{"id": "gw", "url": gateway.url, "shape": shape, "interval": 3600}],
-        "rules": [
-            {
-                "id": "checkout-5xx",
-                "source": "gw",
-                "kind": "error_rate",
-                "threshold": 0.05,
-                "window": 60,
-                "severity": "sev1",
-            }
-        ],
+        "rules": [checkout_5xx()],
     }
     explicit = with_metrics(program, metrics)
     clock = Clock()

@@ -327,11 +327,19 @@ class WatchService:
         return alert
 
     def end_silence(self, rule_id: str, scope: Sequence[tuple[str, str]] | None, by: str) -> int:
-        """End silences of a rule (and scope) early; return how many ended."""
+        """End silences of a rule early, of one scope or (None) of every scope; return how many."""
         now = self._clock()
         with self._lock:
             book = self._memory()
-            ended = book.unsilence(rule_id, tuple(scope) if scope is not None else None)
+            wanted = tuple(scope) if scope is not None else None
+            # The book lifts silences by exact scope; "every scope" means each one it holds.
+            scopes = {s.scope for s in book.silences if s.rule_id == rule_id}
+            ended = [
+                lifted
+                for held in scopes
+                if wanted is None or held == wanted
+                for lifted in book.unsilence(rule_id, held)
+            ]
             self._repo.save_state(BOOK, book.to_record(), now)
         log.info("%s ended %s silence(s) of %s", by, len(ended), rule_id)
         return len(ended)

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from bot.config import Program
-from bot.sandbox import SlackEmulator
+from bot.sandbox import SlackEmulator, SlackUserSimulator
 from bot.sandbox.exposition_server import KongExposition
 from bot.wiring import Runtime, build_runtime
-from tests.conftest import bot_settings
+from tests.conftest import SIGNING_SECRET, bot_settings
 from tests.support import wait_until
 
 ALERTS = "C0ALERTS"
@@ -229,6 +229,22 @@ def test_acknowledge_and_a_leads_silence(
     assert "checkout-5xx" in str(listed["blocks"]) and "Known issue" in str(listed["blocks"])
     metrics = user.slash_command("metrics").json()
     assert "gw" in str(metrics["blocks"]) and "checkout-5xx" in str(metrics["blocks"])
+    for who in ("U0BOB", "U0LEAD1"):  # only a lead may end a silence early
+        user.click_button(
+            action_id="end-silence",
+            value="checkout-5xx",
+            message_ts=ts,
+            channel_id=ALERTS,
+            user_id=who,
+        )
+    answers = wait_until(
+        lambda: (
+            len(slack.calls_to("chat.postEphemeral")) >= 3
+            and [c.args["text"] for c in slack.calls_to("chat.postEphemeral")]
+        )
+    )
+    assert "Only hypercare leads" in answers[1] and "Ended 1 silence" in answers[2]
+    assert "No alert is silenced" in str(user.slash_command("silences").json()["blocks"])
 
 
 def test_an_auto_ticket_rule_opens_one_jira_issue_linked_from_the_thread(
@@ -265,6 +281,19 @@ def test_an_auto_ticket_rule_opens_one_jira_issue_linked_from_the_thread(
         for _ in range(4):
             step(runtime, clock, gateway, ok=100, errors=40)
         assert len(jira.issues()) == 1
+        user = SlackUserSimulator(
+            f"http://127.0.0.1:{runtime.port}/slack/events", SIGNING_SECRET, slack
+        )
+        posted = alerts_posted(slack)[0]
+        user.click_button(
+            action_id="alert-ticket",
+            value="1",
+            message_ts=posted.response["ts"],
+            channel_id=ALERTS,
+            user_id="U0LEAD1",
+        )
+        told = wait_until(lambda: slack.calls_to("chat.postEphemeral"))
+        assert "already has a Jira ticket" in told[0].args["text"] and len(jira.issues()) == 1
     finally:
         runtime.stop()
         jira.stop()

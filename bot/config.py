@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     jira_connect_timeout: float = Field(default=5.0, gt=0, le=60)
     jira_read_timeout: float = Field(default=20.0, gt=0, le=300)
     outbox_lease_seconds: float = Field(default=120.0, ge=1, le=3600)
+    # How often the scheduler looks for escalation steps that fell due (the page lag's bound).
+    escalation_tick_seconds: float = Field(default=5.0, gt=0, le=60)
 
     @property
     def mode(self) -> RunMode:

@@ -121,6 +121,8 @@ class Feedback:
     ticket_status: str | None = None
     ticket_error: str | None = None
     resolved_at: dt.datetime | None = None
+    acknowledged_by: str | None = None
+    acknowledged_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -192,6 +194,8 @@ class NoteKind(StrEnum):
     TICKET_CREATED = "ticket_created"
     TICKET_REFUSED = "ticket_refused"
     TICKET_STATUS = "ticket_status"
+    ACKNOWLEDGED = "acknowledged"  # someone took an escalating item
+    REESCALATED = "reescalated"  # a lead restarted its climb
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,7 @@ from bot.server import SlackRequestGuard, WSGIApp, build_wsgi
 from bot.services import Services
 from bot.worker import OutboxWorker
 from storage import db
+from storage.leader import Leadership
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,7 @@ class Runtime:
     app: App
     services: Services
     worker: OutboxWorker
+    leadership: Leadership
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
     _server: object | None = None
@@ -130,7 +133,7 @@ class Runtime:
         self._schedule_metrics(scheduler)
         if self.program.oncall is not None and self.services.oncall is not None:
             scheduler.add_job(
-                self.services.oncall.announce_handoffs,
+                self._led(self.services.oncall.announce_handoffs),
                 "interval",
                 seconds=60,
                 id="oncall-handoffs",
@@ -138,9 +141,30 @@ class Runtime:
                 coalesce=True,
                 next_run_time=dt.datetime.now(dt.UTC),
             )
+        if self.services.escalation is not None and self.services.escalation.enabled:
+            # Due times live in the database; the tick only looks for the ones that have come.
+            scheduler.add_job(
+                self._led(self.services.escalation.tick),
+                "interval",
+                seconds=self.settings.escalation_tick_seconds,
+                id="escalation-tick",
+                max_instances=1,
+                coalesce=True,
+                next_run_time=dt.datetime.now(dt.UTC),
+            )
         if scheduler.get_jobs():
             scheduler.start()
             self._scheduler = scheduler
+
+    def _led(self, job: Callable[[], object]) -> Callable[[], None]:
+        """Run a job only on the replica that leads the scheduler (claims guard hand-overs)."""
+
+        def run() -> None:
+            if self.leadership.holds():
+                job()
+
+        run.__name__ = getattr(job, "__name__", "job")
+        return run
 
     def _schedule_metrics(self, scheduler: BackgroundScheduler) -> None:
         watch, metrics = self.services.watch, self.program.metrics
@@ -210,6 +234,7 @@ class Runtime:
         self.worker.wake.set()
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
+        self.leadership.release()
         if self.services.watch is not None:
             self.services.watch.close()
         if self._socket is not None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from bot.alert_tickets import AlertTicketService
 from bot.alerts import WatchService
 from bot.config import Program
+from bot.escalation.service import EscalationService
 from bot.feedback import FeedbackService
 from bot.oncall.service import OnCallService
 from bot.ports import Notifier
@@ -24,3 +25,4 @@ class Services:
     watch: WatchService | None = None
     alert_tickets: AlertTicketService | None = None
     oncall: OnCallService | None = None
+    escalation: EscalationService | None = None

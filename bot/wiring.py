@@ -14,6 +14,10 @@ from bot.alerts import WatchService
 from bot.app import build_app
 from bot.config import Program, Settings, environment
 from bot.domain import Alert, Effect
+from bot.escalation.items import Items
+from bot.escalation.model import ItemKind
+from bot.escalation.paging import PageSender, acknowledged_effects, reescalated_effects
+from bot.escalation.service import EscalationService, start_effect
 from bot.feedback import FeedbackAnnouncer, FeedbackService
 from bot.integrations.jira import JiraTracker
 from bot.metrics.build import build_rules, build_source
@@ -22,12 +26,16 @@ from bot.ports import Clock, utc_now
 from bot.runtime import HTTP_THREADS, Runtime, _serve_until
 from bot.services import Services
 from bot.slack.notifier import SlackNotifier, make_client
+from bot.slack.pager import SlackPager
 from bot.tickets import CREATE as TICKET_CREATE
 from bot.tickets import TicketService
 from bot.worker import OutboxWorker
 from storage import db
 from storage.alerts import AlertRepository
+from storage.escalations import EscalationRepository
 from storage.jobs import JobRuns
+from storage.leader import Leadership
+from storage.oncall import OverrideRepository
 from storage.repositories import FeedbackRepository, OutboxRepository
 from storage.tickets import TicketRepository
 
@@ -61,6 +69,7 @@ def build_watch(
     tickets: AlertTicketService,
     clock: Clock,
     on_enqueued: Callable[[], None],
+    escalation: EscalationService | None = None,
 ) -> WatchService | None:
     """Build the gateway watch when the program has a `metrics:` section."""
     metrics = program.metrics
@@ -69,9 +78,12 @@ def build_watch(
     auto = {r.id for r in metrics.rules if r.auto_ticket}
 
     def on_fired(alert: Alert) -> list[Effect]:
+        effects = []
         if alert.rule_id in auto and tickets.enabled:
-            return [create_alert_ticket(alert.id, "auto")]
-        return []
+            effects.append(create_alert_ticket(alert.id, "auto"))
+        if escalation is not None and escalation.policy_for(alert.severity):
+            effects.append(start_effect(ItemKind.ALERT, alert.id))
+        return effects
 
     sources = {s.id: build_source(s, metrics.allowed_hosts, environment()) for s in metrics.sources}
     return WatchService(
@@ -124,27 +136,57 @@ def build_runtime(settings: Settings, program: Program, clock: Clock = utc_now) 
         lease=dt.timedelta(seconds=settings.outbox_lease_seconds),
         slow_kinds=frozenset({TICKET_CREATE}),
     )
-    watch = build_watch(program, alert_repo, notifier, alert_tickets, clock, wake.set)
-    if watch is not None:
-        alert_announcer = AlertAnnouncer(
-            repo=alert_repo, notifier=notifier, silenced_until=watch.silenced_until
-        )
-        handlers.update(alert_announcer.handlers())
-        handlers.update(alert_tickets.handlers())
+    pager = SlackPager(client)
     oncall = OnCallService(
         program=program,
         clock=clock,
         jobs=JobRuns(sessions),
         notifier=notifier,
         on_enqueued=wake.set,
+        overrides=OverrideRepository(sessions),
+        user_for_email=pager.user_for_email,
     )
     handlers.update(oncall.handlers())
+    escalations = EscalationRepository(sessions)
+    escalation = EscalationService(
+        program=program,
+        repo=escalations,
+        items=Items(feedback_repo, alert_repo),
+        clock=clock,
+        on_call_ids=oncall.on_call_ids,
+        on_enqueued=wake.set,
+        acknowledged_effects=acknowledged_effects,
+        reescalated_effects=reescalated_effects,
+    )
+    sender = PageSender(
+        program=program,
+        service=escalation,
+        repo=escalations,
+        pager=pager,
+        clock=clock,
+        on_call=oncall.on_call_now,
+    )
+    handlers.update(sender.handlers())
+    watch = build_watch(program, alert_repo, notifier, alert_tickets, clock, wake.set, escalation)
+    if watch is not None:
+        alert_announcer = AlertAnnouncer(
+            repo=alert_repo, notifier=notifier, silenced_until=watch.silenced_until
+        )
+        handlers.update(alert_announcer.handlers())
+        handlers.update(alert_tickets.handlers())
+
+    def follow_ups(severity: str) -> list[Effect]:
+        return [
+            *tickets.on_submit(severity),
+            *escalation.effects_for_new(ItemKind.FEEDBACK, severity),
+        ]
+
     feedback = FeedbackService(
         repo=feedback_repo,
         program=program,
         clock=clock,
         on_enqueued=wake.set,
-        follow_ups=tickets.on_submit,
+        follow_ups=follow_ups,
     )
     services = Services(
         program=program,
@@ -154,6 +196,7 @@ def build_runtime(settings: Settings, program: Program, clock: Clock = utc_now) 
         watch=watch,
         alert_tickets=alert_tickets,
         oncall=oncall,
+        escalation=escalation,
     )
     secret = settings.slack_signing_secret
     app = build_app(
@@ -161,4 +204,4 @@ def build_runtime(settings: Settings, program: Program, clock: Clock = utc_now) 
         signing_secret=secret.get_secret_value() if secret else None,
         services=services,
     )
-    return Runtime(settings, program, engine, client, app, services, worker)
+    return Runtime(settings, program, engine, client, app, services, worker, Leadership(engine))

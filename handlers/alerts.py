@@ -7,26 +7,25 @@ from typing import Any
 from slack_bolt import Ack
 from slack_sdk import WebClient
 
+from bot.escalation.model import ItemKind, ItemRef
 from bot.services import Services
 from bot.slack import alert_blocks, ticket_blocks, watch_blocks
 from bot.tickets import RequestOutcome
-from handlers import forms
+from handlers import escalation, forms
 
 
 def acknowledge_alert(
     ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, services: Services
 ) -> None:
-    """Record who acknowledged an alert; the message and thread update through the outbox."""
+    """Record who acknowledged an alert (stopping its escalation); updates go via the outbox."""
     ack()
     alert_id = forms.numeric_id(action)
     if services.watch is None or alert_id is None:
         return
-    if services.watch.acknowledge(alert_id, body["user"]["id"]) is None:
-        client.chat_postEphemeral(
-            channel=body["channel"]["id"],
-            user=body["user"]["id"],
-            text="This alert was acknowledged already.",
-        )
+    user = body["user"]["id"]
+    refusal = escalation.acknowledge(services, ItemRef(ItemKind.ALERT, alert_id), user)
+    if refusal:
+        client.chat_postEphemeral(channel=body["channel"]["id"], user=user, text=refusal)
 
 
 def open_silence_modal(

@@ -9,13 +9,13 @@ from slack_sdk import WebClient
 
 from bot.services import Services
 from bot.slack import blocks, oncall_blocks
-from handlers import alerts, forms, tickets
+from handlers import alerts, escalation, forms, tickets
 
 
 def answer_command(
     ack: Ack, command: dict[str, Any], client: WebClient, services: Services
 ) -> None:
-    """Route `/hypercare [help | ticket HC-42 | <summary>]`."""
+    """Route `/hypercare [help | ticket X | oncall | escalate X | override … | <summary>]`."""
     text = command.get("text") or ""
     if forms.is_help(text):
         text, rendered = blocks.help_message(services.program)
@@ -28,6 +28,10 @@ def answer_command(
         alerts.show_silences(ack, services)
     elif text.strip().lower() == "oncall":
         show_oncall(ack, services)
+    elif reference := forms.escalate_reference(text):
+        escalation.reescalate(ack, reference, command, services)
+    elif override := forms.override_text(text):
+        escalation.override(ack, override, command, services)
     else:
         open_feedback_modal(ack, command, client, services)
 

@@ -28,6 +28,22 @@ def ticket_reference(text: str) -> str | None:
     return None
 
 
+def escalate_reference(text: str) -> str | None:
+    """Return X from `escalate X` when X looks like an id."""
+    words = text.split()
+    if len(words) == 2 and words[0].lower() == "escalate" and _REFERENCE.match(words[1]):
+        return words[1].upper()
+    return None
+
+
+def override_text(text: str) -> str | None:
+    """Return what follows `override` when a person is named next; other text is a summary."""
+    words = text.split()
+    if len(words) >= 2 and words[0].lower() == "override" and words[1].startswith(("<@", "@")):
+        return text.strip()[len(words[0]) :].strip()
+    return None
+
+
 def numeric_id(action: dict[str, Any]) -> int | None:
     """Read the id (feedback or alert) a button carries; None when the value is not one."""
     value = str(action.get("value") or "")

@@ -97,6 +97,9 @@ class FeedbackRow(Base):
     ticket_category: Mapped[str | None] = mapped_column(String(16))
     # Set when Jira refused the ticket for good; cleared when a lead retries.
     ticket_error: Mapped[str | None] = mapped_column(Text)
+    # The first acknowledgement of an escalating item (the escalation table keeps the climb).
+    acknowledged_by: Mapped[str | None] = mapped_column(String(32))
+    acknowledged_at: Mapped[dt.datetime | None]
 
 
 class AuditRow(Base):
@@ -188,3 +191,46 @@ class OutboxRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime]
     done_at: Mapped[dt.datetime | None]
+
+
+class EscalationRow(Base):
+    """One item's escalation: its policy snapshot and timeline state, and when to look again.
+
+    `state` is the whole `EscalationState` (the truth); the other columns copy what queries need
+    (the scheduler's `next_due`, the digests' SLA and acknowledgement figures).
+    """
+
+    __tablename__ = "escalation"
+    __table_args__ = (UniqueConstraint("item_kind", "item_id", name="uq_escalation_item_kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_kind: Mapped[str] = mapped_column(String(16))  # feedback / alert
+    item_id: Mapped[int]
+    generation: Mapped[int] = mapped_column(default=1)  # a lead's re-escalation starts anew
+    severity: Mapped[str] = mapped_column(String(64), index=True)
+    state: Mapped[dict[str, Any]]
+    next_due: Mapped[dt.datetime | None] = mapped_column(index=True)
+    started_at: Mapped[dt.datetime]
+    ack_due: Mapped[dt.datetime]
+    resolve_due: Mapped[dt.datetime]
+    acknowledged_at: Mapped[dt.datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(32))
+    resolved_at: Mapped[dt.datetime | None]
+    sla_breached_at: Mapped[dt.datetime | None] = mapped_column(index=True)
+    breaches: Mapped[int] = mapped_column(default=0)
+    paged: Mapped[list[Any]] = mapped_column(JSON)  # Slack user ids paged, who may acknowledge
+    pages: Mapped[list[Any]] = mapped_column(JSON)  # [{user, channel, ts}] to update on ack
+
+
+class OnCallOverrideRow(Base):
+    """An override added from Slack: `who` covers `rota` from `starts_at` to `ends_at`."""
+
+    __tablename__ = "oncall_override"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rota: Mapped[str] = mapped_column(String(64))
+    who: Mapped[str] = mapped_column(String(32))
+    starts_at: Mapped[dt.datetime]
+    ends_at: Mapped[dt.datetime] = mapped_column(index=True)
+    created_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[dt.datetime]

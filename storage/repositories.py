@@ -69,6 +69,8 @@ def feedback_from_row(row: FeedbackRow, prefix: str) -> Feedback:
         ticket_status=row.ticket_status,
         ticket_error=row.ticket_error,
         resolved_at=row.resolved_at,
+        acknowledged_by=row.acknowledged_by,
+        acknowledged_at=row.acknowledged_at,
     )
 
 

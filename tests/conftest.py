@@ -47,8 +47,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def program() -> Program:
-    """The example program, without its rotas (their hand-offs follow the wall clock)."""
-    return load_program(ROOT / "hypercare.example.yaml").model_copy(update={"oncall": None})
+    """The example program without rotas or escalation (their timing follows the wall clock)."""
+    example = load_program(ROOT / "hypercare.example.yaml")
+    return example.model_copy(update={"oncall": None, "escalation": None})
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 from bot.sandbox.lifecycle import Startable
+from bot.sandbox.slack_files import UPLOAD_PATH, SlackFiles
 from bot.sandbox.slack_workspace import APP_ID, APP_LEVEL_METHODS, JsonDict, Workspace, error
 
 if TYPE_CHECKING:
@@ -63,9 +64,24 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self._answer(b"")
 
     def do_POST(self) -> None:  # name fixed by the stdlib
-        """Answer a POST call (form or JSON body plus query arguments)."""
+        """Answer a POST call (form or JSON body plus query arguments) or a file upload."""
         length = int(self.headers.get("Content-Length") or 0)
-        self._answer(self.rfile.read(length) if length else b"")
+        body = self.rfile.read(length) if length else b""
+        if self.path.startswith(UPLOAD_PATH):
+            self._answer_upload(body)
+        else:
+            self._answer(body)
+
+    def _answer_upload(self, body: bytes) -> None:
+        """Hand the bytes POSTed to an upload URL to the emulator; Slack answers in plain text."""
+        content_type = self.headers.get("Content-Type", "")
+        status, text = self.server.emulator._receive_upload(self.path, content_type, body)
+        data = text.encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
     def _answer(self, body: bytes) -> None:
         """Dispatch to the emulator and write its answer."""
@@ -108,6 +124,11 @@ class SlackEmulator(Startable):
         # One condition guards all state and wakes wait_for() whenever a call is recorded.
         self._cond = threading.Condition(threading.RLock())
         self._workspace = Workspace(team_id, bot_user_id)
+        # Upload URLs point back at this server, so they are known only once it is bound.
+        self._files = SlackFiles(
+            self._workspace, url_root=lambda: self.base_url.removesuffix("api/")
+        )
+        self._workspace.methods.update(self._files.methods)
         self._calls: list[RecordedCall] = []
         self._failures: dict[str, deque[_Failure]] = {}
         self._latency: dict[str, float] = {}
@@ -305,6 +326,16 @@ class SlackEmulator(Startable):
                 raise LookupError("no view has been opened yet")
             return copy.deepcopy(self._workspace.views[self._workspace.last_view_id])
 
+    def files(self, channel: str | None = None) -> list[JsonDict]:
+        """Files shared by files.completeUploadExternal, one entry per channel shared to.
+
+        Each entry has id, filename, title, content (the uploaded bytes), size, mimetype,
+        alt_txt, channel (None when shared nowhere), thread_ts, initial_comment and message_ts
+        (the share message in `messages()`/`thread()`); a user id means the DM with them.
+        """
+        with self._cond:
+            return self._files.shared(channel)
+
     def dm_channel(self, user_id: str) -> str:
         """The D-channel id the emulator answers for a DM with `user_id`."""
         return self._workspace.resolve_channel(user_id)
@@ -341,6 +372,11 @@ class SlackEmulator(Startable):
             self._calls.append(RecordedCall(method, args, status, response, time.time()))
             self._cond.notify_all()
             return status, copy.deepcopy(response), headers
+
+    def _receive_upload(self, path: str, content_type: str, body: bytes) -> tuple[int, str]:
+        """Take the bytes POSTed to an upload URL; no token, as Slack's upload URLs are signed."""
+        with self._cond:
+            return self._files.receive(urlsplit(path).path, content_type, body)
 
     def _open_connection(self, header_token: str) -> JsonDict:
         """apps.connections.open: Slack reads its app-level token only from the header."""

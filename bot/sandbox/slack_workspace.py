@@ -145,6 +145,13 @@ class Workspace:
                 return str(known["id"])
         return channel
 
+    def _dm_refused(self, target: str) -> JsonDict | None:
+        """A DM to a deactivated user fails as on Slack; unregistered users are let through."""
+        user = self.users.get(target)
+        if user is not None and user["deleted"]:
+            return error("user_disabled")
+        return None
+
     def next_ts(self) -> str:
         """A fresh message ts, unique and greater than every ts generated before."""
         while True:
@@ -218,6 +225,8 @@ class Workspace:
         if not users:
             return error("users_list_not_supplied")
         if len(users) == 1:
+            if (refused := self._dm_refused(users[0])) is not None:
+                return refused
             dm = self.resolve_channel(users[0])
             already = dm in self.dms
             self.dms[dm] = users[0]
@@ -260,6 +269,8 @@ class Workspace:
         """chat.postMessage: to a channel, a thread, or a user (which opens a DM)."""
         if not args.get("channel"):
             return error("channel_not_found")
+        if (refused := self._dm_refused(str(args["channel"]))) is not None:
+            return refused
         channel = self.resolve_channel(str(args["channel"]))
         if channel != args["channel"] and channel.startswith("D"):
             self.dms[channel] = str(args["channel"])

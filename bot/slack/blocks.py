@@ -26,6 +26,7 @@ from slack_sdk.models.views import View
 from bot.config import Choice, Program
 from bot.domain import Feedback, Field, SourceMessage, UsersAffected
 from bot.feedback import CORRELATION_MAX, ENDPOINT_MAX, SUMMARY_MAX, TEXT_MAX
+from bot.slack.escalation_blocks import receipt_ack_part
 from bot.slack.ids import COMMAND, Action, Callback, block_id
 from bot.slack.text import escape, safe, shorten
 from bot.slack.ticket_blocks import receipt_ticket_part, when
@@ -254,6 +255,10 @@ def receipt(feedback: Feedback, program: Program) -> tuple[str, list[Block]]:
             body = safe(text, SECTION_MAX - len(label) - 4)
             blocks.append(SectionBlock(text=MarkdownTextObject(text=f"*{label}*\n{body}")))
     blocks += receipt_ticket_part(feedback, jira_enabled=program.jira is not None)
+    escalates = program.escalation is not None and bool(
+        program.escalation.policy_for(feedback.severity)
+    )
+    blocks += receipt_ack_part(feedback, escalates)
     context = [f"State: *{feedback.state.value}*", f"Filed {when(feedback.created_at)}"]
     if feedback.source and feedback.source.permalink:
         context.append(f"<{feedback.source.permalink}|Original message>")

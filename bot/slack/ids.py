@@ -26,6 +26,7 @@ class Action(StrEnum):
     SILENCE_ALERT = "silence-alert"  # the value is the alert id
     END_SILENCE = "end-silence"  # the value is the rule id
     ALERT_TICKET = "alert-ticket"  # the value is the alert id
+    ACK_ITEM = "ack-item"  # Acknowledge on a page or receipt; the value is `feedback:12`/`alert:5`
 
 
 def block_id(field: Field) -> str:

@@ -51,7 +51,7 @@ def make_client(token: str, base_url: str) -> WebClient:
     )
 
 
-def _call(name: str, fn: Callable[[], T]) -> T:
+def slack_call(name: str, fn: Callable[[], T]) -> T:
     """Run one Web API call, translating failures into the port's two errors."""
     try:
         return fn()
@@ -82,7 +82,7 @@ class SlackNotifier:
     def post_receipt(self, feedback: Feedback) -> PostedMessage:
         """Post the receipt in the feedback's channel."""
         text, rendered = blocks.receipt(feedback, self._program)
-        response: SlackResponse = _call(
+        response: SlackResponse = slack_call(
             "chat.postMessage",
             lambda: self._client.chat_postMessage(
                 channel=feedback.channel_id,
@@ -100,7 +100,7 @@ class SlackNotifier:
         source = feedback.source
         if source is None:
             return
-        _call(
+        slack_call(
             "chat.postMessage",
             lambda: self._client.chat_postMessage(
                 channel=source.channel_id,
@@ -118,7 +118,7 @@ class SlackNotifier:
     def tell_reporter_of_failure(self, feedback: Feedback, reason: str) -> None:
         """Tell the reporter by DM that the receipt could not be posted."""
         text = blocks.delivery_failure(feedback, reason)
-        _call(
+        slack_call(
             "chat.postMessage",
             lambda: self._client.chat_postMessage(channel=feedback.reporter_id, text=text),
         )
@@ -129,7 +129,7 @@ class SlackNotifier:
             raise DeliveryDeferred("the receipt is not posted yet", 1.0, waiting=True)
         ts = feedback.receipt_ts
         text, rendered = blocks.receipt(feedback, self._program)
-        _call(
+        slack_call(
             "chat.update",
             lambda: self._client.chat_update(
                 channel=feedback.channel_id, ts=ts, text=text, blocks=rendered
@@ -141,7 +141,7 @@ class SlackNotifier:
         if feedback.receipt_ts is None:
             raise DeliveryDeferred("the receipt is not posted yet", 1.0, waiting=True)
         ts = feedback.receipt_ts
-        _call(
+        slack_call(
             "chat.postMessage",
             lambda: self._client.chat_postMessage(
                 channel=feedback.channel_id,
@@ -157,7 +157,7 @@ class SlackNotifier:
 
     def _tell_reporter(self, feedback: Feedback, text: str) -> None:
         try:
-            _call(
+            slack_call(
                 "chat.postEphemeral",
                 lambda: self._client.chat_postEphemeral(
                     channel=feedback.channel_id, user=feedback.reporter_id, text=text
@@ -166,7 +166,7 @@ class SlackNotifier:
         except DeliveryRefused as refused:
             if refused.reason.split(": ", 1)[-1] not in _EPHEMERAL_UNREACHABLE:
                 raise
-            _call(
+            slack_call(
                 "chat.postMessage",
                 lambda: self._client.chat_postMessage(channel=feedback.reporter_id, text=text),
             )
@@ -174,7 +174,7 @@ class SlackNotifier:
     def post_alert(self, alert: Alert) -> PostedMessage:
         """Post a firing alert in its channel."""
         text, rendered = alert_blocks.alert_message(alert, None, self._program.jira is not None)
-        response: SlackResponse = _call(
+        response: SlackResponse = slack_call(
             "chat.postMessage",
             lambda: self._client.chat_postMessage(
                 channel=alert.channel_id, text=text, blocks=rendered
@@ -190,7 +190,7 @@ class SlackNotifier:
         """Update the alert's message in place and note the resolution in its thread."""
         ts = alert.message_ts
         text, rendered = alert_blocks.alert_message(alert, None, self._program.jira is not None)
-        _call(
+        slack_call(
             "chat.update",
             lambda: self._client.chat_update(
                 channel=alert.channel_id, ts=ts or "", text=text, blocks=rendered
@@ -204,7 +204,7 @@ class SlackNotifier:
             alert, silenced_until, self._program.jira is not None
         )
         ts = alert.message_ts or ""
-        _call(
+        slack_call(
             "chat.update",
             lambda: self._client.chat_update(
                 channel=alert.channel_id, ts=ts, text=text, blocks=rendered
@@ -218,7 +218,7 @@ class SlackNotifier:
     def handoff_notice(self, channel_id: str, handoff: Mapping[str, object]) -> None:
         """Post an on-call hand-off in the team channel."""
         text = oncall_blocks.handoff_text(handoff)
-        _call(
+        slack_call(
             "chat.postMessage",
             lambda: self._client.chat_postMessage(channel=channel_id, text=text),
         )
@@ -226,7 +226,7 @@ class SlackNotifier:
     def source_notice(self, channel_id: str, event: SourceEvent) -> None:
         """Say a metrics source went down or came back."""
         text = alert_blocks.source_notice_text(event)
-        _call(
+        slack_call(
             "chat.postMessage",
             lambda: self._client.chat_postMessage(channel=channel_id, text=text),
         )
@@ -235,7 +235,7 @@ class SlackNotifier:
         if alert.message_ts is None:
             raise DeliveryDeferred("the alert message is not posted yet", 1.0, waiting=True)
         ts = alert.message_ts
-        _call(
+        slack_call(
             "chat.postMessage",
             lambda: self._client.chat_postMessage(
                 channel=alert.channel_id, thread_ts=ts, text=text
@@ -245,7 +245,7 @@ class SlackNotifier:
     def permalink(self, channel_id: str, ts: str) -> str | None:
         """Return a message's permalink, or None when Slack will not say right now."""
         try:
-            response = _call(
+            response = slack_call(
                 "chat.getPermalink",
                 lambda: self._client.chat_getPermalink(channel=channel_id, message_ts=ts),
             )

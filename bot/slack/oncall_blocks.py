@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from slack_sdk.models.blocks import Block, MarkdownTextObject, SectionBlock
 
+from bot.oncall.overrides import OverrideRequest
 from bot.oncall.rota import Handoff
-from bot.oncall.service import OnCallView
+from bot.oncall.service import OnCallView, OverrideOutcome
 from bot.slack.text import escape
 from bot.slack.ticket_blocks import when
 
@@ -39,10 +40,28 @@ def handoff_text(handoff: Mapping[str, object]) -> str:
     )
 
 
+NO_ROTAS = "No on-call rota is set up: add an `oncall:` section to the program file."
+
+
+def override_answer(
+    outcome: OverrideOutcome, request: OverrideRequest, admins: Sequence[str]
+) -> str:
+    """Answer an admin's override, or say who may add one."""
+    if outcome is OverrideOutcome.NO_ROTAS:
+        return NO_ROTAS
+    if outcome is OverrideOutcome.NOT_ALLOWED:
+        who = ", ".join(f"<@{admin}>" for admin in admins) or "nobody (roles.admins is empty)"
+        return f"Only hypercare admins can add on-call overrides. Ask {who}."
+    return (
+        f":white_check_mark: <@{request.who}> is on call on *{escape(request.rota)}* until "
+        f"{when(request.until)}. The team channel gets a hand-off notice."
+    )
+
+
 def oncall_now(view: OnCallView | None) -> tuple[str, list[Block]]:
     """Render who is on call now and next."""
     if view is None:
-        text = "No on-call rota is set up: add an `oncall:` section to the program file."
+        text = NO_ROTAS
         return text, [SectionBlock(text=MarkdownTextObject(text=text))]
     lines = [f"*Primary:* {person(view.primary)} · {_next(view.primary_next)}"]
     if view.secondary is not None or view.secondary_next is not None:

@@ -61,8 +61,12 @@ def note_text(feedback: Feedback, note: ThreadNote) -> str:
             f"`{safe(note.detail, 1500)}`. The feedback is safe. A lead can fix the Jira mapping "
             "in the program file and press *Retry ticket*."
         )
-    who = f" by {escape(note.actor)}" if note.actor else ""
     at = f" {when(note.at)}" if note.at else ""
+    if note.kind is NoteKind.ACKNOWLEDGED:
+        return f":white_check_mark: <@{note.actor}> acknowledged {feedback.short_id}{at}."
+    if note.kind is NoteKind.REESCALATED:
+        return f":rotating_light: <@{note.actor}> re-escalated {feedback.short_id}{at}."
+    who = f" by {escape(note.actor)}" if note.actor else ""
     status = escape(note.detail)
     return f":arrows_counterclockwise: {ticket_link(feedback)} is now *{status}*{who}{at}."
 

@@ -1,0 +1,363 @@
+"""Sending pages: who a step reaches, the DM and thread mention, and the missing-person report.
+
+Every send is an outbox effect, so a Slack outage delays a page and never loses it, and each
+re-checks the escalation before it sends: once someone acknowledged (or the item is over), a
+page still in the queue is dropped, so an acknowledgement racing a step wins. People who cannot
+be reached (nobody on call, no Slack user for an e-mail, a deactivated account, a DM Slack
+refuses) are logged, reported to the admins, and, when nobody else was reached by the step,
+skipped: the next step is pulled forward to now.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot.config import Program
+from bot.domain import Effect, NoteKind
+from bot.errors import DeliveryDeferred, DeliveryRefused
+from bot.escalation.model import EscalatingItem, EscalationRecord, ItemKind, Page, PageMessage
+from bot.escalation.service import PAGE, START, EscalationService
+from bot.oncall.program import StepKind
+from bot.oncall.rota import OnCallNow
+from bot.ports import Clock, PostedMessage
+from bot.tickets import NOTE, REFRESH_RECEIPT
+from storage.escalations import EscalationRepository, Update
+
+log = logging.getLogger(__name__)
+
+DM = "escalation.dm"
+MENTION = "escalation.mention"
+MISSING = "escalation.missing"
+SKIP = "escalation.skip"
+UPDATE_PAGES = "escalation.update_pages"
+
+_ROLES = {
+    StepKind.NOTIFY_PRIMARY: "primary on-call",
+    StepKind.NOTIFY_SECONDARY: "secondary on-call",
+    StepKind.NOTIFY_LEADS: "lead",
+    StepKind.NOTIFY_GROUP: "user group",
+    StepKind.NOTIFY_CHANNEL: "channel",
+}
+
+
+class Pager(Protocol):
+    """Reaches people in the chat tool for escalation."""
+
+    def user_for_email(self, email: str) -> str | None:
+        """The chat user with this e-mail, or None when there is none (or it is deactivated)."""
+        ...
+
+    def page_person(self, user: str, page: Page) -> PostedMessage:
+        """DM one person the page, with an Acknowledge button."""
+        ...
+
+    def page_in_thread(self, page: Page, mentions: Sequence[str], broadcast: bool) -> None:
+        """Mention the paged people (or a group, or the channel) in the item's thread."""
+        ...
+
+    def update_page(self, message: PageMessage, page: Page) -> None:
+        """Re-render a page DM after the item was acknowledged."""
+        ...
+
+    def report_missing(self, to: Sequence[str], page: Page, person: str, reason: str) -> None:
+        """Tell the admins (by DM, or a channel id) that a page reached nobody."""
+        ...
+
+
+@dataclass(frozen=True)
+class Targets:
+    """Who one step reaches: people to DM, special mentions, and the people it could not."""
+
+    users: tuple[str, ...]
+    special: str | None  # "<!here>" or a user group mention
+    missing: tuple[tuple[str, str], ...]  # (person, reason)
+
+
+class PageSender:
+    """Carries out the escalation effects the outbox worker hands over."""
+
+    def __init__(
+        self,
+        *,
+        program: Program,
+        service: EscalationService,
+        repo: EscalationRepository,
+        pager: Pager,
+        clock: Clock,
+        on_call: Callable[[], OnCallNow | None],
+    ) -> None:
+        self._program = program
+        self._service = service
+        self._repo = repo
+        self._pager = pager
+        self._clock = clock
+        self._on_call = on_call
+
+    def handlers(self) -> dict[str, Callable[[dict[str, object]], Sequence[Effect]]]:
+        """Map outbox kinds to the methods that carry them out."""
+        return {
+            START: self._service.start,
+            PAGE: self.page,
+            DM: self.direct_message,
+            MENTION: self.mention,
+            MISSING: self.report_missing,
+            SKIP: self.skip,
+            UPDATE_PAGES: self.update_pages,
+        }
+
+    # -- loading -----------------------------------------------------------------------------
+
+    def _current(
+        self, payload: dict[str, object]
+    ) -> tuple[EscalationRecord, EscalatingItem] | None:
+        """The escalation and item, or None when the page must not go out any more."""
+        escalation_id = payload.get("escalation_id")
+        record = self._repo.by_id(escalation_id) if isinstance(escalation_id, int) else None
+        if record is None:
+            raise DeliveryRefused(f"escalation {escalation_id!r} does not exist")
+        item = self._service.item(record.item)
+        if item is None:
+            raise DeliveryRefused(f"{record.item} does not exist")
+        state = record.state
+        if record.generation != payload.get("generation"):
+            return None  # a lead restarted the climb: pages of the old one are void
+        if state.resolved_at is not None or item.resolved_at is not None:
+            return None
+        if not payload.get("sla_breached") and state.acknowledged_at is not None:
+            return None  # acknowledged: the climb stopped (the SLA-breach round still goes)
+        return record, item
+
+    def _page(
+        self, record: EscalationRecord, item: EscalatingItem, payload: dict[str, object], role: str
+    ) -> Page:
+        state = record.state
+        return Page(
+            item=item,
+            severity_label=self._program.severity(item.severity).label
+            if item.severity in {s.id for s in self._program.severities}
+            else item.severity,
+            role=role,
+            round=int(str(payload.get("round") or 0)),
+            rounds=state.snapshot.policy.rounds,
+            sla_breached=bool(payload.get("sla_breached")),
+            escalating_since=state.started_at,
+            acknowledged_by=state.acknowledged_by,
+            acknowledged_at=state.acknowledged_at,
+        )
+
+    # -- a step ------------------------------------------------------------------------------
+
+    def page(self, payload: dict[str, object]) -> Sequence[Effect]:
+        """Turn a due step into DMs, a thread mention and missing-person reports."""
+        current = self._current(payload)
+        if current is None:
+            log.info("escalation step dropped: acknowledged, resolved or restarted meanwhile")
+            return []
+        record, _ = current
+        kind = StepKind(str(payload["step"]))
+        targets = self._targets(kind, payload.get("group"))
+        claim = f"{record.id}:{record.generation}:{payload['round']}:{payload['step_index']}"
+        base = {**payload, "role": _ROLES[kind]}
+        effects = [
+            Effect(
+                DM,
+                {**base, "user": user, "sole": len(targets.users) == 1 and not targets.special},
+                f"{DM}:{claim}:{user}",
+            )
+            for user in targets.users
+        ]
+        if targets.users or targets.special:
+            mentions = [f"<@{user}>" for user in targets.users]
+            if targets.special:
+                mentions.append(targets.special)
+            broadcast = kind is StepKind.NOTIFY_CHANNEL
+            effects.append(
+                Effect(
+                    MENTION,
+                    {**base, "mentions": mentions, "broadcast": broadcast},
+                    f"{MENTION}:{claim}",
+                )
+            )
+        for person, reason in targets.missing:
+            log.warning("escalation of %s: %s not paged: %s", record.item, person, reason)
+            effects.append(
+                Effect(
+                    MISSING,
+                    {**base, "person": person, "reason": reason},
+                    f"{MISSING}:{claim}:{person}",
+                )
+            )
+        if not targets.users and not targets.special:
+            effects.append(Effect(SKIP, base, f"{SKIP}:{claim}"))
+        self._repo_paged(record, targets.users)
+        return effects
+
+    def _repo_paged(self, record: EscalationRecord, users: Sequence[str]) -> None:
+        """Allow the paged people to acknowledge from the moment their page is queued."""
+        if not users:
+            return
+        generation = record.generation
+        self._repo.change(
+            record.id,
+            self._clock(),
+            lambda r: Update(r.state, paged=users) if r.generation == generation else None,
+        )
+
+    def _targets(self, kind: StepKind, group: object) -> Targets:
+        if kind is StepKind.NOTIFY_CHANNEL:
+            return Targets((), "<!here>", ())
+        if kind is StepKind.NOTIFY_GROUP:
+            return Targets((), f"<!subteam^{group}>", ())
+        if kind is StepKind.NOTIFY_LEADS:
+            return self._people(self._program.roles.leads, "lead")
+        now = self._on_call()
+        person = None
+        rota = ""
+        if now is not None and self._program.oncall is not None:
+            primary = kind is StepKind.NOTIFY_PRIMARY
+            person = now.primary if primary else now.secondary
+            rota = (
+                self._program.oncall.primary if primary else (self._program.oncall.secondary or "")
+            )
+        if person is None:
+            return Targets((), None, ((f"rota {rota or '?'}", "nobody is on call right now"),))
+        return self._people([person], _ROLES[kind])
+
+    def _people(self, people: Sequence[str], role: str) -> Targets:
+        users: list[str] = []
+        missing: list[tuple[str, str]] = []
+        for person in people:
+            if "@" not in person:
+                users.append(person)
+                continue
+            user = self._pager.user_for_email(person)
+            if user is None:
+                missing.append((person, "no active Slack user has this e-mail"))
+            else:
+                users.append(user)
+        if not people:
+            missing.append((role, "nobody is listed"))
+        return Targets(tuple(dict.fromkeys(users)), None, tuple(missing))
+
+    # -- the sends ---------------------------------------------------------------------------
+
+    def direct_message(self, payload: dict[str, object]) -> Sequence[Effect]:
+        """DM one person; a refusal is reported, and skips the step if they were its only one."""
+        current = self._current(payload)
+        if current is None:
+            return []
+        record, item = current
+        user = str(payload["user"])
+        page = self._page(record, item, payload, str(payload.get("role") or ""))
+        try:
+            posted = self._pager.page_person(user, page)
+        except DeliveryRefused as refused:
+            log.warning("escalation of %s: DM to %s refused: %s", record.item, user, refused.reason)
+            claim = f"{record.id}:{record.generation}:{payload['round']}:{payload['step_index']}"
+            then = [
+                Effect(
+                    MISSING,
+                    {**payload, "person": f"<@{user}>", "reason": refused.reason},
+                    f"{MISSING}:{claim}:{user}",
+                )
+            ]
+            if payload.get("sole"):
+                then.append(Effect(SKIP, payload, f"{SKIP}:{claim}"))
+            raise DeliveryRefused(refused.reason, then=then) from None
+        message = PageMessage(user, posted.channel_id, posted.ts)
+        self._repo.record_page(record.id, message)
+        latest = self._repo.by_id(record.id)
+        if latest is not None and latest.state.acknowledged_at is not None:
+            # Acknowledged while this DM was on its way: show it at once.
+            self._pager.update_page(message, self._page(latest, item, payload, page.role))
+        return []
+
+    def mention(self, payload: dict[str, object]) -> Sequence[Effect]:
+        """Mention the step's people in the item's thread."""
+        current = self._current(payload)
+        if current is None:
+            return []
+        record, item = current
+        if item.thread_ts is None:
+            raise DeliveryDeferred("the item's message is not posted yet", 1.0, waiting=True)
+        raw = payload.get("mentions")
+        mentions = [str(m) for m in raw] if isinstance(raw, list) else []
+        page = self._page(record, item, payload, str(payload.get("role") or ""))
+        self._pager.page_in_thread(page, mentions, bool(payload.get("broadcast")))
+        return []
+
+    def report_missing(self, payload: dict[str, object]) -> Sequence[Effect]:
+        """Tell the admins (else the team channel) that someone could not be paged."""
+        escalation_id = payload.get("escalation_id")
+        record = self._repo.by_id(escalation_id) if isinstance(escalation_id, int) else None
+        item = self._service.item(record.item) if record else None
+        if record is None or item is None:
+            return []
+        admins = self._program.roles.admins
+        to = list(admins) or [self._program.channels.team or self._program.channels.feedback]
+        page = self._page(record, item, payload, str(payload.get("role") or ""))
+        self._pager.report_missing(to, page, str(payload.get("person")), str(payload.get("reason")))
+        return []
+
+    def skip(self, payload: dict[str, object]) -> Sequence[Effect]:
+        """Pull the next step of the climb forward: this one reached nobody."""
+        escalation_id, generation = payload.get("escalation_id"), payload.get("generation")
+        round_, index = payload.get("round"), payload.get("step_index")
+        if not all(isinstance(v, int) for v in (escalation_id, generation, round_, index)):
+            raise DeliveryRefused(f"malformed skip payload: {payload!r}")
+        assert isinstance(escalation_id, int) and isinstance(generation, int)
+        assert isinstance(round_, int) and isinstance(index, int)
+        self._service.skip(escalation_id, generation, round_, index)
+        return []
+
+    def update_pages(self, payload: dict[str, object]) -> Sequence[Effect]:
+        """Show on every page DM that the item was acknowledged, and by whom."""
+        escalation_id = payload.get("escalation_id")
+        record = self._repo.by_id(escalation_id) if isinstance(escalation_id, int) else None
+        item = self._service.item(record.item) if record else None
+        if record is None or item is None:
+            return []
+        for message in record.pages:
+            self._pager.update_page(message, self._page(record, item, {"round": 0}, ""))
+        return []
+
+
+def acknowledged_effects(record: EscalationRecord, user: str, at: dt.datetime) -> list[Effect]:
+    """What follows an acknowledgement: page DMs updated; for feedback, its receipt and thread."""
+    tag = f"{record.id}:{record.generation}"
+    effects = [Effect(UPDATE_PAGES, {"escalation_id": record.id}, f"{UPDATE_PAGES}:{tag}")]
+    return effects + _feedback_effects(record, user, at, NoteKind.ACKNOWLEDGED)
+
+
+def reescalated_effects(record: EscalationRecord, user: str, at: dt.datetime) -> list[Effect]:
+    """What follows a lead's re-escalation: for feedback, its receipt (the button is back)."""
+    return _feedback_effects(record, user, at, NoteKind.REESCALATED)
+
+
+def _feedback_effects(
+    record: EscalationRecord, user: str, at: dt.datetime, kind: NoteKind
+) -> list[Effect]:
+    tag = f"{kind.value}:{record.id}:{record.generation}"
+    effects: list[Effect] = []
+    if record.item.kind is ItemKind.FEEDBACK:
+        feedback_id = record.item.id
+        effects.append(
+            Effect(
+                REFRESH_RECEIPT,
+                {"feedback_id": feedback_id},
+                f"{REFRESH_RECEIPT}:{feedback_id}:{tag}",
+            )
+        )
+        note = {
+            "feedback_id": feedback_id,
+            "kind": kind.value,
+            "detail": "",
+            "actor": user,
+            "at": at.isoformat(),
+        }
+        effects.append(Effect(NOTE, note, f"{NOTE}:{feedback_id}:{tag}"))
+    return effects

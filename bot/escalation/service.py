@@ -1,0 +1,270 @@
+"""Escalation: start a climb when an item needs one, tick it along, and stop it on acknowledge.
+
+The climb's timeline is the pure engine in `bot.oncall.policy`; this service stores it, lets a
+scheduler tick hand out the steps that fell due (each claimed once in the database, so replicas
+and restarts never double a page), and turns each step into outbox pages (`bot.escalation.paging`
+sends them). Only the paged people, whoever is on call and leads may acknowledge.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Sequence
+
+from bot.config import Program
+from bot.domain import Effect
+from bot.escalation.items import Items
+from bot.escalation.model import (
+    AckOutcome,
+    EscalateOutcome,
+    EscalatingItem,
+    EscalationRecord,
+    ItemKind,
+    ItemRef,
+)
+from bot.oncall import policy
+from bot.oncall.policy import DueStep, EscalationState, Snapshot
+from bot.oncall.program import EscalationPolicy
+from bot.ports import Clock
+from storage.escalations import Claim, EscalationRepository, Update
+
+log = logging.getLogger(__name__)
+
+START = "escalation.start"
+PAGE = "escalation.page"
+TICK_BATCH = 500
+# What to queue when someone acknowledges or a lead re-escalates (messages to update, notes).
+FollowUps = Callable[
+    [EscalationRecord, str, dt.datetime], Sequence[Effect]
+]  # escalations advanced per database round trip; a tick loops until done
+
+
+def start_effect(kind: ItemKind, item_id: int | None = None) -> Effect:
+    """Queue the start of an item's escalation (for new feedback, its id is filled in later)."""
+    if kind is ItemKind.FEEDBACK:
+        if item_id is None:
+            return Effect(START, {"kind": kind.value}, START + ":feedback:{feedback_id}")
+        return Effect(
+            START, {"kind": kind.value, "feedback_id": item_id}, f"{START}:{kind}:{item_id}"
+        )
+    return Effect(START, {"kind": kind.value, "alert_id": item_id}, f"{START}:{kind}:{item_id}")
+
+
+def timeline_id(ref: ItemRef, generation: int) -> str:
+    """The engine's item id: one per climb, so a re-escalation's steps are claimed afresh."""
+    return f"{ref.kind.value}-{ref.id}-g{generation}"
+
+
+def page_effect(record: EscalationRecord, step: DueStep) -> Claim:
+    """The claim and page of one due step."""
+    key = step.key
+    payload: dict[str, object] = {
+        "escalation_id": record.id,
+        "generation": record.generation,
+        "step": step.kind.value,
+        "group": step.group,
+        "round": key.round,
+        "step_index": key.step_index,
+        "sla_breached": step.sla_breached,
+    }
+    slot = f"{key.round}:{key.step_index}"
+    effect = Effect(PAGE, payload, f"{PAGE}:{key.claim_name}")
+    return Claim(job=f"escalation:{key.item_id}", slot=slot, effects=[effect])
+
+
+class EscalationService:
+    """Starts, advances, acknowledges and restarts escalations."""
+
+    def __init__(
+        self,
+        *,
+        program: Program,
+        repo: EscalationRepository,
+        items: Items,
+        clock: Clock,
+        on_call_ids: Callable[[], set[str]],
+        on_enqueued: Callable[[], None] = lambda: None,
+        acknowledged_effects: FollowUps = lambda record, user, at: (),
+        reescalated_effects: FollowUps = lambda record, user, at: (),
+    ) -> None:
+        self._program = program
+        self._repo = repo
+        self._items = items
+        self._clock = clock
+        self._on_call_ids = on_call_ids  # Slack ids of whoever is on call now
+        self._on_enqueued = on_enqueued
+        self._acknowledged_effects = acknowledged_effects
+        self._reescalated_effects = reescalated_effects
+
+    @property
+    def enabled(self) -> bool:
+        """Tell whether the program escalates anything."""
+        return self._program.escalation is not None
+
+    def policy_for(self, severity: str) -> EscalationPolicy | None:
+        """The policy items of this severity escalate by, if any."""
+        escalation = self._program.escalation
+        return escalation.policy_for(severity) if escalation else None
+
+    def effects_for_new(self, kind: ItemKind, severity: str) -> list[Effect]:
+        """What to queue with a new item of this severity: the start of its escalation."""
+        return [start_effect(kind)] if self.policy_for(severity) else []
+
+    def get(self, ref: ItemRef) -> EscalationRecord | None:
+        """The item's escalation, if any."""
+        return self._repo.get(ref)
+
+    def item(self, ref: ItemRef) -> EscalatingItem | None:
+        """The escalating item itself."""
+        return self._items.get(ref)
+
+    # -- starting ----------------------------------------------------------------------------
+
+    def start(self, payload: dict[str, object]) -> Sequence[Effect]:
+        """Outbox handler: store the item's escalation, then hand out what is due already.
+
+        The clocks start when the item was filed or fired, not when this runs: a start that
+        waited out an outage fires the steps it missed at once.
+        """
+        kind = ItemKind(str(payload.get("kind")))
+        raw_id = payload.get("feedback_id" if kind is ItemKind.FEEDBACK else "alert_id")
+        if not isinstance(raw_id, int):
+            return []
+        ref = ItemRef(kind, raw_id)
+        item = self._items.get(ref)
+        escalation_policy = self.policy_for(item.severity) if item else None
+        if item is None or escalation_policy is None or item.resolved_at is not None:
+            return []
+        now = self._clock()
+        snapshot = Snapshot.take(escalation_policy, now)
+        state = policy.start(timeline_id(ref, 1), snapshot, min(item.started_at, now))
+        escalation_id = self._repo.start(ref, item.severity, state, now)
+        if escalation_id is not None:
+            log.info("escalation of %s started (%s policy)", ref, item.severity)
+            self._advance(escalation_id, now)
+        return []
+
+    # -- the scheduler tick ------------------------------------------------------------------
+
+    def tick(self) -> int:
+        """Stop climbs whose item is over, then hand out every step that fell due; return pages."""
+        now = self._clock()
+        for escalation_id, resolved_at in self._repo.finished_items():
+            self._repo.change(escalation_id, now, self._resolver(resolved_at or now))
+        queued = 0
+        while True:
+            due = self._repo.due(now, TICK_BATCH)
+            for escalation_id in due:
+                queued += self._advance(escalation_id, now)
+            if len(due) < TICK_BATCH:
+                break
+        return queued
+
+    @staticmethod
+    def _resolver(at: dt.datetime) -> Callable[[EscalationRecord], Update | None]:
+        def decide(record: EscalationRecord) -> Update | None:
+            if record.state.resolved_at is not None:
+                return None
+            return Update(policy.resolve(record.state, at))
+
+        return decide
+
+    def _advance(self, escalation_id: int, now: dt.datetime) -> int:
+        """Hand out one escalation's due steps; a row another replica holds is left to it."""
+
+        def decide(record: EscalationRecord) -> Update | None:
+            moved = policy.tick(record.state, now)
+            if not moved.steps and moved.state == record.state:
+                return None
+            return Update(moved.state, claims=[page_effect(record, s) for s in moved.steps])
+
+        result = self._repo.change(escalation_id, now, decide, skip_locked=True)
+        won = result[1] if result else 0
+        if won:
+            self._on_enqueued()
+        return won
+
+    def skip(self, escalation_id: int, generation: int, round_: int, step_index: int) -> None:
+        """A step reached nobody: pull the next one forward to now, and hand it out."""
+        now = self._clock()
+
+        def decide(record: EscalationRecord) -> Update | None:
+            if record.generation != generation:
+                return None
+            key = policy.StepKey(record.state.item_id, step_index, round_)
+            state = policy.skip_to_next(record.state, key, now)
+            return None if state == record.state else Update(state)
+
+        if self._repo.change(escalation_id, now, decide) is not None:
+            self._advance(escalation_id, now)
+
+    # -- people ------------------------------------------------------------------------------
+
+    def may_acknowledge(self, record: EscalationRecord, user: str) -> bool:
+        """Only the paged people, whoever is on call now, and leads may acknowledge."""
+        return user in record.paged or self._program.is_lead(user) or user in self._on_call_ids()
+
+    def acknowledge(self, ref: ItemRef, user: str) -> AckOutcome:
+        """Stop the item's climb at once and record who acknowledged it."""
+        record = self._repo.get(ref)
+        if record is None:
+            return AckOutcome.NOT_ESCALATING
+        if not self.may_acknowledge(record, user):
+            return AckOutcome.NOT_ALLOWED
+        now = self._clock()
+
+        def decide(current: EscalationRecord) -> Update | None:
+            state = policy.acknowledge(current.state, user, now)
+            if state == current.state:
+                return None
+            audit = (user, "acknowledged", {"escalation": current.id})
+            return Update(
+                state, effects=self._acknowledged_effects(current, user, now), audit=audit
+            )
+
+        if self._repo.change(record.id, now, decide) is None:
+            return AckOutcome.ALREADY
+        log.info("%s acknowledged by %s", ref, user)
+        self._on_enqueued()
+        return AckOutcome.ACKNOWLEDGED
+
+    def reescalate(self, ref: ItemRef, user: str) -> EscalateOutcome:
+        """A lead restarts the climb from its first step (re-opening a resolved item)."""
+        if not self._program.is_lead(user):
+            return EscalateOutcome.NOT_ALLOWED
+        item = self._items.get(ref)
+        if item is None:
+            return EscalateOutcome.UNKNOWN_ITEM
+        escalation_policy = self.policy_for(item.severity)
+        if escalation_policy is None:
+            return EscalateOutcome.NO_POLICY
+        now = self._clock()
+        snapshot = Snapshot.take(escalation_policy, now)
+        record = self._repo.get(ref)
+        if record is None:
+            state = policy.start(timeline_id(ref, 1), snapshot, now)
+            escalation_id = self._repo.start(ref, item.severity, state, now)
+        else:
+            escalation_id = record.id
+
+            def decide(current: EscalationRecord) -> Update:
+                generation = current.generation + 1
+                fresh = policy.start(timeline_id(ref, generation), snapshot, now)
+                audit = (user, "reescalated", {"generation": generation})
+                restarted = EscalationRecord(
+                    current.id, ref, generation, current.severity, fresh, (), (), current.breaches
+                )
+                effects = self._reescalated_effects(restarted, user, now)
+                return Update(fresh, effects=effects, restart=True, audit=audit)
+
+            self._repo.change(record.id, now, decide)
+        log.info("%s re-escalated by %s", ref, user)
+        if escalation_id is not None:
+            self._advance(escalation_id, now)
+        return EscalateOutcome.STARTED
+
+    def state(self, ref: ItemRef) -> EscalationState | None:
+        """The item's escalation timeline, if it has one."""
+        record = self._repo.get(ref)
+        return record.state if record else None

@@ -1,0 +1,99 @@
+"""SlackPager: the escalation Pager port, spoken in Slack Web API calls."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+
+from slack_sdk import WebClient
+
+from bot.errors import DeliveryRefused
+from bot.escalation.model import Page, PageMessage
+from bot.ports import PostedMessage
+from bot.slack import escalation_blocks
+from bot.slack.notifier import slack_call
+
+log = logging.getLogger(__name__)
+
+_NOT_FOUND = {"users_not_found", "user_not_found"}
+
+
+class SlackPager:
+    """DMs pages, mentions people in threads, and looks people up by e-mail."""
+
+    def __init__(self, client: WebClient) -> None:
+        self._client = client
+        self._emails: dict[str, str | None] = {}
+        self._lock = threading.Lock()
+
+    def user_for_email(self, email: str) -> str | None:
+        """Look a person up by e-mail (users.lookupByEmail); deactivated users are not found.
+
+        Found ids are remembered for the life of the process; "not found" is not, so a person
+        who joins Slack later is found on the next page.
+        """
+        with self._lock:
+            if self._emails.get(email):
+                return self._emails[email]
+        try:
+            response = slack_call(
+                "users.lookupByEmail", lambda: self._client.users_lookupByEmail(email=email)
+            )
+        except DeliveryRefused as refused:
+            if refused.reason.split(": ", 1)[-1] in _NOT_FOUND:
+                return None
+            raise
+        user = response["user"]
+        if user.get("deleted"):
+            return None
+        with self._lock:
+            self._emails[email] = str(user["id"])
+        return str(user["id"])
+
+    def page_person(self, user: str, page: Page) -> PostedMessage:
+        """DM the page with its Acknowledge button."""
+        text, blocks = escalation_blocks.page_message(page)
+        response = slack_call(
+            "chat.postMessage",
+            lambda: self._client.chat_postMessage(
+                channel=user, text=text, blocks=blocks, unfurl_links=False
+            ),
+        )
+        return PostedMessage(str(response["channel"]), str(response["ts"]), None)
+
+    def page_in_thread(self, page: Page, mentions: Sequence[str], broadcast: bool) -> None:
+        """Mention the paged people in the item's thread (also in the channel, if asked)."""
+        thread = page.item.thread_ts
+        text = escalation_blocks.thread_mention(page, mentions)
+        slack_call(
+            "chat.postMessage",
+            lambda: self._client.chat_postMessage(
+                channel=page.item.channel_id,
+                thread_ts=thread,
+                text=text,
+                reply_broadcast=broadcast,
+                unfurl_links=False,
+            ),
+        )
+
+    def update_page(self, message: PageMessage, page: Page) -> None:
+        """Show on a page DM that the item was acknowledged."""
+        text, blocks = escalation_blocks.page_message(page)
+        slack_call(
+            "chat.update",
+            lambda: self._client.chat_update(
+                channel=message.channel, ts=message.ts, text=text, blocks=blocks
+            ),
+        )
+
+    def report_missing(self, to: Sequence[str], page: Page, person: str, reason: str) -> None:
+        """DM each admin (or post to a channel) that a page reached nobody."""
+        text = escalation_blocks.missing_report(page, person, reason)
+        for target in to:
+            slack_call(
+                "chat.postMessage",
+                lambda target=target: self._client.chat_postMessage(  # type: ignore[misc]
+                    channel=target, text=text, unfurl_links=False
+                ),
+            )

@@ -1,0 +1,280 @@
+"""Escalations in the database: the climb's state, its step claims and the pages it sent.
+
+Every change runs in one transaction that locks the escalation row, so a scheduler tick and an
+acknowledgement never interleave: whichever commits second sees the other's result (the
+acknowledgement wins when it commits first, and a tick that committed first has only queued
+pages, which re-check the state before they send). Each step is claimed with a unique
+`(job, slot)` row before its page is queued, so two replicas, or one that restarted, never
+queue the same step twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, func, select, union_all
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.domain import Effect, FeedbackState
+from bot.escalation.model import EscalationRecord, ItemKind, ItemRef, PageMessage
+from bot.oncall.policy import EscalationState, next_due, sla
+from storage.models import AlertRow, AuditRow, EscalationRow, FeedbackRow, JobRunRow
+from storage.repositories import queue_effects
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A step to send once: the effects are queued only if this run wins `(job, slot)`."""
+
+    job: str
+    slot: str
+    effects: Sequence[Effect]
+
+
+@dataclass(frozen=True)
+class Update:
+    """What a change does to an escalation, decided by the service under the row lock."""
+
+    state: EscalationState
+    effects: Sequence[Effect] = ()
+    claims: Sequence[Claim] = ()
+    paged: Sequence[str] = ()  # people now allowed to acknowledge, because they were paged
+    audit: tuple[str, str, dict[str, Any]] | None = None  # actor, action, detail
+    restart: bool = False  # a new generation: the pages of the old climb are forgotten
+
+
+def _record(row: EscalationRow) -> EscalationRecord:
+    return EscalationRecord(
+        id=row.id,
+        item=ItemRef(ItemKind(row.item_kind), row.item_id),
+        generation=row.generation,
+        severity=row.severity,
+        state=EscalationState.model_validate(row.state),
+        paged=tuple(row.paged),
+        pages=tuple(PageMessage(**page) for page in row.pages),
+        breaches=row.breaches,
+    )
+
+
+def _copy_state(row: EscalationRow, state: EscalationState, now: dt.datetime) -> None:
+    """Store the state whole and the columns queries need."""
+    clocks = sla(state, now)
+    row.state = state.model_dump(mode="json")
+    row.next_due = next_due(state)
+    row.started_at, row.ack_due, row.resolve_due = (
+        state.started_at,
+        clocks.ack_due,
+        clocks.resolve_due,
+    )
+    row.acknowledged_at, row.acknowledged_by = state.acknowledged_at, state.acknowledged_by
+    row.resolved_at = state.resolved_at
+
+
+@dataclass
+class _Insert:
+    """Insert-if-absent for the claim table, in the dialect's own words."""
+
+    dialect: str
+    won: list[str] = field(default_factory=list)
+
+    def claim(self, session: Session, job: str, slot: str, now: dt.datetime) -> bool:
+        values = {"job": job[:100], "slot": slot[:100], "claimed_at": now}
+        module = postgresql if self.dialect == "postgresql" else sqlite
+        statement = module.insert(JobRunRow).values(**values).on_conflict_do_nothing()
+        result = cast(CursorResult[Any], session.execute(statement))
+        return bool(result.rowcount)
+
+
+class EscalationRepository:
+    """Stores escalations and applies the service's decisions under a row lock."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def start(
+        self, item: ItemRef, severity: str, state: EscalationState, now: dt.datetime
+    ) -> int | None:
+        """Store a new escalation; None when the item escalates already (started elsewhere)."""
+        row = EscalationRow(
+            item_kind=item.kind.value,
+            item_id=item.id,
+            generation=1,
+            severity=severity,
+            breaches=0,
+            paged=[],
+            pages=[],
+        )
+        _copy_state(row, state, now)
+        try:
+            with self._sessions.begin() as session:
+                session.add(row)
+                session.flush()
+                return row.id
+        except IntegrityError:
+            return None
+
+    def get(self, item: ItemRef) -> EscalationRecord | None:
+        """The item's escalation, if it has one."""
+        with self._sessions() as session:
+            row = session.scalar(
+                select(EscalationRow).where(
+                    EscalationRow.item_kind == item.kind.value, EscalationRow.item_id == item.id
+                )
+            )
+            return _record(row) if row else None
+
+    def by_id(self, escalation_id: int) -> EscalationRecord | None:
+        """One escalation by its id."""
+        with self._sessions() as session:
+            row = session.get(EscalationRow, escalation_id)
+            return _record(row) if row else None
+
+    def due(self, now: dt.datetime, limit: int) -> list[int]:
+        """Escalations whose next due time has come, the most overdue first."""
+        with self._sessions() as session:
+            return list(
+                session.scalars(
+                    select(EscalationRow.id)
+                    .where(EscalationRow.next_due <= now)
+                    .order_by(EscalationRow.next_due)
+                    .limit(limit)
+                )
+            )
+
+    def finished_items(self) -> list[tuple[int, dt.datetime | None]]:
+        """Unresolved escalations whose item is over (feedback resolved, alert resolved)."""
+        feedback = (
+            select(EscalationRow.id, FeedbackRow.resolved_at)
+            .join(FeedbackRow, FeedbackRow.id == EscalationRow.item_id)
+            .where(
+                EscalationRow.item_kind == ItemKind.FEEDBACK.value,
+                EscalationRow.resolved_at.is_(None),
+                FeedbackRow.resolved_at.is_not(None),
+            )
+        )
+        alerts = (
+            select(EscalationRow.id, AlertRow.resolved_at)
+            .join(AlertRow, AlertRow.id == EscalationRow.item_id)
+            .where(
+                EscalationRow.item_kind == ItemKind.ALERT.value,
+                EscalationRow.resolved_at.is_(None),
+                AlertRow.resolved_at.is_not(None),
+            )
+        )
+        with self._sessions() as session:
+            rows = session.execute(union_all(feedback, alerts)).all()
+            return [(int(row[0]), row[1]) for row in rows]
+
+    def change(
+        self,
+        escalation_id: int,
+        now: dt.datetime,
+        decide: Callable[[EscalationRecord], Update | None],
+        *,
+        skip_locked: bool = False,
+    ) -> tuple[Update, int] | None:
+        """Lock the row, let `decide` say what changes, and apply it in the same transaction.
+
+        Returns the update and how many claims this run won, or None when nothing changed
+        (`decide` said so, the row is gone, or, with `skip_locked`, another replica holds it).
+        """
+        with self._sessions.begin() as session:
+            row = session.scalar(
+                select(EscalationRow)
+                .where(EscalationRow.id == escalation_id)
+                .with_for_update(skip_locked=skip_locked)
+            )
+            if row is None:
+                return None
+            before = _record(row)
+            update = decide(before)
+            if update is None:
+                return None
+            won = 0
+            inserter = _Insert(session.get_bind().dialect.name)
+            for claim in update.claims:
+                if inserter.claim(session, claim.job, claim.slot, now):
+                    won += 1
+                    queue_effects(session, claim.effects, now)
+            queue_effects(session, update.effects, now)
+            self._apply(session, row, before, update, now)
+            return update, won
+
+    def _apply(
+        self,
+        session: Session,
+        row: EscalationRow,
+        before: EscalationRecord,
+        update: Update,
+        now: dt.datetime,
+    ) -> None:
+        state = update.state
+        if update.restart:
+            row.generation += 1
+            row.paged, row.pages = [], []
+        elif update.paged:
+            row.paged = list(dict.fromkeys([*row.paged, *update.paged]))
+        if state.breach_taken and not before.state.breach_taken:
+            row.breaches += 1
+            row.sla_breached_at = sla(state, now).resolve_due
+        _copy_state(row, state, now)
+        if row.item_kind == ItemKind.FEEDBACK.value:
+            self._mirror_on_feedback(session, row, before, update, now)
+
+    def _mirror_on_feedback(
+        self,
+        session: Session,
+        row: EscalationRow,
+        before: EscalationRecord,
+        update: Update,
+        now: dt.datetime,
+    ) -> None:
+        """Copy acknowledgements onto the feedback (its receipt shows them) and audit."""
+        feedback = session.get(FeedbackRow, row.item_id, with_for_update=True)
+        if feedback is None:
+            return
+        state = update.state
+        if update.restart:
+            feedback.acknowledged_by = feedback.acknowledged_at = None
+            if feedback.state == FeedbackState.RESOLVED.value:  # a lead re-opened it
+                feedback.state = (
+                    FeedbackState.TICKETED.value if feedback.ticket_key else FeedbackState.NEW.value
+                )
+                feedback.resolved_at = None
+            feedback.updated_at = now
+        elif state.acknowledged_at is not None and before.state.acknowledged_at is None:
+            feedback.acknowledged_by = state.acknowledged_by
+            feedback.acknowledged_at = state.acknowledged_at
+            if feedback.state == FeedbackState.NEW.value:
+                feedback.state = FeedbackState.ACKNOWLEDGED.value
+            feedback.updated_at = now
+        if update.audit is not None:
+            actor, action, detail = update.audit
+            session.add(
+                AuditRow(
+                    feedback_id=row.item_id, actor_id=actor, action=action, detail=detail, at=now
+                )
+            )
+
+    def record_page(self, escalation_id: int, page: PageMessage) -> None:
+        """Remember a page DM, so an acknowledgement can update it."""
+        with self._sessions.begin() as session:
+            row = session.get(EscalationRow, escalation_id, with_for_update=True)
+            if row is None:
+                return
+            row.pages = [*row.pages, {"user": page.user, "channel": page.channel, "ts": page.ts}]
+            if page.user not in row.paged:
+                row.paged = [*row.paged, page.user]
+
+    def breach_count(self, since: dt.datetime) -> int:
+        """How many SLA breaches happened since a moment (for the digests)."""
+        with self._sessions() as session:
+            return int(
+                session.scalar(select(func.count()).where(EscalationRow.sla_breached_at >= since))
+                or 0
+            )

@@ -1,0 +1,262 @@
+"""End to end: a sev1 nobody acknowledges climbs the tiers; Acknowledge stops it; gaps are skipped.
+
+The bot runs on the real clock with shortened waits (seconds), ticking every 0.2 s, against the
+Slack emulator; people press buttons through the signed user simulator.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from bot.config import Program
+from bot.sandbox import SlackEmulator, SlackUserSimulator
+from bot.sandbox.slack_api import RecordedCall
+from bot.wiring import Runtime, build_runtime
+from tests.conftest import SIGNING_SECRET, bot_settings
+from tests.e2e.test_feedback_flow import good_values, open_modal
+from tests.support import wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+PRIMARY, SECONDARY, LEAD, ADMIN = "U0PRIM", "U0SECOND", "U0LEAD1", "U0ADMIN1"
+WAIT = 2  # seconds between tiers
+
+
+def escalating_program(primary: str = PRIMARY, secondary: str = SECONDARY) -> Program:
+    """The example program with one-person rotas (on call since 2020) and a fast sev1 policy."""
+    raw = yaml.safe_load((ROOT / "hypercare.example.yaml").read_text())
+    raw["oncall"] = {
+        "primary": "first",
+        "secondary": "second",
+        "rotas": [
+            {"id": "first", "members": [primary], "handoff": "MON 09:00", "start": "2020-01-06"},
+            {"id": "second", "members": [secondary], "handoff": "MON 09:00", "start": "2020-01-06"},
+        ],
+    }
+    raw["escalation"] = {
+        "policies": [
+            {
+                "severity": "sev1",
+                "ack_within": "1m",
+                "resolve_within": "1h",
+                "steps": [
+                    "notify_primary",
+                    {"wait": f"{WAIT}s"},
+                    "notify_secondary",
+                    {"wait": f"{WAIT}s"},
+                    "notify_leads",
+                ],
+            }
+        ]
+    }
+    return Program.model_validate(raw)
+
+
+Start = Callable[[Program], tuple[Runtime, SlackUserSimulator]]
+
+
+@pytest.fixture
+def start_bot(slack: SlackEmulator, database_url: str) -> Iterator[Start]:
+    """Start a bot on a given program; stopped at the end of the test."""
+    started: list[tuple[Runtime, SlackUserSimulator]] = []
+
+    def start(program: Program) -> tuple[Runtime, SlackUserSimulator]:
+        settings = bot_settings(slack, database_url).model_copy(
+            update={"escalation_tick_seconds": 0.2}
+        )
+        runtime = build_runtime(settings, program).start()
+        url = f"http://127.0.0.1:{runtime.port}/slack/events"
+        started.append((runtime, SlackUserSimulator(url, SIGNING_SECRET, slack)))
+        return started[-1]
+
+    yield start
+    for runtime, user in started:
+        user.close()
+        runtime.stop()
+
+
+def pages_to(slack: SlackEmulator, user: str) -> list[RecordedCall]:
+    """Page DMs the bot sent one person."""
+    return [
+        c
+        for c in slack.calls_to("chat.postMessage")
+        if c.status == 200
+        and c.response.get("ok")
+        and c.args.get("channel") == user
+        and "ack-item" in json.dumps(c.args.get("blocks"))
+    ]
+
+
+def file_sev1(user: SlackUserSimulator, slack: SlackEmulator) -> tuple[float, dict[str, Any]]:
+    """File a sev1 and return when, and its receipt once posted."""
+    view = open_modal(user, slack)
+    filed = time.time()
+    assert user.submit_view(view, good_values(severity="sev1")).status_code == 200
+    receipt = wait_until(
+        lambda: next(
+            (m for m in slack.messages("C0FEEDBACK") if "ack-item" in json.dumps(m.get("blocks"))),
+            None,
+        )
+    )
+    return filed, receipt
+
+
+def thread_texts(slack: SlackEmulator, receipt: dict[str, Any]) -> list[str]:
+    """The texts posted in the receipt's thread."""
+    return [str(m.get("text")) for m in slack.thread("C0FEEDBACK", receipt["ts"])]
+
+
+def test_an_unacknowledged_sev1_climbs_each_tier_at_its_time(
+    start_bot: Start, slack: SlackEmulator
+) -> None:
+    """Primary at once, secondary after the first wait, the lead after the second; once each."""
+    _, user = start_bot(escalating_program())
+    filed, receipt = file_sev1(user, slack)
+    [primary] = wait_until(lambda: pages_to(slack, PRIMARY))
+    [secondary] = wait_until(lambda: pages_to(slack, SECONDARY), timeout=10)
+    [lead] = wait_until(lambda: pages_to(slack, LEAD), timeout=10)
+    assert primary.at - filed < 1.5
+    assert WAIT - 0.1 <= secondary.at - filed < WAIT + 1.5
+    assert 2 * WAIT - 0.1 <= lead.at - filed < 2 * WAIT + 1.5
+    assert "primary on-call" in json.dumps(primary.args["blocks"])
+    texts = wait_until(
+        lambda: len(thread_texts(slack, receipt)) >= 3 and thread_texts(slack, receipt)
+    )
+    assert any(f"Paging <@{PRIMARY}> (primary on-call)" in t for t in texts)
+    assert any(f"Paging <@{SECONDARY}> (secondary on-call)" in t for t in texts)
+    assert any(f"Paging <@{LEAD}> (lead)" in t for t in texts)
+    time.sleep(1)
+    assert [len(pages_to(slack, p)) for p in (PRIMARY, SECONDARY, LEAD)] == [1, 1, 1]
+
+
+def test_acknowledging_mid_climb_stops_it_and_updates_the_messages(
+    start_bot: Start, slack: SlackEmulator
+) -> None:
+    """The primary presses Acknowledge in the DM: no secondary page, receipt and DM say who."""
+    _, user = start_bot(escalating_program())
+    _, receipt = file_sev1(user, slack)
+    [page] = wait_until(lambda: pages_to(slack, PRIMARY))
+    response = user.click_button(
+        action_id="ack-item",
+        value="feedback:1",
+        message_ts=page.response["ts"],
+        channel_id=page.response["channel"],
+        user_id=PRIMARY,
+    )
+    assert response.status_code == 200
+    dm = wait_until(
+        lambda: (
+            "Acknowledged by"
+            in json.dumps(slack.message(page.response["channel"], page.response["ts"]))
+            and slack.message(page.response["channel"], page.response["ts"])
+        )
+    )
+    assert f"<@{PRIMARY}>" in json.dumps(dm["blocks"]) and "ack-item" not in json.dumps(
+        dm["blocks"]
+    )
+    wait_until(lambda: "Acknowledged by" in json.dumps(slack.message("C0FEEDBACK", receipt["ts"])))
+    wait_until(lambda: any("acknowledged HC-1" in t for t in thread_texts(slack, receipt)))
+    time.sleep(WAIT + 1)
+    assert pages_to(slack, SECONDARY) == [] and pages_to(slack, LEAD) == []
+
+
+def test_only_paged_people_on_call_or_leads_may_acknowledge(
+    start_bot: Start, slack: SlackEmulator
+) -> None:
+    """A bystander pressing Acknowledge on the receipt is told who may; the climb goes on."""
+    _, user = start_bot(escalating_program())
+    _, receipt = file_sev1(user, slack)
+    user.click_button(
+        action_id="ack-item",
+        value="feedback:1",
+        message_ts=receipt["ts"],
+        channel_id="C0FEEDBACK",
+        user_id="U0BYSTANDER",
+    )
+    [refusal] = wait_until(lambda: slack.ephemerals(user="U0BYSTANDER"))
+    assert "Only the people paged" in refusal["text"]
+    wait_until(lambda: pages_to(slack, SECONDARY), timeout=10)
+
+
+def test_a_person_missing_from_slack_is_skipped_at_once_and_reported(
+    start_bot: Start, slack: SlackEmulator
+) -> None:
+    """The primary's e-mail has no Slack user: the admins hear of it and the secondary is paged
+    right away, without the wait meant for the primary."""
+    _, user = start_bot(escalating_program(primary="gone@example.com"))
+    filed, _ = file_sev1(user, slack)
+    [secondary] = wait_until(lambda: pages_to(slack, SECONDARY), timeout=10)
+    assert secondary.at - filed < WAIT - 0.3
+    report = wait_until(
+        lambda: [
+            c.args["text"]
+            for c in slack.calls_to("chat.postMessage")
+            if c.args.get("channel") == ADMIN and "could not page" in str(c.args.get("text"))
+        ]
+    )
+    assert "gone@example.com" in report[0] and "no active Slack user" in report[0]
+
+
+def test_a_deactivated_primary_is_reported_and_skipped(
+    start_bot: Start, slack: SlackEmulator
+) -> None:
+    """Slack refuses the DM to a deactivated user: reported, and the next tier comes at once."""
+    slack.add_user(PRIMARY, "Former colleague", deleted=True)
+    _, user = start_bot(escalating_program())
+    filed, _ = file_sev1(user, slack)
+    [secondary] = wait_until(lambda: pages_to(slack, SECONDARY), timeout=10)
+    assert secondary.at - filed < WAIT - 0.3
+    wait_until(
+        lambda: any(
+            c.args.get("channel") == ADMIN and "user_disabled" in str(c.args.get("text"))
+            for c in slack.calls_to("chat.postMessage")
+        )
+    )
+
+
+def test_a_lead_re_escalates_an_acknowledged_item(start_bot: Start, slack: SlackEmulator) -> None:
+    """After an acknowledgement, `/hypercare escalate HC-1` by a lead pages the primary again."""
+    _, user = start_bot(escalating_program())
+    _, receipt = file_sev1(user, slack)
+    [page] = wait_until(lambda: pages_to(slack, PRIMARY))
+    user.click_button(
+        action_id="ack-item",
+        value="feedback:1",
+        message_ts=receipt["ts"],
+        channel_id="C0FEEDBACK",
+        user_id=LEAD,
+    )
+    wait_until(lambda: "Acknowledged by" in json.dumps(slack.message("C0FEEDBACK", receipt["ts"])))
+    refused = user.slash_command("escalate HC-1", user_id="U0BYSTANDER").json()
+    assert "Only hypercare leads" in refused["text"]
+    answer = user.slash_command("escalate HC-1", user_id=LEAD).json()
+    assert "restarted" in answer["text"]
+    wait_until(lambda: len(pages_to(slack, PRIMARY)) == 2)
+    wait_until(lambda: "ack-item" in json.dumps(slack.message("C0FEEDBACK", receipt["ts"])))
+    assert page.args["channel"] == PRIMARY
+
+
+def test_an_admin_override_puts_someone_else_on_call(
+    start_bot: Start, slack: SlackEmulator
+) -> None:
+    """`/hypercare override` by an admin changes who is paged and is announced; others may not."""
+    _, user = start_bot(escalating_program())
+    refused = user.slash_command("override <@U0COVER|cover> until 23:59", user_id=LEAD).json()
+    assert "Only hypercare admins" in refused["text"]
+    answer = user.slash_command("override <@U0COVER|cover> for 2h", user_id=ADMIN).json()
+    assert "<@U0COVER> is on call on *first*" in answer["text"]
+    wait_until(
+        lambda: any(
+            "<@U0PRIM> → <@U0COVER>" in str(c.args.get("text"))
+            for c in slack.calls_to("chat.postMessage")
+        )
+    )
+    file_sev1(user, slack)
+    wait_until(lambda: pages_to(slack, "U0COVER"))
+    assert pages_to(slack, PRIMARY) == []

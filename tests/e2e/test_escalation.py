@@ -30,7 +30,12 @@ WAIT = 2  # seconds between tiers
 
 def escalating_program(primary: str = PRIMARY, secondary: str = SECONDARY) -> Program:
     """The example program with one-person rotas (on call since 2020) and a fast sev1 policy."""
-    raw = yaml.safe_load((ROOT / "hypercare.example.yaml").read_text())
+    return Program.model_validate(escalating_file(primary, secondary))
+
+
+def escalating_file(primary: str = PRIMARY, secondary: str = SECONDARY) -> dict[str, Any]:
+    """The program file of `escalating_program`, as YAML would load it."""
+    raw: dict[str, Any] = yaml.safe_load((ROOT / "hypercare.example.yaml").read_text())
     raw["oncall"] = {
         "primary": "first",
         "secondary": "second",
@@ -55,7 +60,7 @@ def escalating_program(primary: str = PRIMARY, secondary: str = SECONDARY) -> Pr
             }
         ]
     }
-    return Program.model_validate(raw)
+    return raw
 
 
 Start = Callable[[Program], tuple[Runtime, SlackUserSimulator]]

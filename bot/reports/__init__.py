@@ -1,0 +1,1 @@
+"""Weekly review reports: charts rendered from already-computed series."""

@@ -50,11 +50,28 @@ def numeric_id(action: dict[str, Any]) -> int | None:
     return int(value) if value.isdigit() and len(value) < 12 else None
 
 
+_MARKUP = re.compile(r"<([@#!])?([^<>|]*)(?:\|([^<>]*))?>")
+
+
+def plain_command_text(text: str) -> str:
+    """Read escaped command text as a person typed it: `<@U1|ana>` is `@ana`, `&amp;` is `&`."""
+
+    def readable(match: re.Match[str]) -> str:
+        sigil, target, label = match.groups()
+        if sigil in ("@", "#"):
+            return sigil + (label or target)
+        if sigil == "!":
+            return "@" + (label or target.split("^")[0])
+        return label or target
+
+    plain = _MARKUP.sub(readable, text)
+    return plain.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 def prefill_from_command(command: dict[str, Any], default_channel: str) -> ModalPrefill:
     """Start the modal from `/hypercare <text>`: the text becomes the summary."""
-    return ModalPrefill(
-        channel_id=default_channel, summary=summary_from_text(command.get("text") or "")
-    )
+    text = plain_command_text(command.get("text") or "")
+    return ModalPrefill(channel_id=default_channel, summary=summary_from_text(text))
 
 
 def prefill_from_message(

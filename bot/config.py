@@ -29,6 +29,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from bot.metrics.build import build_rules
 from bot.metrics.program import MetricsProgram
 from bot.oncall.program import EscalationProgram, OnCallProgram, escalation_problems
+from bot.reports.program import ReportsProgram, Window, report_problems
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 SLACK_ID_PATTERN = r"^[A-Z][A-Z0-9]{2,20}$"
@@ -206,6 +207,8 @@ class Program(_Strict):
     metrics: MetricsProgram | None = None
     oncall: OnCallProgram | None = None
     escalation: EscalationProgram | None = None
+    # Digests go to channels.digest on these schedules; exit criteria judge readiness.
+    reports: ReportsProgram = Field(default_factory=ReportsProgram)
 
     @field_validator("timezone")
     @classmethod
@@ -237,7 +240,23 @@ class Program(_Strict):
             )
             if problems:
                 raise ValueError("; ".join(problems))
+        sources = [source.id for source in self.metrics.sources] if self.metrics else []
+        severities = [s.id for s in self.severities]
+        problems = report_problems(
+            self.reports, severities, metric_sources=sources, window=self.window
+        )
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
+
+    @property
+    def window(self) -> Window | None:
+        """The planned hypercare window: `reports.window`, else go_live … planned_end."""
+        if self.reports.window is not None:
+            return self.reports.window
+        if self.planned_end is None or self.planned_end <= self.go_live:
+            return None
+        return Window(start=self.go_live, end=self.planned_end)
 
     def _check_metrics(self, metrics: MetricsProgram) -> None:
         severities = {s.id for s in self.severities}

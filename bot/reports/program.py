@@ -280,7 +280,8 @@ class ReportsProgram(_Strict):
 
     daily: DailyDigest = Field(default_factory=DailyDigest)
     weekly: WeeklyReview = Field(default_factory=WeeklyReview)
-    window: Window
+    # Defaults to the program's go_live … planned_end; give it to plan a different window.
+    window: Window | None = None
     exit_criteria: tuple[Annotated[ExitCriterion, BeforeValidator(_shorthand)], ...] = Field(
         default=(), max_length=20
     )
@@ -303,6 +304,7 @@ def report_problems(
     severities: Collection[str],
     *,
     metric_sources: Collection[str] | None = None,
+    window: Window | None = None,
 ) -> list[str]:
     """Check the reports section against the rest of the program; one message per problem.
 
@@ -310,6 +312,7 @@ def report_problems(
     None skips those checks, for callers that validate the section on its own.
     """
     problems = []
+    window = reports.window or window
     for index, criterion in enumerate(reports.exit_criteria):
         where = f"reports.exit_criteria[{index}] ({criterion.label})"
         rated = NoOpenSeverity | MttrBelow | OpenItemsBelow
@@ -319,10 +322,10 @@ def report_problems(
         # A streak longer than the whole window cannot be met by its end (MTTR's `days` is only
         # the span it averages over, so it may be longer).
         streak = NoOpenSeverity | NoSlaBreach | ErrorRateBelow | P95LatencyBelow
-        if isinstance(criterion, streak) and criterion.days > reports.window.length_days:
+        if window and isinstance(criterion, streak) and criterion.days > window.length_days:
             problems.append(
                 f"{where}: needs {criterion.days} days in a row, but the window is only "
-                f"{reports.window.length_days} days long, so it cannot be met by its end"
+                f"{window.length_days} days long, so it cannot be met by its end"
             )
         if isinstance(criterion, ErrorRateBelow | P95LatencyBelow) and metric_sources is not None:
             problems += _source_problems(where, criterion.source, metric_sources)

@@ -229,10 +229,11 @@ def test_bad_input_is_refused_with_its_place_and_a_clear_message(text: str, expe
     assert any(expected in problem for problem in problems), problems
 
 
-def test_the_window_is_required() -> None:
-    """Without the planned window there are no days left to count, so it must be given."""
-    with pytest.raises(ValidationError, match="window\n  Field required"):
-        ReportsProgram.model_validate({})
+def test_the_window_is_optional() -> None:
+    """Without its own window the section uses the program's go_live and planned_end."""
+    assert ReportsProgram.model_validate({}).window is None
+    with pytest.raises(ValidationError, match="window"):
+        ReportsProgram.model_validate({"window": {"start": "2026-12-18"}})
 
 
 def test_the_window_counts_days_left_and_the_day_number() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import logging
 import signal
 import sys
@@ -104,6 +105,60 @@ def demo(settings: Settings) -> int:
     return 0
 
 
+def _moment(text: str | None, program: Program) -> dt.datetime:
+    """Read `--at`: an ISO date-time (local to the program unless it has an offset), or now."""
+    if not text:
+        return dt.datetime.now(dt.UTC)
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise SystemExit(
+            f"error: --at {text!r}: use a date and time like 2026-11-23T09:00"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=program.zone)
+    return moment.astimezone(dt.UTC)
+
+
+def digest(settings: Settings, kind: str, dry_run: bool, at: str | None) -> int:
+    """Print the digest that would be posted (the scheduler posts the real one)."""
+    if not dry_run:
+        print("error: only --dry-run is supported; the running bot posts digests.", file=sys.stderr)
+        return 2
+    try:
+        program = load_program(settings.hypercare_config)
+    except ProgramFileError as exc:
+        for problem in exc.problems:
+            print(f"error: {exc.path}: {problem}", file=sys.stderr)
+        return 1
+    if kind != "daily":
+        print("error: the weekly review is not built yet; try `digest daily`.", file=sys.stderr)
+        return 2
+    from bot.oncall.service import OnCallService
+    from bot.slack.digest_blocks import digest_text
+    from bot.wiring import build_digests
+    from storage import db
+    from storage.oncall import OverrideRepository
+
+    moment = _moment(at, program)
+    engine = db.make_engine(settings.database_url)
+    try:
+        if not db.is_current(engine):
+            print(
+                "error: the database is not migrated; run `hypercare-bot migrate`.", file=sys.stderr
+            )
+            return 1
+        sessions = db.make_sessions(engine)
+        oncall = OnCallService(
+            program=program, clock=lambda: moment, overrides=OverrideRepository(sessions)
+        )
+        service = build_digests(program, sessions, lambda: moment, oncall)
+        print(digest_text(program, service.daily(until=moment)))
+    finally:
+        engine.dispose()
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the command line and run a subcommand."""
     parser = argparse.ArgumentParser(prog="hypercare-bot", description=__doc__)
@@ -112,10 +167,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser("migrate", help="upgrade the database schema and exit")
     sub.add_parser("check-config", help="validate the program file and environment")
     sub.add_parser("demo", help="play a scripted hypercare morning against local emulators")
+    digest_parser = sub.add_parser("digest", help="print the digest that would be posted")
+    digest_parser.add_argument("kind", choices=["daily", "weekly"])
+    digest_parser.add_argument(
+        "--dry-run", action="store_true", help="print it instead of posting (required)"
+    )
+    digest_parser.add_argument(
+        "--at", help="as if it were this time (ISO, program-local unless it has an offset)"
+    )
     args = parser.parse_args(argv)
     settings = _settings()
     setup_logging(settings.log_level)
     command = args.command or "serve"
+    if command == "digest":
+        return digest(settings, args.kind, args.dry_run, args.at)
     return {"serve": serve, "migrate": migrate, "check-config": check_config, "demo": demo}[
         command
     ](settings)

@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     outbox_lease_seconds: float = Field(default=120.0, ge=1, le=3600)
     # How often the scheduler looks for escalation steps that fell due (the page lag's bound).
     escalation_tick_seconds: float = Field(default=5.0, gt=0, le=60)
+    # How often the scheduler asks whether a digest is due (its slots are whole minutes).
+    digest_check_seconds: float = Field(default=30.0, gt=0, le=60)
 
     @property
     def mode(self) -> RunMode:

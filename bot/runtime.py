@@ -152,6 +152,17 @@ class Runtime:
                 coalesce=True,
                 next_run_time=dt.datetime.now(dt.UTC),
             )
+        if self.services.digests is not None and self.program.channels.digest is not None:
+            # Is a digest slot due? Each (job, local date) is claimed once, whoever asks.
+            scheduler.add_job(
+                self._led(self.services.digests.post_due),
+                "interval",
+                seconds=self.settings.digest_check_seconds,
+                id="digest-daily",
+                max_instances=1,
+                coalesce=True,
+                next_run_time=dt.datetime.now(dt.UTC),
+            )
         if scheduler.get_jobs():
             scheduler.start()
             self._scheduler = scheduler

@@ -11,6 +11,7 @@ from bot.escalation.service import EscalationService
 from bot.feedback import FeedbackService
 from bot.oncall.service import OnCallService
 from bot.ports import Notifier
+from bot.reports.digest import DigestService
 from bot.tickets import TicketService
 
 
@@ -26,3 +27,4 @@ class Services:
     alert_tickets: AlertTicketService | None = None
     oncall: OnCallService | None = None
     escalation: EscalationService | None = None
+    digests: DigestService | None = None

@@ -5,12 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+
+from sqlalchemy.orm import Session, sessionmaker
 
 from bot.alert_announcer import AlertAnnouncer
 from bot.alert_tickets import AlertTicketService
 from bot.alert_tickets import create_effect as create_alert_ticket
-from bot.alerts import WatchService
+from bot.alerts import SilenceView, WatchService
 from bot.app import build_app
 from bot.config import Program, Settings, environment
 from bot.domain import Alert, Effect
@@ -23,15 +26,18 @@ from bot.integrations.jira import JiraTracker
 from bot.metrics.build import build_rules, build_source
 from bot.oncall.service import OnCallService
 from bot.ports import Clock, utc_now
+from bot.reports.digest import DigestNotifier, DigestService
 from bot.runtime import HTTP_THREADS, Runtime, _serve_until
 from bot.services import Services
 from bot.slack.notifier import SlackNotifier, make_client
 from bot.slack.pager import SlackPager
+from bot.slack.reporter import SlackReporter
 from bot.tickets import CREATE as TICKET_CREATE
 from bot.tickets import TicketService
 from bot.worker import OutboxWorker
 from storage import db
 from storage.alerts import AlertRepository
+from storage.digest import DigestQueries
 from storage.escalations import EscalationRepository
 from storage.jobs import JobRuns
 from storage.leader import Leadership
@@ -96,6 +102,30 @@ def build_watch(
         failures_before_down=metrics.failures_before_down,
         on_enqueued=on_enqueued,
         on_fired=on_fired,
+    )
+
+
+def build_digests(
+    program: Program,
+    sessions: sessionmaker[Session],
+    clock: Clock,
+    oncall: OnCallService,
+    *,
+    notifier: DigestNotifier | None = None,
+    silences: Callable[[], Sequence[SilenceView]] = lambda: (),
+    on_enqueued: Callable[[], None] = lambda: None,
+) -> DigestService:
+    """Build the digest service (also used alone by `hypercare-bot digest --dry-run`)."""
+    return DigestService(
+        program=program,
+        queries=DigestQueries(sessions, [s.id for s in program.severities]),
+        clock=clock,
+        jobs=JobRuns(sessions),
+        notifier=notifier,
+        on_call=oncall.on_call_now,
+        silences=silences,
+        short_id=lambda feedback_id: f"{program.id_prefix}-{feedback_id}",
+        on_enqueued=on_enqueued,
     )
 
 
@@ -198,6 +228,17 @@ def build_runtime(settings: Settings, program: Program, clock: Clock = utc_now) 
         oncall=oncall,
         escalation=escalation,
     )
+    digests = build_digests(
+        program,
+        sessions,
+        clock,
+        oncall,
+        notifier=SlackReporter(client, program),
+        silences=watch.silences if watch is not None else (lambda: ()),
+        on_enqueued=wake.set,
+    )
+    handlers.update(digests.handlers())
+    services = replace(services, digests=digests)
     secret = settings.slack_signing_secret
     app = build_app(
         client=client,

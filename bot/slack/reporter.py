@@ -1,0 +1,40 @@
+"""SlackReporter: posts digests (and their full lists in the thread) through the Web API."""
+
+from __future__ import annotations
+
+from slack_sdk import WebClient
+
+from bot.config import Program
+from bot.ports import PostedMessage
+from bot.reports.digest_model import Digest
+from bot.slack import digest_blocks
+from bot.slack.notifier import slack_call
+
+
+class SlackReporter:
+    """The DigestNotifier port in Slack terms."""
+
+    def __init__(self, client: WebClient, program: Program) -> None:
+        self._client = client
+        self._program = program
+
+    def post_digest(self, channel_id: str, digest: Digest) -> PostedMessage:
+        """Post the digest message."""
+        text, blocks = digest_blocks.digest_message(self._program, digest)
+        response = slack_call(
+            "chat.postMessage",
+            lambda: self._client.chat_postMessage(
+                channel=channel_id, text=text, blocks=blocks, unfurl_links=False
+            ),
+        )
+        return PostedMessage(str(response["channel"]), str(response["ts"]), None)
+
+    def post_full_lists(self, channel_id: str, thread_ts: str, digest: Digest) -> None:
+        """Post the cut sections in full as replies in the digest's thread."""
+        for text in digest_blocks.full_list_messages(self._program, digest):
+            slack_call(
+                "chat.postMessage",
+                lambda text=text: self._client.chat_postMessage(  # type: ignore[misc]
+                    channel=channel_id, thread_ts=thread_ts, text=text, unfurl_links=False
+                ),
+            )

@@ -78,6 +78,9 @@ class AlertNote:
     reason: str = ""
 
 
+_RECORDED_UNITS = frozenset({"ratio", "ms"})  # error rates and latencies feed the daily figures
+
+
 @dataclass(frozen=True)
 class SilenceView:
     """A silence as people see it in `/hypercare silences`."""
@@ -210,6 +213,9 @@ class WatchService:
             for rule in self._rules.get(source_id, ()):
                 # A source that is down gives no data: nothing fires or resolves on a guess.
                 values = None if health.is_down else evaluate(rule, history, now)
+                if values and rule.query.unit in _RECORDED_UNITS:
+                    worst = max(values.values())
+                    self._repo.record_hour(rule.id, source_id, rule.query.unit, worst, now)
                 for event in book.step_rule(rule, values, now):
                     self._on_alert_event(rule, source_id, event)
             self._repo.save_state(BOOK, book.to_record(), now)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.domain import Alert, Effect
-from storage.models import AlertRow, WatchStateRow
+from storage.models import AlertRow, MetricHourRow, WatchStateRow
 from storage.repositories import queue_effects
 
 EffectsFor = Callable[[Alert], Sequence[Effect]]
@@ -163,6 +163,34 @@ class AlertRepository:
                 session.add(WatchStateRow(name=name, record=record, updated_at=now))
             else:
                 row.record, row.updated_at = record, now
+
+    def record_hour(
+        self, rule_id: str, source_id: str, unit: str, value: float, now: dt.datetime
+    ) -> None:
+        """Add one observed value to its rule's hour (for daily error rate and latency)."""
+        hour = now.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
+        with self._sessions.begin() as session:
+            row = session.scalar(
+                select(MetricHourRow)
+                .where(MetricHourRow.rule_id == rule_id, MetricHourRow.hour == hour)
+                .with_for_update()
+            )
+            if row is None:
+                session.add(
+                    MetricHourRow(
+                        rule_id=rule_id,
+                        source_id=source_id,
+                        unit=unit,
+                        hour=hour,
+                        samples=1,
+                        total=value,
+                        worst=value,
+                    )
+                )
+            else:
+                row.samples += 1
+                row.total += value
+                row.worst = max(row.worst, value)
 
     def load_state(self, name: str) -> dict[str, Any] | None:
         """Return the engine memory saved under a name."""

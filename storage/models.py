@@ -234,3 +234,23 @@ class OnCallOverrideRow(Base):
     ends_at: Mapped[dt.datetime] = mapped_column(index=True)
     created_by: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[dt.datetime]
+
+
+class MetricHourRow(Base):
+    """One hour of one rule's observed values, for the daily error-rate and latency figures.
+
+    Per poll, the rule's worst scope counts as one sample (the route that hurts most is what
+    readiness is about). Rows are per hour, so a year of one rule is under 9,000 rows.
+    """
+
+    __tablename__ = "metric_hour"
+    __table_args__ = (UniqueConstraint("rule_id", "hour", name="uq_metric_hour_rule_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rule_id: Mapped[str] = mapped_column(String(64))
+    source_id: Mapped[str] = mapped_column(String(64))
+    unit: Mapped[str] = mapped_column(String(16))  # ratio (error rate) / ms (latency)
+    hour: Mapped[dt.datetime] = mapped_column(index=True)  # UTC, truncated to the hour
+    samples: Mapped[int]
+    total: Mapped[float]  # sum of the samples, for the mean
+    worst: Mapped[float]

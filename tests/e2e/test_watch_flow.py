@@ -351,3 +351,23 @@ def test_a_garbled_exposition_is_a_parse_error_not_an_alert(
         step(runtime, clock, gateway, ok=100, errors=50)
     [notice] = wait_until(lambda: alerts_posted(slack))
     assert "parse_error" in notice.args["text"] and "firing" not in str(alerts_posted(slack))
+
+
+def test_each_poll_adds_the_worst_scope_to_its_rule_hour(
+    watched: tuple[Runtime, Clock], gateway: KongExposition
+) -> None:
+    """The daily error-rate figures come from per-hour sums of each poll's worst scope."""
+    from sqlalchemy import select
+
+    from storage.db import make_sessions
+    from storage.models import MetricHourRow
+
+    runtime, clock = watched
+    for errors in (0, 0, 40, 40):
+        step(runtime, clock, gateway, ok=100, errors=errors)
+    with make_sessions(runtime.engine)() as session:
+        [hour] = session.scalars(select(MetricHourRow)).all()
+    assert (hour.rule_id, hour.unit, hour.source_id) == ("checkout-5xx", "ratio", "gw")
+    assert hour.hour == clock.now.replace(minute=0, second=0, microsecond=0)
+    assert hour.samples >= 2 and 0 < hour.worst <= 40 / 140 + 1e-9
+    assert hour.total <= hour.samples * hour.worst + 1e-9

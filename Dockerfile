@@ -42,8 +42,10 @@ RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
 WORKDIR /app
 COPY hypercare.example.yaml /app/hypercare.yaml
 
+# MPLCONFIGDIR: matplotlib's font cache must be writable, or it rebuilds it on every start.
 ENV DATABASE_URL=sqlite:////data/hypercare.db \
     HYPERCARE_CONFIG=/app/hypercare.yaml \
+    MPLCONFIGDIR=/tmp/matplotlib \
     PORT=3000
 
 VOLUME /data

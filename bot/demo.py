@@ -9,23 +9,26 @@ from __future__ import annotations
 import tempfile
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
 
 from bot.config import Program, Settings
+from bot.demo_escalation import ON_CALL, play_escalation
 from bot.logs import setup_logging
 from bot.sandbox import SlackEmulator, SlackUserSimulator, transcript
 from bot.sandbox.exposition_server import KongExposition
 from bot.sandbox.jira_api import JiraEmulator
+from bot.sandbox.slack_api import RecordedCall
 from bot.wiring import Runtime, build_runtime
 
 TOKEN = "xoxb-demo-token"  # noqa: S105 - the emulator's, not a real secret
 SECRET = "demo-signing-secret"  # noqa: S105 - signs loopback requests only
 JIRA_EMAIL, JIRA_TOKEN, JIRA_HOOK = "bot@example.com", "demo-jira-token", "demo-hook-secret"
 FEEDBACK, GENERAL = "C0FEEDBACK", "C0PAYMENTS"
-PEOPLE = {"U0ALICE": "alice", "U0BOB": "bob", "U0LENA": "lena (lead)"}
+PEOPLE = {"U0ALICE": "alice", "U0BOB": "bob", "U0LENA": "lena (lead)", **ON_CALL}
 ALERTS = "C0ALERTS"
 CHANNELS = {FEEDBACK: "hypercare-feedback", GENERAL: "payments-general", ALERTS: "hypercare-alerts"}
 
@@ -90,6 +93,23 @@ class Demo:
         """Display name of a user or channel id."""
         return PEOPLE.get(slack_id) or CHANNELS.get(slack_id) or slack_id
 
+    def place(self, channel: str) -> str:
+        """Where a message went, as its reader would say it: `#channel` or `DM to person`."""
+        for user_id, name in PEOPLE.items():
+            if channel in (user_id, self.slack.dm_channel(user_id)):
+                return f"DM to {name}"
+        return "#" + self.name(channel)
+
+    def restart(self, program: Program) -> None:
+        """Restart the bot on another program file (same settings, database and emulators)."""
+        fresh = build_runtime(self.runtime.settings, program)  # wiring only: nothing runs yet
+        self.runtime.stop()
+        self.user.close()
+        self.runtime = fresh.start()
+        self.user = SlackUserSimulator(
+            f"http://127.0.0.1:{self.runtime.port}/slack/events", SECRET, emulator=self.slack
+        )
+
     def say(self, time: str, text: str) -> None:
         """Narrate a step."""
         print(f"\n{time}  {text}")
@@ -99,23 +119,36 @@ class Demo:
         print(f"  ┌─ {where}")
         if blocks:
             print(transcript.blocks(blocks, self.name))
+            buttons = [
+                f"[{element['text']['text']}]"
+                for block in blocks
+                if block.get("type") == "actions"
+                for element in block.get("elements", [])
+                if element.get("type") == "button"
+            ]
+            if buttons:
+                print("  │ " + " ".join(buttons))
         elif text:
             print(textwrap.indent(transcript.mrkdwn(text, self.name), "  │ "))
         print("  └─")
 
-    def show_new_posts(self, since: int) -> None:
-        """Print every message the bot posted after call number `since`."""
+    def show_new_posts(
+        self, since: int, keep: Callable[[RecordedCall], bool] | None = None
+    ) -> None:
+        """Print every message the bot posted after call number `since` (those `keep` keeps)."""
         for call in self.slack.calls[since:]:
             if call.status != 200 or not call.response.get("ok"):
                 continue
+            if keep is not None and not keep(call):
+                continue
             args = call.args
             if call.method == "chat.postMessage":
-                where = "#" + self.name(args["channel"])
+                where = self.place(args["channel"])
                 if args.get("thread_ts"):
                     where += " (thread reply)"
                 self.show(where, args.get("blocks"), args.get("text", ""))
             elif call.method == "chat.update":
-                where = "#" + self.name(args["channel"]) + " (message updated in place)"
+                where = self.place(args["channel"]) + " (message updated in place)"
                 self.show(where, args.get("blocks"), args.get("text", ""))
             elif call.method == "chat.postEphemeral":
                 who = self.name(args["user"])
@@ -295,21 +328,23 @@ def run_demo(log_level: str = "WARNING") -> None:
             jira_api_token=SecretStr(JIRA_TOKEN),
             jira_webhook_secret=SecretStr(JIRA_HOOK),
             jira_read_timeout=2.0,
+            escalation_tick_seconds=0.2,  # the escalation chapter's waits are seconds
             _env_file=None,
         )
         gateway = KongExposition()
         program = Program.model_validate({**PROGRAM, "metrics": watch_section(gateway.url)})
-        runtime = build_runtime(settings, program).start()
+        demo = Demo(build_runtime(settings, program).start(), slack, jira)
         try:
             print(
                 "Hypercare Bot demo: the real bot, Slack and Jira emulators and a gateway's "
                 "metrics endpoint on 127.0.0.1; no credentials."
             )
-            demo = Demo(runtime, slack, jira)
             demo.play()
             demo.play_gateway(gateway)
+            play_escalation(demo, PROGRAM)
         finally:
-            runtime.stop()
+            demo.runtime.stop()
+            demo.user.close()
             gateway.stop()
 
 

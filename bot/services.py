@@ -12,6 +12,7 @@ from bot.feedback import FeedbackService
 from bot.oncall.service import OnCallService
 from bot.ports import Notifier
 from bot.reports.digest import DigestService
+from bot.reports.status import StatusService
 from bot.tickets import TicketService
 
 
@@ -28,3 +29,4 @@ class Services:
     oncall: OnCallService | None = None
     escalation: EscalationService | None = None
     digests: DigestService | None = None
+    status: StatusService | None = None

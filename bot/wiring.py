@@ -27,6 +27,7 @@ from bot.metrics.build import build_rules, build_source
 from bot.oncall.service import OnCallService
 from bot.ports import Clock, utc_now
 from bot.reports.digest import DigestNotifier, DigestService
+from bot.reports.status import StatusService
 from bot.runtime import HTTP_THREADS, Runtime, _serve_until
 from bot.services import Services
 from bot.slack.notifier import SlackNotifier, make_client
@@ -40,6 +41,7 @@ from storage.alerts import AlertRepository
 from storage.digest import DigestQueries
 from storage.escalations import EscalationRepository
 from storage.jobs import JobRuns
+from storage.kpis import Kpis
 from storage.leader import Leadership
 from storage.oncall import OverrideRepository
 from storage.repositories import FeedbackRepository, OutboxRepository
@@ -238,7 +240,14 @@ def build_runtime(settings: Settings, program: Program, clock: Clock = utc_now) 
         on_enqueued=wake.set,
     )
     handlers.update(digests.handlers())
-    services = replace(services, digests=digests)
+    status = StatusService(
+        program=program,
+        kpis=Kpis(sessions),
+        digests=digests,
+        clock=clock,
+        on_call=oncall.on_call_now,
+    )
+    services = replace(services, digests=digests, status=status)
     secret = settings.slack_signing_secret
     app = build_app(
         client=client,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from slack_bolt import App
 
 from bot.slack.ids import COMMAND, Action, Callback
-from handlers import alerts, escalation, feedback, tickets
+from handlers import alerts, escalation, feedback, home, tickets
 
 
 def register(app: App) -> None:
@@ -16,6 +16,7 @@ def register(app: App) -> None:
     app.action(Action.CREATE_TICKET)(tickets.create_ticket)
     app.action(Action.ACK_ALERT)(alerts.acknowledge_alert)
     app.action(Action.ACK_ITEM)(escalation.acknowledge_item)
+    app.event("app_home_opened")(home.publish_home)
     app.action(Action.SILENCE_ALERT)(alerts.open_silence_modal)
     app.view_submission(Callback.SILENCE_MODAL)(alerts.submit_silence)
     app.action(Action.END_SILENCE)(alerts.end_silence)

@@ -9,7 +9,7 @@ from slack_sdk import WebClient
 
 from bot.services import Services
 from bot.slack import blocks, oncall_blocks
-from handlers import alerts, escalation, forms, tickets
+from handlers import alerts, escalation, forms, home, tickets
 
 
 def answer_command(
@@ -28,6 +28,8 @@ def answer_command(
         alerts.show_silences(ack, services)
     elif text.strip().lower() == "oncall":
         show_oncall(ack, services)
+    elif text.strip().lower() == "status":
+        home.show_status(ack, services)
     elif reference := forms.escalate_reference(text):
         escalation.reescalate(ack, reference, command, services)
     elif override := forms.override_text(text):

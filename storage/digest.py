@@ -139,6 +139,14 @@ class DigestQueries:
             else_=2,
         )
 
+    def reported_by(self, user: str, limit: int) -> Page:
+        """One person's feedback: open first, newest first."""
+        return self._feedback(
+            FeedbackRow.reporter_id == user,
+            [case((_OPEN, 0), else_=1), FeedbackRow.created_at.desc()],
+            limit,
+        )
+
     def needs_decision(self, now: dt.datetime, limit: int) -> Page:
         """Open feedback someone must decide on: nobody owns it, it is blocked, or past its SLA."""
         unowned = and_(FeedbackRow.ticket_key.is_(None), FeedbackRow.acknowledged_by.is_(None))

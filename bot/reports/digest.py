@@ -287,6 +287,21 @@ class DigestService:
             "Needs a decision", tuple(lines), page.total, "", "Nothing waits for a decision."
         )
 
+    def mine(self, user: str, limit: int = 10) -> Section:
+        """A person's own feedback, open first (for their Home tab)."""
+        now = self._clock()
+        page = self._queries.reported_by(user, limit)
+        lines = []
+        for fact in page.facts:
+            if not isinstance(fact, FeedbackFact):
+                continue
+            if fact.resolved_at is not None:
+                detail = f"resolved {self._ago(fact.resolved_at, now)}"
+            else:
+                detail = self._open_detail(fact, now)[0]
+            lines.append(self._line(fact, detail))
+        return Section("Your reports", tuple(lines), page.total, "", "You have not filed anything.")
+
     def _full(self, title: str, since: dt.datetime, until: dt.datetime) -> tuple[ItemLine, ...]:
         """A section uncut (for the thread), up to 1,000 lines."""
         limit = 1000

@@ -314,6 +314,11 @@ class SlackEmulator(Startable):
         with self._cond:
             return copy.deepcopy(self._workspace.views)
 
+    def home(self, user_id: str) -> JsonDict:
+        """The Home tab the bot last published for a user; KeyError when none."""
+        with self._cond:
+            return copy.deepcopy(self._workspace.views[self._workspace.homes[user_id]])
+
     def view(self, view_id: str) -> JsonDict:
         """One view by id; KeyError when unknown."""
         with self._cond:

@@ -238,6 +238,27 @@ class SlackUserSimulator:
 
     # -- helpers -----------------------------------------------------------------------------------
 
+    def open_app_home(self, *, user_id: str = "U0ALICE") -> httpx.Response:
+        """Open the app's Home tab: Slack sends an `app_home_opened` event (JSON)."""
+        event = {
+            "type": "app_home_opened",
+            "user": user_id,
+            "channel": "D" + user_id[1:],
+            "tab": "home",
+            "event_ts": f"{time.time():.6f}",
+        }
+        envelope = {
+            "token": VERIFICATION_TOKEN,
+            "team_id": self.team_id,
+            "api_app_id": APP_ID,
+            "event": event,
+            "type": "event_callback",
+            "event_id": f"Ev{secrets.token_hex(5).upper()}",
+            "event_time": int(time.time()),
+            "authorizations": [{"team_id": self.team_id, "user_id": "UBOT", "is_bot": True}],
+        }
+        return self.send_raw(json.dumps(envelope), headers={"Content-Type": "application/json"})
+
     def _send_payload(self, payload: JsonDict) -> httpx.Response:
         """Post an interactivity payload as the single form field `payload`."""
         return self.send_raw(urlencode({"payload": json.dumps(payload)}))

@@ -78,6 +78,7 @@ class Workspace:
         self.messages: dict[str, list[JsonDict]] = {}  # channel id -> messages in posting order
         self.ephemerals: list[JsonDict] = []
         self.views: dict[str, JsonDict] = {}
+        self.homes: dict[str, str] = {}  # user id -> the view id of their Home tab
         self.last_view_id: str | None = None
         self._seen_ts: set[str] = set()
         self._ts_counter = 0
@@ -89,6 +90,7 @@ class Workspace:
             "views.open": self.views_open,
             "views.push": self.views_push,
             "views.update": self.views_update,
+            "views.publish": self.views_publish,
             "chat.postMessage": self.chat_post_message,
             "chat.postEphemeral": self.chat_post_ephemeral,
             "chat.update": self.chat_update,
@@ -442,6 +444,20 @@ class Workspace:
         top = self.views[self.last_view_id]
         view_id = self._new_view_id()
         return self._store_view(args["view"], view_id, previous=top["id"], root=top["root_view_id"])
+
+    def views_publish(self, args: JsonDict) -> JsonDict:
+        """views.publish: a user's Home tab (no trigger needed); replaces the previous one."""
+        user, view = args.get("user_id"), args.get("view")
+        if not user or not isinstance(view, dict):
+            return error("invalid_arguments")
+        if view.get("type") != "home":
+            return error("invalid_arguments")
+        problem = self._view_problem(view, own_id=self.homes.get(str(user)))
+        if problem is not None:
+            return problem
+        view_id = self.homes.get(str(user)) or self._new_view_id()
+        self.homes[str(user)] = view_id
+        return self._store_view(view, view_id, previous=None, root=view_id)
 
     def views_update(self, args: JsonDict) -> JsonDict:
         """views.update: by view_id or external_id; a given hash must be the current one."""

@@ -43,14 +43,18 @@ def ack_button(ref: ItemRef) -> ButtonElement:
 def page_message(page: Page, resolve_within: int | None = None) -> tuple[str, list[Block]]:
     """The page DM: what needs a human, why they were chosen, and the button that stops it."""
     severity = escape(page.severity_label)
-    if page.sla_breached:
+    acknowledged = bool(page.acknowledged_by and page.acknowledged_at)
+    if acknowledged and not page.sla_breached:  # the page DM, updated after the acknowledgement
+        headline = f":white_check_mark: {_title(page)} ({severity}) is taken: no more pages."
+    elif page.sla_breached:
         headline = f":warning: *SLA breached:* {_title(page)} ({severity}) is still not resolved."
         if resolve_within:
             headline += f" It was due within {_duration(resolve_within)}."
     else:
         headline = f":rotating_light: {_title(page)} ({severity}) needs someone. Nobody has "
         headline += "acknowledged it yet."
-    who = f"You are paged as *{escape(page.role)}*." if page.role else ""
+    taken = acknowledged and not page.sla_breached
+    who = f"You are paged as *{escape(page.role)}*." if page.role and not taken else ""
     context = (
         f"Round {page.round + 1} of {page.rounds} · escalating since {when(page.escalating_since)}"
     )

@@ -105,6 +105,13 @@ def test_demo_plays_the_scripted_morning(tmp_path: Path) -> None:
     assert "(message updated in place)" in out
     assert "CHECKOUT-5XX FIRING" in out and "Silenced by @lena" in out  # the gateway part
     assert "Resolved after" in out
+    # The escalation chapter: primary, then secondary paged; sam acknowledges; the leads are not.
+    assert "*Primary:* @priya" in out and "*Secondary:* @sam" in out  # /hypercare oncall
+    assert "┌─ DM to priya" in out and "Paging @priya (primary on-call)" in out
+    assert "┌─ DM to sam" in out and "Paging @sam (secondary on-call)" in out
+    assert "DM to sam (message updated in place)" in out and "Acknowledged by @sam" in out
+    assert "@sam acknowledged HC-3" in out
+    assert "Page DMs sent: priya 1, sam 1, lena (lead) 0; no mention of the leads" in out
     assert not list(tmp_path.iterdir())  # the demo leaves nothing behind
 
 

@@ -1,0 +1,221 @@
+"""Readiness to leave hypercare: the program's exit criteria, judged on the stored KPIs.
+
+Pure evaluation: the figures come from a `KpiSource` (`storage.kpis.Kpis` in the bot, a fake
+in tests), the time from the caller, and nothing here knows about Slack, so `/hypercare
+status`, the weekly review and a CLI can all show the same judgement.
+
+A criterion is met, not met, or unknown (`met=None`: no data to judge it on). The verdict is
+READY only when every criterion is met: an unknown one keeps the team in hypercare, because
+leaving on a check nobody could run is the failure the exit criteria exist to prevent.
+
+Each criterion also gets a trend: its figure over the last period against the period before
+(for MTTR, the last `days` against the `days` before), so a lead sees whether a criterion not
+yet met is getting closer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from bot.config import Program
+from bot.reports.program import (
+    ErrorRateBelow,
+    ExitCriterion,
+    MttrBelow,
+    NoOpenSeverity,
+    NoSlaBreach,
+    NoUnownedItems,
+    OpenItemsBelow,
+    P95LatencyBelow,
+)
+from storage.kpis import MeanTimes
+
+TREND_DAYS = 7  # the period a criterion without `days` (open items) is compared over
+STEADY_WITHIN = 0.05  # a relative change smaller than this is "steady", not a trend
+NO_METRIC_HISTORY = "no stored metric history yet"
+
+
+class KpiSource(Protocol):
+    """The KPI reads readiness needs (`storage.kpis.Kpis` provides them)."""
+
+    def mean_times(self, since: dt.datetime, until: dt.datetime) -> Mapping[str, MeanTimes]: ...
+    def opened(self, since: dt.datetime, until: dt.datetime) -> Mapping[str, int]: ...
+    def open_counts(self, now: dt.datetime) -> Mapping[str, int]: ...
+    def sla_breaches(self, since: dt.datetime, until: dt.datetime) -> int: ...
+    def last_breach_at(self) -> dt.datetime | None: ...
+    def last_open_of_severity(self, severity: str, now: dt.datetime) -> dt.datetime | None: ...
+    def unowned_open(self, now: dt.datetime) -> int: ...
+
+
+class Verdict(StrEnum):
+    """Whether the exit criteria say hypercare may end."""
+
+    READY = "ready"
+    NOT_READY = "not_ready"
+    NO_CRITERIA = "no_criteria"
+
+
+class Trend(StrEnum):
+    """Which way a criterion's figure moved against the period before; "" when unknown."""
+
+    IMPROVING = "improving"
+    WORSE = "worse"
+    STEADY = "steady"
+    UNKNOWN = ""
+
+
+@dataclass(frozen=True)
+class CriterionResult:
+    """One criterion judged: met (None: no data), its figure in words, and its trend."""
+
+    label: str
+    met: bool | None
+    value: str
+    trend: Trend
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """Every criterion judged, the verdict, and where `now` is in the planned window."""
+
+    criteria: tuple[CriterionResult, ...]
+    verdict: Verdict
+    days_left: int | None  # None without a planned window
+    day_number: int | None
+
+
+def assess(program: Program, kpis: KpiSource, now: dt.datetime) -> Readiness:
+    """Judge the program's exit criteria at `now` (an aware instant)."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    results = tuple(_judge(criterion, kpis, now) for criterion in program.reports.exit_criteria)
+    if not results:
+        verdict = Verdict.NO_CRITERIA
+    elif all(result.met is True for result in results):
+        verdict = Verdict.READY
+    else:
+        verdict = Verdict.NOT_READY
+    window = program.window
+    today = now.astimezone(program.zone).date()
+    return Readiness(
+        criteria=results,
+        verdict=verdict,
+        days_left=window.days_left(today) if window else None,
+        day_number=window.day_number(today) if window else None,
+    )
+
+
+def _judge(criterion: ExitCriterion, kpis: KpiSource, now: dt.datetime) -> CriterionResult:
+    if isinstance(criterion, NoOpenSeverity):
+        return _no_open_severity(criterion, kpis, now)
+    if isinstance(criterion, NoSlaBreach):
+        return _no_sla_breach(criterion, kpis, now)
+    if isinstance(criterion, MttrBelow):
+        return _mttr_below(criterion, kpis, now)
+    if isinstance(criterion, OpenItemsBelow):
+        return _open_items_below(criterion, kpis, now)
+    if isinstance(criterion, NoUnownedItems):
+        return _no_unowned_items(criterion, kpis, now)
+    if isinstance(criterion, ErrorRateBelow | P95LatencyBelow):
+        # The watch keeps only a rule window of scrapes in memory, so there is no error-rate
+        # or latency history over days to judge these on: unknown until a metric rollup is
+        # stored (planned), never silently met.
+        return CriterionResult(criterion.label, None, NO_METRIC_HISTORY, Trend.UNKNOWN)
+    raise TypeError(f"no judgement for exit criterion {criterion!r}")  # a new kind was added
+
+
+def _periods(now: dt.datetime, days: int) -> tuple[dt.datetime, dt.datetime]:
+    """The starts of the last `days` and of the `days` before them."""
+    span = dt.timedelta(days=days)
+    return now - span, now - 2 * span
+
+
+def _no_open_severity(c: NoOpenSeverity, kpis: KpiSource, now: dt.datetime) -> CriterionResult:
+    last = kpis.last_open_of_severity(c.severity, now)
+    if last is None:
+        met, value = True, f"no {c.severity} item ever open"
+    elif last >= now:
+        met, value = False, f"{c.severity} open now"
+    else:
+        met = now - last >= dt.timedelta(days=c.days)
+        value = f"last {c.severity} open {_ago(now - last)} ago"
+    recent, before = _periods(now, c.days)
+    current = kpis.opened(recent, now).get(c.severity, 0)
+    previous = kpis.opened(before, recent).get(c.severity, 0)
+    return CriterionResult(c.label, met, value, _trend(current, previous))
+
+
+def _no_sla_breach(c: NoSlaBreach, kpis: KpiSource, now: dt.datetime) -> CriterionResult:
+    recent, before = _periods(now, c.days)
+    current = kpis.sla_breaches(recent, now)
+    previous = kpis.sla_breaches(before, recent)
+    if current:
+        value = f"{_count(current, 'breach', 'breaches')} in the last {_count(c.days, 'day')}"
+    else:
+        last = kpis.last_breach_at()
+        value = "no breach so far" if last is None else f"last breach {_ago(now - last)} ago"
+    return CriterionResult(c.label, current == 0, value, _trend(current, previous))
+
+
+def _mttr_below(c: MttrBelow, kpis: KpiSource, now: dt.datetime) -> CriterionResult:
+    recent, before = _periods(now, c.days)
+    current = kpis.mean_times(recent, now).get(c.severity)
+    previous = kpis.mean_times(before, recent).get(c.severity)
+    mttr = current.mttr_seconds if current else None
+    trend = _trend(mttr, previous.mttr_seconds if previous else None)
+    if current is None or mttr is None:
+        value = f"no {c.severity} resolved in the last {_count(c.days, 'day')}"
+        return CriterionResult(c.label, None, value, trend)
+    value = f"MTTR {mttr / 3600:.1f} h ({current.resolved} resolved)"
+    return CriterionResult(c.label, mttr < c.hours * 3600, value, trend)
+
+
+def _open_items_below(c: OpenItemsBelow, kpis: KpiSource, now: dt.datetime) -> CriterionResult:
+    def open_at(moment: dt.datetime) -> int:
+        counts = kpis.open_counts(moment)
+        return counts.get(c.severity, 0) if c.severity else sum(counts.values())
+
+    current = open_at(now)
+    previous = open_at(now - dt.timedelta(days=TREND_DAYS))
+    which = f"open {c.severity}" if c.severity else "open"
+    value = f"{current} {which} " + ("item" if current == 1 else "items")
+    return CriterionResult(c.label, current < c.count, value, _trend(current, previous))
+
+
+def _no_unowned_items(c: NoUnownedItems, kpis: KpiSource, now: dt.datetime) -> CriterionResult:
+    unowned = kpis.unowned_open(now)
+    if unowned:
+        value = f"{_count(unowned, 'open item')} without an owner or a ticket"
+    else:
+        value = "every open item has an owner or a ticket"
+    # No trend: a ticket key has no timestamp, so how many were unowned a week ago is unknown.
+    return CriterionResult(c.label, unowned == 0, value, Trend.UNKNOWN)
+
+
+def _trend(current: float | None, previous: float | None) -> Trend:
+    """Lower is better for every figure judged here (open items, breaches, MTTR)."""
+    if current is None or previous is None:
+        return Trend.UNKNOWN
+    if current == previous:
+        return Trend.STEADY
+    if previous and abs(current - previous) / previous < STEADY_WITHIN:
+        return Trend.STEADY
+    return Trend.IMPROVING if current < previous else Trend.WORSE
+
+
+def _ago(delta: dt.timedelta) -> str:
+    """A duration, rounded down, in the unit a reader expects: a 7-day streak needs 7 days."""
+    seconds = max(0, int(delta.total_seconds()))
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    if seconds < 2 * 86400:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 86400} days"
+
+
+def _count(n: int, singular: str, plural: str | None = None) -> str:
+    return f"{n} {singular if n == 1 else plural or singular + 's'}"

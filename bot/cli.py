@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -120,7 +121,9 @@ def _moment(text: str | None, program: Program) -> dt.datetime:
     return moment.astimezone(dt.UTC)
 
 
-def digest(settings: Settings, kind: str, dry_run: bool, at: str | None) -> int:
+def digest(
+    settings: Settings, kind: str, dry_run: bool, at: str | None, charts_dir: Path | None = None
+) -> int:
     """Print the digest that would be posted (the scheduler posts the real one)."""
     if not dry_run:
         print("error: only --dry-run is supported; the running bot posts digests.", file=sys.stderr)
@@ -131,12 +134,10 @@ def digest(settings: Settings, kind: str, dry_run: bool, at: str | None) -> int:
         for problem in exc.problems:
             print(f"error: {exc.path}: {problem}", file=sys.stderr)
         return 1
-    if kind != "daily":
-        print("error: the weekly review is not built yet; try `digest daily`.", file=sys.stderr)
-        return 2
     from bot.oncall.service import OnCallService
     from bot.slack.digest_blocks import digest_text
-    from bot.wiring import build_digests
+    from bot.slack.weekly_blocks import weekly_text
+    from bot.wiring import build_digests, build_weekly
     from storage import db
     from storage.oncall import OverrideRepository
 
@@ -152,8 +153,17 @@ def digest(settings: Settings, kind: str, dry_run: bool, at: str | None) -> int:
         oncall = OnCallService(
             program=program, clock=lambda: moment, overrides=OverrideRepository(sessions)
         )
-        service = build_digests(program, sessions, lambda: moment, oncall)
-        print(digest_text(program, service.daily(until=moment)))
+        if kind == "daily":
+            service = build_digests(program, sessions, lambda: moment, oncall)
+            print(digest_text(program, service.daily(until=moment)))
+        else:
+            review = build_weekly(program, sessions, lambda: moment).build(until=moment)
+            print(weekly_text(program, review))
+            if charts_dir is not None:
+                charts_dir.mkdir(parents=True, exist_ok=True)
+                for chart in review.charts:
+                    (charts_dir / chart.filename).write_bytes(chart.png)
+                print(f"(charts written to {charts_dir})")
     finally:
         engine.dispose()
     return 0
@@ -175,12 +185,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     digest_parser.add_argument(
         "--at", help="as if it were this time (ISO, program-local unless it has an offset)"
     )
+    digest_parser.add_argument(
+        "--charts", type=Path, help="weekly: also write the charts as PNG files into this folder"
+    )
     args = parser.parse_args(argv)
     settings = _settings()
     setup_logging(settings.log_level)
     command = args.command or "serve"
     if command == "digest":
-        return digest(settings, args.kind, args.dry_run, args.at)
+        return digest(settings, args.kind, args.dry_run, args.at, args.charts)
     return {"serve": serve, "migrate": migrate, "check-config": check_config, "demo": demo}[
         command
     ](settings)

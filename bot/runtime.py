@@ -152,13 +152,16 @@ class Runtime:
                 coalesce=True,
                 next_run_time=dt.datetime.now(dt.UTC),
             )
-        if self.services.digests is not None and self.program.channels.digest is not None:
-            # Is a digest slot due? Each (job, local date) is claimed once, whoever asks.
+        reports = [("digest-daily", self.services.digests), ("digest-weekly", self.services.weekly)]
+        for job_id, service in reports:
+            if service is None or self.program.channels.digest is None:
+                continue
+            # Is a slot due? Each (job, local date) is claimed once, whoever asks.
             scheduler.add_job(
-                self._led(self.services.digests.post_due),
+                self._led(service.post_due),
                 "interval",
                 seconds=self.settings.digest_check_seconds,
-                id="digest-daily",
+                id=job_id,
                 max_instances=1,
                 coalesce=True,
                 next_run_time=dt.datetime.now(dt.UTC),

@@ -13,6 +13,7 @@ from bot.oncall.service import OnCallService
 from bot.ports import Notifier
 from bot.reports.digest import DigestService
 from bot.reports.status import StatusService
+from bot.reports.weekly import WeeklyService
 from bot.tickets import TicketService
 
 
@@ -30,3 +31,4 @@ class Services:
     escalation: EscalationService | None = None
     digests: DigestService | None = None
     status: StatusService | None = None
+    weekly: WeeklyService | None = None

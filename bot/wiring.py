@@ -28,6 +28,7 @@ from bot.oncall.service import OnCallService
 from bot.ports import Clock, utc_now
 from bot.reports.digest import DigestNotifier, DigestService
 from bot.reports.status import StatusService
+from bot.reports.weekly import WeeklyNotifier, WeeklyService
 from bot.runtime import HTTP_THREADS, Runtime, _serve_until
 from bot.services import Services
 from bot.slack.notifier import SlackNotifier, make_client
@@ -46,6 +47,7 @@ from storage.leader import Leadership
 from storage.oncall import OverrideRepository
 from storage.repositories import FeedbackRepository, OutboxRepository
 from storage.tickets import TicketRepository
+from storage.weekly import WeeklyQueries
 
 __all__ = ["HTTP_THREADS", "Runtime", "_serve_until", "build_runtime", "build_tracker"]
 
@@ -126,6 +128,27 @@ def build_digests(
         notifier=notifier,
         on_call=oncall.on_call_now,
         silences=silences,
+        short_id=lambda feedback_id: f"{program.id_prefix}-{feedback_id}",
+        on_enqueued=on_enqueued,
+    )
+
+
+def build_weekly(
+    program: Program,
+    sessions: sessionmaker[Session],
+    clock: Clock,
+    *,
+    notifier: WeeklyNotifier | None = None,
+    on_enqueued: Callable[[], None] = lambda: None,
+) -> WeeklyService:
+    """Build the weekly review (also used alone by `hypercare-bot digest weekly --dry-run`)."""
+    return WeeklyService(
+        program=program,
+        kpis=Kpis(sessions),
+        queries=WeeklyQueries(sessions),
+        clock=clock,
+        jobs=JobRuns(sessions),
+        notifier=notifier,
         short_id=lambda feedback_id: f"{program.id_prefix}-{feedback_id}",
         on_enqueued=on_enqueued,
     )
@@ -247,7 +270,11 @@ def build_runtime(settings: Settings, program: Program, clock: Clock = utc_now) 
         clock=clock,
         on_call=oncall.on_call_now,
     )
-    services = replace(services, digests=digests, status=status)
+    weekly = build_weekly(
+        program, sessions, clock, notifier=SlackReporter(client, program), on_enqueued=wake.set
+    )
+    handlers.update(weekly.handlers())
+    services = replace(services, digests=digests, status=status, weekly=weekly)
     secret = settings.slack_signing_secret
     app = build_app(
         client=client,

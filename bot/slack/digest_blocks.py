@@ -44,7 +44,7 @@ def line_text(program: Program, line: ItemLine) -> str:
     return f":warning: {text}" if line.flag == "breach" else text
 
 
-def _section_text(program: Program, section: Section) -> str:
+def section_text(program: Program, section: Section) -> str:
     head = f"*{escape(section.title)}*"
     if section.total:
         head += f" ({section.total})"
@@ -81,7 +81,7 @@ def digest_message(program: Program, digest: Digest) -> tuple[str, list[Block]]:
         DividerBlock(),
     ]
     for section in digest.sections:
-        blocks.append(SectionBlock(text=MarkdownTextObject(text=_section_text(program, section))))
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=section_text(program, section))))
     totals = ", ".join(f"{s.title.lower()} {s.total}" for s in digest.sections[:3])
     return f"{digest.title}: {totals}", blocks
 
@@ -110,7 +110,7 @@ def digest_text(program: Program, digest: Digest) -> str:
     if digest.on_call:
         lines.append(digest.on_call)
     for section in digest.sections:
-        lines += ["", _section_text(program, section)]
+        lines += ["", section_text(program, section)]
     for title, items in digest.full_lists.items():
         lines += ["", f"Full list: {title} ({len(items)})"]
         lines += [f"• {line_text(program, item)}" for item in items]

@@ -6,13 +6,15 @@ from slack_sdk import WebClient
 
 from bot.config import Program
 from bot.ports import PostedMessage
+from bot.reports.charts import Chart
 from bot.reports.digest_model import Digest
-from bot.slack import digest_blocks
+from bot.reports.weekly import WeeklyReview
+from bot.slack import digest_blocks, weekly_blocks
 from bot.slack.notifier import slack_call
 
 
 class SlackReporter:
-    """The DigestNotifier port in Slack terms."""
+    """The DigestNotifier and WeeklyNotifier ports in Slack terms."""
 
     def __init__(self, client: WebClient, program: Program) -> None:
         self._client = client
@@ -38,3 +40,28 @@ class SlackReporter:
                     channel=channel_id, thread_ts=thread_ts, text=text, unfurl_links=False
                 ),
             )
+
+    def post_weekly(self, channel_id: str, review: WeeklyReview) -> PostedMessage:
+        """Post the weekly review message."""
+        text, blocks = weekly_blocks.weekly_message(self._program, review)
+        response = slack_call(
+            "chat.postMessage",
+            lambda: self._client.chat_postMessage(
+                channel=channel_id, text=text, blocks=blocks, unfurl_links=False
+            ),
+        )
+        return PostedMessage(str(response["channel"]), str(response["ts"]), None)
+
+    def upload_chart(self, channel_id: str, thread_ts: str, chart: Chart) -> None:
+        """Upload a chart as a PNG in the review's thread (files.getUploadURLExternal & co)."""
+        slack_call(
+            "files.upload",
+            lambda: self._client.files_upload_v2(
+                channel=channel_id,
+                thread_ts=thread_ts,
+                file=chart.png,
+                filename=chart.filename,
+                title=chart.title,
+                alt_txt=chart.title,
+            ),
+        )

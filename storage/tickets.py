@@ -105,6 +105,10 @@ class TicketRepository:
             )
             if row is None or (row.ticket_status == status and row.ticket_category == category):
                 return None
+            if not row.ticket_status and row.ticket_category == category.value:
+                # The first status heard of a new issue is no change: note it silently.
+                row.ticket_status = status
+                return None
             before = row.ticket_status
             row.ticket_status, row.ticket_category = status, category.value
             row.state = _state_for(category, row.state)

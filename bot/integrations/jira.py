@@ -199,7 +199,9 @@ class JiraTracker:
 
         issue = self._call("the new issue", run)
         log.info("Jira issue %s created for %s", issue.key, draft.idempotency_label)
-        return Ticket(issue.key, self.url_of(issue.key), "Open", TicketCategory.NEW)
+        # Jira's create answer has no status: leave it unknown ("") until a poll or webhook
+        # says it, rather than inventing one that the first poll would "change".
+        return Ticket(issue.key, self.url_of(issue.key), "", TicketCategory.NEW)
 
     def get(self, key: str) -> Ticket:
         """Return one issue's current state."""

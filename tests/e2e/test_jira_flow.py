@@ -250,6 +250,20 @@ def test_status_changes_reach_the_thread_once_by_poll_or_webhook(
     assert bot.services.tickets.sync(5) == 0  # the poller sees nothing new
 
 
+def test_the_first_poll_of_a_new_issue_announces_nothing(
+    bot: Runtime, user: SlackUserSimulator, slack: SlackEmulator
+) -> None:
+    """Jira's create answer has no status; the first poll learns "To Do" quietly (no note)."""
+    file(user, slack)
+    key = ticket_of(bot)
+    assert bot.services.tickets.sync(5) == 0
+    assert bot.services.tickets.sync(5) == 0
+    time.sleep(0.3)
+    assert not [c for c in slack.calls_to("chat.postMessage") if "is now" in c.args.get("text", "")]
+    feedback = bot.services.tickets.lookup(key)
+    assert feedback is not None and feedback.ticket_status == "To Do"
+
+
 def test_webhook_with_a_bad_signature_is_refused(bot: Runtime, jira: JiraEmulator) -> None:
     """A webhook not signed with the shared secret is a 401 and changes nothing."""
     hook = f"http://127.0.0.1:{bot.port}/jira/webhook"

@@ -17,6 +17,7 @@ from pydantic import SecretStr
 
 from bot.config import Program, Settings
 from bot.demo_escalation import ON_CALL, play_escalation
+from bot.demo_reports import DIGEST, play_reports
 from bot.logs import setup_logging
 from bot.sandbox import SlackEmulator, SlackUserSimulator, transcript
 from bot.sandbox.exposition_server import KongExposition
@@ -30,7 +31,12 @@ JIRA_EMAIL, JIRA_TOKEN, JIRA_HOOK = "bot@example.com", "demo-jira-token", "demo-
 FEEDBACK, GENERAL = "C0FEEDBACK", "C0PAYMENTS"
 PEOPLE = {"U0ALICE": "alice", "U0BOB": "bob", "U0LENA": "lena (lead)", **ON_CALL}
 ALERTS = "C0ALERTS"
-CHANNELS = {FEEDBACK: "hypercare-feedback", GENERAL: "payments-general", ALERTS: "hypercare-alerts"}
+CHANNELS = {
+    FEEDBACK: "hypercare-feedback",
+    GENERAL: "payments-general",
+    ALERTS: "hypercare-alerts",
+    DIGEST: "hypercare-digest",
+}
 
 PROGRAM = {
     "name": "Payments platform go-live",
@@ -329,6 +335,7 @@ def run_demo(log_level: str = "WARNING") -> None:
             jira_webhook_secret=SecretStr(JIRA_HOOK),
             jira_read_timeout=2.0,
             escalation_tick_seconds=0.2,  # the escalation chapter's waits are seconds
+            digest_check_seconds=0.2,  # the last chapter's digest is due as the bot restarts
             _env_file=None,
         )
         gateway = KongExposition()
@@ -342,6 +349,7 @@ def run_demo(log_level: str = "WARNING") -> None:
             demo.play()
             demo.play_gateway(gateway)
             play_escalation(demo, PROGRAM)
+            play_reports(demo, PROGRAM)
         finally:
             demo.runtime.stop()
             demo.user.close()

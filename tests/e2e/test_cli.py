@@ -85,7 +85,8 @@ def test_serve_answers_slack_then_stops_cleanly_on_sigterm(
 
 
 def test_demo_plays_the_scripted_morning(tmp_path: Path) -> None:
-    """`hypercare-bot demo` needs no credentials and shows receipts, errors and thread replies."""
+    """`hypercare-bot demo` needs no credentials and shows receipts, errors and thread replies,
+    escalation, and at the end the stand-up digest, exit readiness and a Home tab."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_")}
     result = subprocess.run(
         [sys.executable, "-m", "bot", "demo"],
@@ -112,6 +113,16 @@ def test_demo_plays_the_scripted_morning(tmp_path: Path) -> None:
     assert "DM to sam (message updated in place)" in out and "Acknowledged by @sam" in out
     assert "@sam acknowledged HC-3" in out
     assert "Page DMs sent: priya 1, sam 1, lena (lead) 0; no mention of the leads" in out
+    # The last chapter: the scheduler posts the day's digest, then status and the Home tab.
+    digest = out.split("┌─ #hypercare-digest\n", 1)[1].split("└─", 1)[0]
+    assert "STAND-UP DIGEST · PAYMENTS PLATFORM GO-LIVE" in digest
+    assert "*New feedback* (3) — sev1 2 · sev2 1" in digest and "*Open items* (3)" in digest
+    assert all(f"HC-{n}" in digest for n in (1, 2, 3)) and "posted late" not in digest
+    assert "*Alerts fired* (1)" in digest and "*checkout-5xx*" in digest
+    assert "HC-3* — acknowledged by @sam" in digest
+    assert "┌─ only visible to lena (lead)\n  │ PAYMENTS PLATFORM GO-LIVE: EXIT READINESS" in out
+    assert "Not ready to exit hypercare yet." in out and "*No open sev1 for 7 days*" in out
+    assert "┌─ Home tab of alice" in out and "*Your reports* (2)" in out
     assert not list(tmp_path.iterdir())  # the demo leaves nothing behind
 
 

@@ -203,7 +203,10 @@ class WeeklyService:
             since=since,
             until=until,
             late=late,
-            numbers=self._numbers(since, until, times),
+            numbers=(
+                *self._numbers(since, until, times),
+                *_gateway_numbers(error_rates, latencies),
+            ),
             sections=(self._themes(since, until), self._breaches(since, until)),
             readiness=assess(program, self._kpis, until),
             charts=rendered,
@@ -270,3 +273,25 @@ class WeeklyService:
 def _hours(mean: MeanTimes | None, field: str) -> float | None:
     seconds = getattr(mean, field) if mean is not None else None
     return None if seconds is None else float(seconds) / HOUR
+
+
+def _gateway_numbers(
+    error_rates: Mapping[str, tuple[float | None, ...]],
+    latencies: Mapping[str, tuple[float | None, ...]],
+) -> list[str]:
+    """One line per metric source: the week's mean and worst day of error rate and latency."""
+    lines = []
+    for source in sorted(set(error_rates) | set(latencies)):
+        parts = []
+        rates = [v for v in error_rates.get(source, ()) if v is not None]
+        if rates:
+            parts.append(
+                f"error rate {sum(rates) / len(rates) * 100:.2f} % a day on average, "
+                f"worst day {max(rates) * 100:.2f} %"
+            )
+        slow = [v for v in latencies.get(source, ()) if v is not None]
+        if slow:
+            parts.append(f"latency {sum(slow) / len(slow):.0f} ms, worst day {max(slow):.0f} ms")
+        if parts:
+            lines.append(f"Gateway {source}: " + "; ".join(parts))
+    return lines

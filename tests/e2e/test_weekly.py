@@ -15,7 +15,7 @@ from sqlalchemy import update
 from bot.sandbox import SlackEmulator
 from bot.wiring import Runtime
 from storage import db
-from storage.models import FeedbackRow
+from storage.models import FeedbackRow, MetricHourRow
 from tests.e2e.test_digest import DIGEST, digest_program, draft, start
 from tests.e2e.test_watch_flow import Clock
 from tests.support import wait_until
@@ -72,6 +72,29 @@ def test_friday_s_review_posts_numbers_themes_readiness_and_four_charts(
             .where(FeedbackRow.id == 4)
             .values(state="resolved", resolved_at=clock.now)
         )
+        wednesday = (MONDAY + dt.timedelta(days=2)).replace(minute=0)
+        session.add_all(
+            [  # what the watch stores: per hour, the sum and count of each poll's worst scope
+                MetricHourRow(
+                    rule_id="gw-5xx",
+                    source_id="gw",
+                    unit="ratio",
+                    hour=wednesday,
+                    samples=2,
+                    total=0.02,
+                    worst=0.015,
+                ),
+                MetricHourRow(
+                    rule_id="gw-p95",
+                    source_id="gw",
+                    unit="ms",
+                    hour=wednesday,
+                    samples=4,
+                    total=1200.0,
+                    worst=450.0,
+                ),
+            ]
+        )
     clock.now = FRIDAY_1559
     assert bot.services.weekly is not None and not bot.services.weekly.post_due()
     clock.tick(60)
@@ -96,6 +119,11 @@ def test_friday_s_review_posts_numbers_themes_readiness_and_four_charts(
     assert plotted["series"]["opened:sev3"][3] == 3  # Monday
     assert plotted["series"]["opened:sev3"][5] == 2  # Wednesday
     assert plotted["series"]["resolved:sev3"][6] == 1  # Thursday
+    assert "Gateway gw: error rate 1.00 % a day on average" in text and "latency 300 ms" in text
+    health = series(next(f for f in files if f["filename"].startswith("gateway"))["content"])
+    assert health["series"]["error_rate_pct:gw"][5] == pytest.approx(1.0)
+    assert health["series"]["p95_latency_ms:gw"][5] == pytest.approx(300.0)
+    assert health["series"]["error_rate_pct:gw"][4] is None  # no samples: a gap, not a zero
     backlog = series(next(f for f in files if f["filename"].startswith("backlog"))["content"])
     assert backlog["series"]["sev3"][-1] == 4
     clock.tick(3600)

@@ -235,10 +235,13 @@ class EscalationRepository:
         now: dt.datetime,
     ) -> None:
         """Copy acknowledgements onto the feedback (its receipt shows them) and audit."""
+        state = update.state
+        acknowledged = state.acknowledged_at is not None and before.state.acknowledged_at is None
+        if not (update.restart or acknowledged or update.audit):
+            return  # a plain tick: nothing on the feedback changes, so it is not even locked
         feedback = session.get(FeedbackRow, row.item_id, with_for_update=True)
         if feedback is None:
             return
-        state = update.state
         if update.restart:
             feedback.acknowledged_by = feedback.acknowledged_at = None
             if feedback.state == FeedbackState.RESOLVED.value:  # a lead re-opened it
@@ -247,7 +250,7 @@ class EscalationRepository:
                 )
                 feedback.resolved_at = None
             feedback.updated_at = now
-        elif state.acknowledged_at is not None and before.state.acknowledged_at is None:
+        elif acknowledged:
             feedback.acknowledged_by = state.acknowledged_by
             feedback.acknowledged_at = state.acknowledged_at
             if feedback.state == FeedbackState.NEW.value:

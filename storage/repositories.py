@@ -74,7 +74,10 @@ def feedback_from_row(row: FeedbackRow, prefix: str) -> Feedback:
     )
 
 
-def queue_effects(session: Session, effects: Sequence[Effect], now: dt.datetime) -> None:
+def queue_effects(
+    session: Session, effects: Sequence[Effect], now: dt.datetime, due: dt.datetime | None = None
+) -> None:
+    """Queue effects (each once, by key), due at `due` or now."""
     for effect in effects:
         exists = session.scalar(select(OutboxRow.id).where(OutboxRow.idempotency_key == effect.key))
         if exists is None:
@@ -85,7 +88,7 @@ def queue_effects(session: Session, effects: Sequence[Effect], now: dt.datetime)
                     idempotency_key=effect.key,
                     status="pending",
                     attempts=0,
-                    due_at=now,
+                    due_at=due or now,
                     created_at=now,
                 )
             )
@@ -260,7 +263,10 @@ class OutboxRepository:
         with self._sessions.begin() as session:
             row = session.get_one(OutboxRow, task_id)
             row.status, row.done_at, row.locked_until = "done", now, None
-            queue_effects(session, effects, now)
+            # Follow-ups go just ahead of their parent's place in the queue (depth first): a
+            # page's DM goes out before the other pages of its burst, not after all of them.
+            ahead = min(row.due_at, now) - dt.timedelta(microseconds=1)
+            queue_effects(session, effects, now, due=ahead)
 
     def retry_at(self, task_id: int, due: dt.datetime, error: str, *, counted: bool = True) -> None:
         """Put a row back to be tried again at `due`; an uncounted try does not add to backoff."""

@@ -25,7 +25,7 @@ from bot.oncall.program import StepKind
 from bot.oncall.rota import OnCallNow
 from bot.ports import Clock, PostedMessage
 from bot.tickets import NOTE, REFRESH_RECEIPT
-from storage.escalations import EscalationRepository, Update
+from storage.escalations import EscalationRepository
 
 log = logging.getLogger(__name__)
 
@@ -193,19 +193,9 @@ class PageSender:
             )
         if not targets.users and not targets.special:
             effects.append(Effect(SKIP, base, f"{SKIP}:{claim}"))
-        self._repo_paged(record, targets.users)
+        # The people paged may acknowledge once their DM is sent (`record_page`); until then
+        # they are on call or leads, who may anyway.
         return effects
-
-    def _repo_paged(self, record: EscalationRecord, users: Sequence[str]) -> None:
-        """Allow the paged people to acknowledge from the moment their page is queued."""
-        if not users:
-            return
-        generation = record.generation
-        self._repo.change(
-            record.id,
-            self._clock(),
-            lambda r: Update(r.state, paged=users) if r.generation == generation else None,
-        )
 
     def _targets(self, kind: StepKind, group: object) -> Targets:
         if kind is StepKind.NOTIFY_CHANNEL:

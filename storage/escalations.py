@@ -43,7 +43,6 @@ class Update:
     state: EscalationState
     effects: Sequence[Effect] = ()
     claims: Sequence[Claim] = ()
-    paged: Sequence[str] = ()  # people now allowed to acknowledge, because they were paged
     audit: tuple[str, str, dict[str, Any]] | None = None  # actor, action, detail
     restart: bool = False  # a new generation: the pages of the old climb are forgotten
 
@@ -217,8 +216,6 @@ class EscalationRepository:
         if update.restart:
             row.generation += 1
             row.paged, row.pages = [], []
-        elif update.paged:
-            row.paged = list(dict.fromkeys([*row.paged, *update.paged]))
         if state.breach_taken and not before.state.breach_taken:
             row.breaches += 1
             row.sla_breached_at = sla(state, now).resolve_due

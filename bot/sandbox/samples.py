@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
+
+from bot.domain import FeedbackDraft, UsersAffected
 
 
 def feedback_form(channel: str, **overrides: Any) -> dict[str, Any]:
@@ -23,3 +26,24 @@ def feedback_form(channel: str, **overrides: Any) -> dict[str, Any]:
     }
     values.update(overrides)
     return values
+
+
+def feedback_draft(**changes: Any) -> FeedbackDraft:
+    """A valid draft for the example program (a sev1 payments bug), with fields changed."""
+    draft = FeedbackDraft(
+        summary="Checkout 504",
+        category="bug",
+        severity="sev1",
+        component="payments-api",
+        environment="production",
+        trying="",
+        expected="",
+        actual="It times out",
+        api_endpoint=None,
+        correlation_id=None,
+        users_affected=UsersAffected.MANY,
+        channel_id="C0FEEDBACK",
+        reporter_id="U0ALICE",
+        submission_key="view:V1",
+    )
+    return replace(draft, **changes)

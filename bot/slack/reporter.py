@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from slack_sdk import WebClient
+from slack_sdk.models.blocks import Block
 
 from bot.config import Program
 from bot.ports import PostedMessage
@@ -20,9 +21,7 @@ class SlackReporter:
         self._client = client
         self._program = program
 
-    def post_digest(self, channel_id: str, digest: Digest) -> PostedMessage:
-        """Post the digest message."""
-        text, blocks = digest_blocks.digest_message(self._program, digest)
+    def _post(self, channel_id: str, text: str, blocks: list[Block]) -> PostedMessage:
         response = slack_call(
             "chat.postMessage",
             lambda: self._client.chat_postMessage(
@@ -30,6 +29,10 @@ class SlackReporter:
             ),
         )
         return PostedMessage(str(response["channel"]), str(response["ts"]), None)
+
+    def post_digest(self, channel_id: str, digest: Digest) -> PostedMessage:
+        """Post the digest message."""
+        return self._post(channel_id, *digest_blocks.digest_message(self._program, digest))
 
     def post_full_lists(self, channel_id: str, thread_ts: str, digest: Digest) -> None:
         """Post the cut sections in full as replies in the digest's thread."""
@@ -43,14 +46,7 @@ class SlackReporter:
 
     def post_weekly(self, channel_id: str, review: WeeklyReview) -> PostedMessage:
         """Post the weekly review message."""
-        text, blocks = weekly_blocks.weekly_message(self._program, review)
-        response = slack_call(
-            "chat.postMessage",
-            lambda: self._client.chat_postMessage(
-                channel=channel_id, text=text, blocks=blocks, unfurl_links=False
-            ),
-        )
-        return PostedMessage(str(response["channel"]), str(response["ts"]), None)
+        return self._post(channel_id, *weekly_blocks.weekly_message(self._program, review))
 
     def upload_chart(self, channel_id: str, thread_ts: str, chart: Chart) -> None:
         """Upload a chart as a PNG in the review's thread (files.getUploadURLExternal & co)."""

@@ -17,6 +17,7 @@ from bot.config import Program
 from bot.domain import FeedbackDraft, UsersAffected
 from bot.escalation.model import ItemKind, ItemRef
 from bot.sandbox import SlackEmulator
+from bot.sandbox.samples import feedback_draft
 from bot.slack.digest_blocks import digest_text
 from bot.wiring import Runtime, build_runtime
 from storage import db
@@ -46,20 +47,11 @@ def digest_program(top: int = 3) -> Program:
 
 def draft(index: int, severity: str = "sev3") -> FeedbackDraft:
     """A draft; sev1 escalates, sev3 does not."""
-    return FeedbackDraft(
+    return feedback_draft(
         summary=f"Problem {index} <@U0EVIL> *bold*",
         category="bug" if index % 2 else "usability",
         severity=severity,
-        component="payments-api",
-        environment="production",
-        trying="",
-        expected="",
-        actual="It fails",
-        api_endpoint=None,
-        correlation_id=None,
         users_affected=UsersAffected.ONE,
-        channel_id="C0FEEDBACK",
-        reporter_id="U0ALICE",
         submission_key=f"view:{index}",
     )
 

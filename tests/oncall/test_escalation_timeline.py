@@ -14,9 +14,10 @@ import pytest
 from sqlalchemy import select, update
 
 from bot.config import Program
-from bot.domain import FeedbackDraft, UsersAffected
+from bot.domain import FeedbackDraft
 from bot.escalation.model import AckOutcome, ItemKind, ItemRef
 from bot.sandbox import SlackEmulator
+from bot.sandbox.samples import feedback_draft
 from bot.wiring import Runtime, build_runtime
 from storage import db
 from storage.models import EscalationRow, FeedbackRow
@@ -29,22 +30,7 @@ FEEDBACK = ItemRef(ItemKind.FEEDBACK, 1)
 
 def draft(key: str = "view:V1") -> FeedbackDraft:
     """A sev1 draft."""
-    return FeedbackDraft(
-        summary="Checkout 504",
-        category="bug",
-        severity="sev1",
-        component="payments-api",
-        environment="production",
-        trying="",
-        expected="",
-        actual="It times out",
-        api_endpoint=None,
-        correlation_id=None,
-        users_affected=UsersAffected.MANY,
-        channel_id="C0FEEDBACK",
-        reporter_id="U0ALICE",
-        submission_key=key,
-    )
+    return feedback_draft(submission_key=key)
 
 
 class Bot:

@@ -2,32 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from bot.config import Program
-from bot.domain import FeedbackDraft, Field, UsersAffected
+from bot.domain import FeedbackDraft, Field
 from bot.feedback import clean_summary, summary_from_text, validate
+from bot.sandbox.samples import feedback_draft
 
 
 def draft(**changes: object) -> FeedbackDraft:
     """A valid draft for the example program."""
-    base = FeedbackDraft(
-        summary="Checkout 504",
-        category="bug",
-        severity="sev1",
-        component="payments-api",
-        environment="production",
-        trying="",
-        expected="",
-        actual="It times out",
-        api_endpoint=None,
-        correlation_id=None,
-        users_affected=UsersAffected.MANY,
-        channel_id="C0FEEDBACK",
-        reporter_id="U0ALICE",
-        submission_key="view:V1",
-    )
-    return replace(base, **changes)  # type: ignore[arg-type]
+    return feedback_draft(**changes)
 
 
 def test_valid_draft_has_no_problems(program: Program) -> None:

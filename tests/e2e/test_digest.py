@@ -81,11 +81,14 @@ def bot(slack: SlackEmulator, database_url: str, clock: Clock) -> Iterator[Runti
 
 
 def digests(slack: SlackEmulator) -> list[Any]:
-    """Digest messages in the digest channel (not thread replies)."""
+    """Stand-up digests in the digest channel (not thread replies, not weekly reviews)."""
     return [
         c
         for c in slack.calls_to("chat.postMessage")
-        if c.args.get("channel") == DIGEST and not c.args.get("thread_ts") and c.status == 200
+        if c.args.get("channel") == DIGEST
+        and not c.args.get("thread_ts")
+        and c.status == 200
+        and "Stand-up digest" in str(c.args.get("text"))
     ]
 
 

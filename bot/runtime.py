@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import math
 import threading
@@ -185,12 +186,12 @@ class Runtime:
         if watch is None or metrics is None:
             return
         for source in metrics.sources:
-            # One job per source: a slow source never delays another; reads never overlap.
+            # One job per source: a slow source never delays another; reads never overlap. Only
+            # the leading replica polls: the rule engine's memory is one record in the database.
             scheduler.add_job(
-                watch.poll,
+                self._led(functools.partial(watch.poll, source.id)),
                 "interval",
                 seconds=source.interval,
-                args=[source.id],
                 id=f"metrics-{source.id}",
                 max_instances=1,
                 coalesce=True,
@@ -204,10 +205,9 @@ class Runtime:
         # Overlapping windows: a poll that failed or ran late is covered by the next one.
         window = math.ceil(3 * jira.poll_interval / 60) + 1
         scheduler.add_job(
-            self._sync_tickets,
+            self._led(functools.partial(self._sync_tickets, window)),
             "interval",
             seconds=jira.poll_interval,
-            args=[window],
             id="jira-sync",
             max_instances=1,
             coalesce=True,

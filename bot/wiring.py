@@ -269,6 +269,7 @@ def build_runtime(settings: Settings, program: Program, clock: Clock = utc_now) 
         digests=digests,
         clock=clock,
         on_call=oncall.on_call_now,
+        metrics=WeeklyQueries(sessions),
     )
     weekly = build_weekly(
         program, sessions, clock, notifier=SlackReporter(client, program), on_enqueued=wake.set

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from bot.config import Program
 from bot.reports.program import (
@@ -37,6 +38,14 @@ from storage.kpis import MeanTimes
 TREND_DAYS = 7  # the period a criterion without `days` (open items) is compared over
 STEADY_WITHIN = 0.05  # a relative change smaller than this is "steady", not a trend
 NO_METRIC_HISTORY = "no stored metric history yet"
+
+
+class MetricSource(Protocol):
+    """Daily gateway figures (the watch's hourly table, folded into local days)."""
+
+    def metric_days(
+        self, since: dt.datetime, until: dt.datetime, zone: ZoneInfo, unit: str
+    ) -> tuple[tuple[dt.date, ...], dict[str, tuple[float | None, ...]]]: ...
 
 
 class KpiSource(Protocol):
@@ -88,11 +97,18 @@ class Readiness:
     day_number: int | None
 
 
-def assess(program: Program, kpis: KpiSource, now: dt.datetime) -> Readiness:
+def assess(
+    program: Program, kpis: KpiSource, now: dt.datetime, metrics: MetricSource | None = None
+) -> Readiness:
     """Judge the program's exit criteria at `now` (an aware instant)."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    results = tuple(_judge(criterion, kpis, now) for criterion in program.reports.exit_criteria)
+    results = tuple(
+        _metric(criterion, metrics, now, program.zone)
+        if isinstance(criterion, ErrorRateBelow | P95LatencyBelow)
+        else _judge(criterion, kpis, now)
+        for criterion in program.reports.exit_criteria
+    )
     if not results:
         verdict = Verdict.NO_CRITERIA
     elif all(result.met is True for result in results):
@@ -120,11 +136,6 @@ def _judge(criterion: ExitCriterion, kpis: KpiSource, now: dt.datetime) -> Crite
         return _open_items_below(criterion, kpis, now)
     if isinstance(criterion, NoUnownedItems):
         return _no_unowned_items(criterion, kpis, now)
-    if isinstance(criterion, ErrorRateBelow | P95LatencyBelow):
-        # The watch keeps only a rule window of scrapes in memory, so there is no error-rate
-        # or latency history over days to judge these on: unknown until a metric rollup is
-        # stored (planned), never silently met.
-        return CriterionResult(criterion.label, None, NO_METRIC_HISTORY, Trend.UNKNOWN)
     raise TypeError(f"no judgement for exit criterion {criterion!r}")  # a new kind was added
 
 
@@ -219,3 +230,46 @@ def _ago(delta: dt.timedelta) -> str:
 
 def _count(n: int, singular: str, plural: str | None = None) -> str:
     return f"{n} {singular if n == 1 else plural or singular + 's'}"
+
+
+def _worst_per_day(
+    series: Mapping[str, tuple[float | None, ...]], source: str | None
+) -> list[float]:
+    """Each day's worst value across the chosen source (or all), days without data left out."""
+    chosen = [values for name, values in series.items() if source is None or name == source]
+    days = zip(*chosen, strict=True) if chosen else iter(())
+    return [max(v for v in day if v is not None) for day in days if any(v is not None for v in day)]
+
+
+def _metric(
+    c: ErrorRateBelow | P95LatencyBelow,
+    metrics: MetricSource | None,
+    now: dt.datetime,
+    zone: ZoneInfo,
+) -> CriterionResult:
+    """Every day with figures in the last `days` stays under the limit (unknown without any).
+
+    Figures come from the watch's hourly table: per poll, the worst scope of each error-rate
+    (or latency) rule, averaged per local day. Days without figures (no traffic, source down)
+    do not count either way; no figures at all is "no data", never met.
+    """
+    if metrics is None:
+        return CriterionResult(c.label, None, NO_METRIC_HISTORY, Trend.UNKNOWN)
+    rate = isinstance(c, ErrorRateBelow)
+    if isinstance(c, ErrorRateBelow):
+        unit, limit = "ratio", c.percent / 100
+    else:
+        unit, limit = "ms", float(c.ms)
+    recent, before = _periods(now, c.days)
+    current = _worst_per_day(metrics.metric_days(recent, now, zone, unit)[1], c.source)
+    previous = _worst_per_day(metrics.metric_days(before, recent, zone, unit)[1], c.source)
+    if not current:
+        return CriterionResult(
+            c.label, None, f"no gateway figures in the last {_count(c.days, 'day')}", Trend.UNKNOWN
+        )
+    worst = max(current)
+    shown = f"{worst * 100:.2f} %" if rate else f"{worst:.0f} ms"
+    value = f"worst day {shown} ({len(current)} day(s) with figures)"
+    mean_now = sum(current) / len(current)
+    mean_before = sum(previous) / len(previous) if previous else None
+    return CriterionResult(c.label, worst < limit, value, _trend(mean_now, mean_before))

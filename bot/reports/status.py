@@ -11,7 +11,7 @@ from bot.oncall.rota import OnCallNow
 from bot.ports import Clock
 from bot.reports.digest import DigestService
 from bot.reports.digest_model import Section
-from bot.reports.readiness import KpiSource, Readiness, assess
+from bot.reports.readiness import KpiSource, MetricSource, Readiness, assess
 
 
 @dataclass(frozen=True)
@@ -36,22 +36,24 @@ class StatusService:
         digests: DigestService,
         clock: Clock,
         on_call: Callable[[], OnCallNow | None] = lambda: None,
+        metrics: MetricSource | None = None,
     ) -> None:
         self._program = program
         self._kpis = kpis
         self._digests = digests
         self._clock = clock
         self._on_call = on_call
+        self._metrics = metrics
 
     def readiness(self) -> Readiness:
         """Each exit criterion met or not, the verdict, and the days left in the window."""
-        return assess(self._program, self._kpis, self._clock())
+        return assess(self._program, self._kpis, self._clock(), self._metrics)
 
     def overview(self, user: str) -> Overview:
         """Readiness, open items by severity, who is on call, and the viewer's own reports."""
         now = self._clock()
         return Overview(
-            readiness=assess(self._program, self._kpis, now),
+            readiness=assess(self._program, self._kpis, now, self._metrics),
             open_counts=dict(self._kpis.open_counts(now)),
             on_call=self._on_call(),
             mine=self._digests.mine(user),

@@ -208,7 +208,7 @@ class WeeklyService:
                 *_gateway_numbers(error_rates, latencies),
             ),
             sections=(self._themes(since, until), self._breaches(since, until)),
-            readiness=assess(program, self._kpis, until),
+            readiness=assess(program, self._kpis, until, self._queries),
             charts=rendered,
         )
 

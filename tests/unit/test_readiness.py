@@ -219,10 +219,60 @@ def test_no_unowned_items() -> None:
         {"p95_latency_below": {"ms": 800, "days": 7}},
     ],
 )
-def test_gateway_criteria_have_no_data_yet(criterion: dict[str, Any]) -> None:
-    """Without a stored metric history they are unknown, never met."""
+def test_gateway_criteria_without_a_metric_source_are_unknown(criterion: dict[str, Any]) -> None:
+    """Judged without the hourly figures they are unknown, never met."""
     result = judge(criterion, FakeKpis())
     assert (result.met, result.value, result.trend) == (None, NO_METRIC_HISTORY, Trend.UNKNOWN)
+
+
+@dataclass
+class FakeMetrics:
+    """Daily figures per source, planned per (period, unit)."""
+
+    days: dict[tuple[Period, str], dict[str, tuple[float | None, ...]]]
+
+    def metric_days(
+        self, since: dt.datetime, until: dt.datetime, zone: Any, unit: str
+    ) -> tuple[tuple[dt.date, ...], dict[str, tuple[float | None, ...]]]:
+        series = self.days.get(((since, until), unit), {})
+        length = max((len(v) for v in series.values()), default=0)
+        return tuple(dt.date(2026, 11, 1) + dt.timedelta(days=n) for n in range(length)), series
+
+
+def judge_metrics(criterion: Any, metrics: FakeMetrics) -> CriterionResult:
+    """One gateway criterion judged on planned daily figures."""
+    (result,) = assess(program(criterion), FakeKpis(), NOW, metrics).criteria
+    return result
+
+
+def test_error_rate_below_judges_each_day_with_figures() -> None:
+    """Met when every day with figures is under the limit (the worst scope's daily mean);
+    days without figures count neither way; the worst source decides; the trend compares means."""
+    under = {"gw": (0.001, None, 0.004), "edge": (0.002, 0.003, None)}
+    earlier = {"gw": (0.006, 0.004)}
+    metrics = FakeMetrics({(last(7), "ratio"): under, (before(7), "ratio"): earlier})
+    result = judge_metrics({"error_rate_below": {"percent": 0.5, "days": 7}}, metrics)
+    assert result == CriterionResult(
+        "Error rate under 0.5% for 7 days",
+        True,
+        "worst day 0.40 % (3 day(s) with figures)",
+        Trend.IMPROVING,
+    )
+    over = FakeMetrics({(last(7), "ratio"): {"gw": (0.001, 0.009)}})
+    result = judge_metrics({"error_rate_below": {"percent": 0.5, "days": 7}}, over)
+    assert (result.met, result.value) == (False, "worst day 0.90 % (2 day(s) with figures)")
+    chosen = FakeMetrics({(last(7), "ratio"): {"gw": (0.001,), "edge": (0.02,)}})
+    criterion = {"error_rate_below": {"percent": 0.5, "days": 7, "source": "gw"}}
+    assert judge_metrics(criterion, chosen).met is True
+
+
+def test_p95_latency_below_and_no_figures() -> None:
+    """Latency is judged in ms; a window without any figures is unknown, never met."""
+    metrics = FakeMetrics({(last(7), "ms"): {"gw": (420.0, 810.0)}})
+    result = judge_metrics({"p95_latency_below": {"ms": 800, "days": 7}}, metrics)
+    assert (result.met, result.value) == (False, "worst day 810 ms (2 day(s) with figures)")
+    empty = judge_metrics({"p95_latency_below": {"ms": 800, "days": 7}}, FakeMetrics({}))
+    assert (empty.met, empty.value) == (None, "no gateway figures in the last 7 days")
 
 
 def test_verdict() -> None:

@@ -28,7 +28,6 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.sql.elements import ColumnElement
 
 from storage.models import AlertRow, EscalationRow, FeedbackRow
 from storage.sqltime import LocalDays, Timestamp, at, local_day_index, seconds_between
@@ -80,6 +79,9 @@ class AlertStats:
     by_rule: tuple[RuleFiring, ...]  # longest total firing time first
 
 
+NONE: tuple[int, float | None] = (0, None)  # no item: a count of 0, no mean
+
+
 def _check(since: dt.datetime, until: dt.datetime) -> None:
     if since.tzinfo is None or until.tzinfo is None:
         raise ValueError("since and until must be timezone-aware")
@@ -125,15 +127,11 @@ class Kpis:
         with self._sessions() as session:
             acked = {row[0]: (int(row[1]), _float(row[2])) for row in session.execute(acks)}
             fixed = {row[0]: (int(row[1]), _float(row[2])) for row in session.execute(fixes)}
-        return {
-            severity: MeanTimes(
-                mtta_seconds=acked.get(severity, (0, None))[1],
-                mttr_seconds=fixed.get(severity, (0, None))[1],
-                acknowledged=acked.get(severity, (0, None))[0],
-                resolved=fixed.get(severity, (0, None))[0],
-            )
-            for severity in sorted(acked.keys() | fixed.keys())
-        }
+        times = {}
+        for severity in sorted(acked.keys() | fixed.keys()):
+            (acks_n, mtta), (fixes_n, mttr) = acked.get(severity, NONE), fixed.get(severity, NONE)
+            times[severity] = MeanTimes(mtta, mttr, acks_n, fixes_n)
+        return times
 
     def opened(self, since: dt.datetime, until: dt.datetime) -> dict[str, int]:
         """Feedback created in the period, by severity."""
@@ -146,18 +144,13 @@ class Kpis:
         return self._by_severity(query)
 
     def _per_day(
-        self,
-        session: Session,
-        column: Timestamp,
-        since: dt.datetime,
-        until: dt.datetime,
-        days: LocalDays,
+        self, session: Session, column: Timestamp, days: LocalDays
     ) -> dict[tuple[int, str], int]:
         # The CASE is computed in a subquery and grouped outside: PostgreSQL would not accept
         # GROUP BY on an expression whose bound parameters differ from the SELECT's copy.
         inner = (
             select(local_day_index(column, days.starts).label("day"), FeedbackRow.severity)
-            .where(column >= since, column < until)
+            .where(column >= days.since, column < days.until)
             .subquery()
         )
         query = select(inner.c.day, inner.c.severity, func.count()).group_by(
@@ -172,8 +165,8 @@ class Kpis:
         _check(since, until)
         days = LocalDays.of(since, until, zone)
         with self._sessions() as session:
-            opened = self._per_day(session, FeedbackRow.created_at, since, until, days)
-            fixed = self._per_day(session, FeedbackRow.resolved_at, since, until, days)
+            opened = self._per_day(session, FeedbackRow.created_at, days)
+            fixed = self._per_day(session, FeedbackRow.resolved_at, days)
         keys = _keys(severities, [key[1] for key in opened.keys() | fixed.keys()])
         return [
             DayCount(
@@ -213,7 +206,7 @@ class Kpis:
         self, now: dt.datetime, *, alerts: bool = False, just_before: bool = False
     ) -> dict[str, int]:
         severity = AlertRow.severity if alerts else FeedbackRow.severity
-        rows = _either([severity], _open_at(now, alerts=alerts, just_before=just_before))
+        rows = _open_rows([severity], now, alerts=alerts, just_before=just_before)
         return self._by_severity(select(rows.c.severity, func.count()).group_by(rows.c.severity))
 
     def open_counts(self, now: dt.datetime) -> dict[str, int]:
@@ -313,38 +306,40 @@ class Kpis:
     def unowned_open(self, now: dt.datetime) -> int:
         """Open feedback with neither a Jira ticket nor an acknowledgement: nobody has it."""
         f = FeedbackRow
-        # The open rows' ids come from the resolved_at index alone; the ownership test is
-        # applied after, on the rows they name. In the open rows' WHERE it would steer SQLite to
-        # the ticket_key index (most rows have no ticket) or to created_at, a full scan.
-        ids = _either([f.id], _open_at(now))
-        nobody = and_(f.ticket_key.is_(None), f.acknowledged_by.is_(None))
-        query = select(func.coalesce(func.sum(case((nobody, 1), else_=0)), 0))
-        return self._count(query.select_from(ids.join(f, f.id == ids.c.id)))
+        # The two halves of "open" filter on resolved_at alone and everything else is counted
+        # in the SELECT: any other test in their WHERE lets a planner pick another index
+        # (SQLite: ticket_key or created_at, both nearly the whole table; a join back to the
+        # rows by id made PostgreSQL hash the whole table).
+        columns = [f.created_at, f.ticket_key, f.acknowledged_by]
+        rows = union_all(
+            select(*columns).where(f.resolved_at.is_(None)),
+            select(*columns).where(f.resolved_at > now),
+        ).subquery()
+        c = rows.c
+        nobody = and_(c.created_at <= now, c.ticket_key.is_(None), c.acknowledged_by.is_(None))
+        return self._count(select(func.coalesce(func.sum(case((nobody, 1), else_=0)), 0)))
 
 
-def _open_at(
-    now: dt.datetime, *, alerts: bool = False, just_before: bool = False
-) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
-    """Open at `now`, as two disjoint conditions: never resolved, or resolved after `now`.
+def _open_rows(
+    columns: Sequence[SQLColumnExpression[Any]],
+    now: dt.datetime,
+    *,
+    alerts: bool = False,
+    just_before: bool = False,
+) -> Subquery:
+    """Feedback (or alerts) open at `now`: never resolved, or resolved after `now`.
 
-    Queries read the two halves with `UNION ALL`: each is then one range of a resolved_at
-    index, whereas `resolved_at IS NULL OR resolved_at > now` makes SQLite scan the whole
-    table (its planner does not split an OR on one column). `just_before` is the state an
-    instant earlier: created before `now`, resolved at or after it.
+    The two halves are read with `UNION ALL`: each is then one range of a resolved_at index,
+    whereas `resolved_at IS NULL OR resolved_at > now` makes SQLite scan the whole table (its
+    planner does not split an OR on one column). `just_before` is the state an instant
+    earlier: created before `now`, resolved at or after it.
     """
     began = AlertRow.fired_at if alerts else FeedbackRow.created_at
     resolved = AlertRow.resolved_at if alerts else FeedbackRow.resolved_at
     created = began < now if just_before else began <= now
     later = resolved >= now if just_before else resolved > now
-    return and_(resolved.is_(None), created), and_(later, created)
-
-
-def _either(
-    columns: Sequence[SQLColumnExpression[Any]],
-    halves: Sequence[ColumnElement[bool]],
-    *where: ColumnElement[bool],
-) -> Subquery:
-    return union_all(*(select(*columns).where(half, *where) for half in halves)).subquery()
+    halves = (and_(resolved.is_(None), created), and_(later, created))
+    return union_all(*(select(*columns).where(half) for half in halves)).subquery()
 
 
 def _float(value: Any) -> float | None:

@@ -63,6 +63,11 @@ class FeedbackRow(Base):
     """One piece of feedback, with every field of the form."""
 
     __tablename__ = "feedback"
+    __table_args__ = (  # for the KPI queries (storage/kpis.py); see migration 0007
+        Index("ix_feedback_resolved_at", "resolved_at", "severity", "created_at"),
+        Index("ix_feedback_created_at_severity", "created_at", "severity"),
+        Index("ix_feedback_severity_resolved_at", "severity", "resolved_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # Inbound idempotency: one feedback per Slack view (double submits, retried deliveries).
@@ -119,6 +124,9 @@ class AlertRow(Base):
     """One alert: a rule breached for one scope, from firing until resolved."""
 
     __tablename__ = "alert"
+    __table_args__ = (  # firing alerts and the latest resolved one, by severity (KPIs)
+        Index("ix_alert_resolved_at", "resolved_at", "severity", "fired_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     rule_id: Mapped[str] = mapped_column(String(64), index=True)
@@ -201,7 +209,10 @@ class EscalationRow(Base):
     """
 
     __tablename__ = "escalation"
-    __table_args__ = (UniqueConstraint("item_kind", "item_id", name="uq_escalation_item_kind"),)
+    __table_args__ = (
+        UniqueConstraint("item_kind", "item_id", name="uq_escalation_item_kind"),
+        Index("ix_escalation_acknowledged_at", "acknowledged_at"),  # MTTA (KPIs)
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     item_kind: Mapped[str] = mapped_column(String(16))  # feedback / alert

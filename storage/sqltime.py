@@ -1,8 +1,8 @@
 """Date arithmetic that differs between SQLite and PostgreSQL, behind one spelling each.
 
 - `seconds_between(start, end)`: `end - start` in seconds, as a SQL function. SQLite keeps
-  timestamps as UTC text, so it renders `julianday()` arithmetic there (exact to about 50 µs,
-  a double's share of a Julian day number); PostgreSQL gets `EXTRACT(EPOCH FROM end - start)`.
+  timestamps as UTC text, so it renders `julianday()` arithmetic there (to the millisecond:
+  julianday() reads three decimals of a second); PostgreSQL gets `EXTRACT(EPOCH FROM …)`.
 - `local_day_index(column, starts)`: which calendar day, in the program's zone, a timestamp
   falls on. The day boundaries are computed in Python as UTC instants with
   `bot.oncall.rota.local_instant`, the one DST-safe place in the bot: a 23- or 25-hour day gets
@@ -81,6 +81,8 @@ def _day_tree(column: Timestamp, starts: Sequence[dt.datetime], offset: int) -> 
 class LocalDays:
     """The local days that [since, until) touches, and the UTC instants days 1, 2, … start."""
 
+    since: dt.datetime
+    until: dt.datetime
     days: tuple[dt.date, ...]
     starts: tuple[dt.datetime, ...]
 
@@ -94,4 +96,5 @@ class LocalDays:
         if count > MAX_DAYS:
             raise ValueError(f"at most {MAX_DAYS} days per query, not {count}")
         days = tuple(first + dt.timedelta(days=n) for n in range(count))
-        return cls(days, tuple(local_instant(day, dt.time(0), zone) for day in days[1:]))
+        starts = tuple(local_instant(day, dt.time(0), zone) for day in days[1:])
+        return cls(since, until, days, starts)

@@ -41,7 +41,7 @@ def by_severity(*counts: int) -> dict[str, int]:
 
 
 def rounded(times: MeanTimes) -> MeanTimes:
-    """To the millisecond: SQLite's julianday() arithmetic is exact to about 50 µs."""
+    """To the millisecond, as far as SQLite's julianday() arithmetic is exact."""
 
     def ms(value: float | None) -> float | None:
         return None if value is None else round(value, 3)
@@ -134,6 +134,9 @@ def kpis(database_url: str) -> Kpis:
         "F7": feedback("sev3", utc(27, 10), None, acknowledged_by="U0BOB"),
         "F8": feedback("sev2", utc(27, 22, 59, 59), utc(27, 23)),  # resolved at UNTIL exactly
         "F9": feedback("sev3", utc(28, 8), None),  # after the week
+        # on the week's first instant: resolved then (open just before), created then (not)
+        "F10": feedback("sev3", utc(21, 0), SINCE),  # MTTR 46 h
+        "F11": feedback("sev2", SINCE, utc(23, 0)),  # MTTR 2 h
     }
     alerts = {
         "A1": alert("error_rate", "sev1", utc(25, 0), utc(25, 0, 45)),  # 45 min
@@ -195,10 +198,10 @@ def test_mean_times_per_severity(kpis: Kpis) -> None:
     assert set(times) == {"sev1", "sev2", "sev3"}
     # sev1: acks after 5 and 20 min; F3 resolved in 4 h
     assert times["sev1"] == MeanTimes(750, 14400, 2, 1)
-    # sev2: one ack after 15 min; F0 70 h, F4 2 h 30 min 1 s, F5 21 h 29 min 59 s
-    assert times["sev2"] == MeanTimes(900, (252000 + 9001 + 77399) / 3, 1, 3)
-    # sev3: acknowledged 1 s before UNTIL, nothing resolved
-    assert times["sev3"] == MeanTimes(46799, None, 1, 0)
+    # sev2: one ack after 15 min; F0 70 h, F4 2 h 30 min 1 s, F5 21 h 29 min 59 s, F11 2 h
+    assert times["sev2"] == MeanTimes(900, (252000 + 9001 + 77399 + 7200) / 4, 1, 4)
+    # sev3: acknowledged 1 s before UNTIL; F10 resolved on the first instant
+    assert times["sev3"] == MeanTimes(46799, 165600, 1, 1)
 
 
 def test_mean_times_of_an_empty_period(kpis: Kpis) -> None:
@@ -214,7 +217,7 @@ def test_volume_by_local_day(kpis: Kpis) -> None:
         return DayCount(dt.date(2026, 10, day), by_severity(*opened), by_severity(*resolved))
 
     assert volume == [
-        day(23, (1, 0, 0), (1, 1, 0)),  # F3 opened; F3 and F0 resolved
+        day(23, (1, 1, 0), (1, 2, 1)),  # F3, F11 opened; F3, F0, F11, F10 resolved
         day(24, (0, 1, 0), (0, 0, 0)),  # F4 at 23:59:59 CEST
         day(25, (1, 1, 0), (0, 2, 0)),  # F6 at 00:00 CEST, F5 in the repeated hour; F4, F5 closed
         day(26, (0, 0, 0), (0, 0, 0)),
@@ -226,14 +229,14 @@ def test_volume_lists_severities_found_beyond_those_given(kpis: Kpis) -> None:
     """A severity absent from the list is still counted, after the listed ones."""
     volume = kpis.volume_by_day(SINCE, UNTIL, BERLIN, ["sev3"])
     assert list(volume[0].opened_by_severity) == ["sev3", "sev1", "sev2"]
-    assert sum(sum(d.opened_by_severity.values()) for d in volume) == 6
+    assert sum(sum(d.opened_by_severity.values()) for d in volume) == 7
 
 
 def test_open_backlog_at_the_end_of_each_day(kpis: Kpis) -> None:
     """Open just before each local midnight: created before it, not resolved before it."""
     backlog = kpis.open_backlog_by_day(SINCE, UNTIL, BERLIN, SEVERITIES)
     expected = {
-        23: (0, 0, 1),  # F0 and F3 closed that day; F1
+        23: (0, 0, 1),  # open at the start: F0, F1, F10 (F11 not yet); F1 left
         24: (0, 1, 1),  # F4
         25: (1, 0, 1),  # F6; F4 and F5 closed
         26: (1, 0, 1),
@@ -268,8 +271,8 @@ def test_open_counts_and_owners(kpis: Kpis) -> None:
 
 
 def test_opened_in_a_period(kpis: Kpis) -> None:
-    """Created in [since, until): F3, F6 (sev1), F4, F5, F8 (sev2), F7 (sev3)."""
-    assert kpis.opened(SINCE, UNTIL) == {"sev1": 2, "sev2": 3, "sev3": 1}
+    """Created in [since, until): F3, F6 (sev1), F4, F5, F8, F11 (sev2), F7 (sev3)."""
+    assert kpis.opened(SINCE, UNTIL) == {"sev1": 2, "sev2": 4, "sev3": 1}
 
 
 def test_sla_breaches(kpis: Kpis) -> None:
@@ -312,16 +315,21 @@ def test_alert_stats(kpis: Kpis) -> None:
     assert kpis.alert_stats(utc(26, 0), utc(27, 0)) == AlertStats(0, 0, 0, None, ())
 
 
-def test_a_quarter_hour_zone(kpis: Kpis) -> None:
-    """Kathmandu is UTC+5:45: F3 (06:00 UTC) is 11:45 on the 23rd, F4 03:44:59 on the 25th."""
+def test_a_quarter_hour_zone(kpis: Kpis, database_url: str) -> None:
+    """Kathmandu is UTC+5:45, so its midnight falls a quarter past a UTC hour.
+
+    Two items straddle midnight of the 24th (18:15 UTC), inside one UTC hour: counting by UTC
+    hours would put both on one day. F11 is 03:45 on the 23rd, F3 11:45; F4 and F6 about 03:45, F5
+    07:15 on the 25th.
+    """
+    with db.make_sessions(db.make_engine(database_url)).begin() as session:
+        session.add(feedback("sev3", utc(24, 18, 14, 59), None))  # 23:59:59 on the 24th
+        session.add(feedback("sev3", utc(24, 18, 15), None))  # 00:00 on the 25th
     zone = ZoneInfo("Asia/Kathmandu")
     since = dt.datetime(2026, 10, 23, tzinfo=zone)
     volume = kpis.volume_by_day(since, since + dt.timedelta(days=3), zone, SEVERITIES)
-    assert [sum(d.opened_by_severity.values()) for d in volume] == [
-        1,
-        0,
-        3,
-    ]  # F4, F5, F6 on the 25th
+    opened = [sum(day.opened_by_severity.values()) for day in volume]
+    assert opened == [2, 1, 4]
 
 
 def test_periods_must_be_aware_and_ordered(kpis: Kpis) -> None:

@@ -248,8 +248,11 @@ def judge_metrics(criterion: Any, metrics: FakeMetrics) -> CriterionResult:
 def test_error_rate_below_judges_each_day_with_figures() -> None:
     """Met when every day with figures is under the limit (the worst scope's daily mean);
     days without figures count neither way; the worst source decides; the trend compares means."""
-    under = {"gw": (0.001, None, 0.004), "edge": (0.002, 0.003, None)}
-    earlier = {"gw": (0.006, 0.004)}
+    under: dict[str, tuple[float | None, ...]] = {
+        "gw": (0.001, None, 0.004),
+        "edge": (0.002, 0.003, None),
+    }
+    earlier: dict[str, tuple[float | None, ...]] = {"gw": (0.006, 0.004)}
     metrics = FakeMetrics({(last(7), "ratio"): under, (before(7), "ratio"): earlier})
     result = judge_metrics({"error_rate_below": {"percent": 0.5, "days": 7}}, metrics)
     assert result == CriterionResult(

@@ -1,0 +1,929 @@
+"""Escalation scheduler: how late page DMs arrive at 1,000 escalating items, and a tick's cost.
+
+Part 1 runs the real bot (`build_runtime(...).start()`: APScheduler calling
+`EscalationService.tick` every `--ticks` seconds, the outbox worker, SlackPager) against the
+Slack emulator, with N sev1 items whose policy is `notify_primary, wait 5s, notify_secondary`.
+Their first step is already handed out, so the secondary step of every item falls due inside
+the measured window: all at one instant (a burst, once per tick interval), then, at the last
+interval, spread evenly over `--spread` seconds. Each item's lag runs from that due time to its
+page DM as the emulator recorded it, next to a bare `chat.postMessage` of the same page through
+the bot's own client. Part 2 calls `tick()` directly, on a clock the script sets, with nothing
+due and with every item due, next to a bare `SELECT 1` on the same engine. Everything runs in
+one process on 127.0.0.1, so the figures are comparable within a run, not across machines.
+Run it with:
+
+    .venv/bin/python benchmarks/escalation.py [--items 1000] [--ticks 1,5] [--spread 30]
+        [--repeat 30] [--database-url URL] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import logging
+import math
+import os
+import platform
+import re
+import resource
+import statistics
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import SecretStr
+from sqlalchemy import Engine, event, select, text
+from sqlalchemy.engine import make_url
+
+from bot.config import Program, Settings
+from bot.domain import FeedbackDraft, UsersAffected
+from bot.escalation.model import EscalatingItem, ItemKind, ItemRef, Page
+from bot.escalation.paging import DM, MENTION
+from bot.escalation.service import PAGE, EscalationService, timeline_id
+from bot.oncall import policy
+from bot.oncall.policy import Snapshot
+from bot.ports import utc_now
+from bot.sandbox import RecordedCall, SlackEmulator
+from bot.slack.notifier import make_client
+from bot.slack.pager import SlackPager
+from bot.wiring import Runtime, build_runtime
+from storage import db
+from storage.escalations import EscalationRepository
+from storage.models import OutboxRow
+from storage.repositories import FeedbackRepository
+
+ROOT = Path(__file__).resolve().parent.parent
+PROGRAM_FILE = ROOT / "hypercare.example.yaml"
+SLACK_TOKEN = "xoxb-bench-token"  # the emulator's, not a real secret
+SIGNING_SECRET = "bench-signing-secret"  # never used: nothing is served to Slack
+FEEDBACK = "C0FEEDBACK"  # the example program's feedback channel
+PRIMARY, SECONDARY, BASELINE_USER = "U0PRIM", "U0SECOND", "U0BASELINE"
+REPORTER = "U0ALICE"
+SEVERITY = "sev1"
+WAIT = dt.timedelta(seconds=5)  # the policy's wait between the primary and the secondary
+RECEIPT_TS_BASE = 1_800_000_000  # receipt ts = base + feedback id, beyond the emulator's own
+BASELINE_POSTS = 200
+SETTLE_FLOOR_S = 60.0  # how long part 1 waits past the last due time, at least
+_ITEM_IN_BUTTON = re.compile(r'"value": "feedback:(\d+)"')
+
+
+@dataclass(frozen=True)
+class Options:
+    """The command-line options."""
+
+    items: int
+    ticks: list[float]
+    spread: float
+    repeat: int
+    database_url: str | None
+    json_path: Path | None
+
+
+# -- the bot -----------------------------------------------------------------------------------
+
+
+def escalating_program() -> Program:
+    """The example program with one-person rotas (on call since 2020) and a short sev1 policy.
+
+    `resolve_within` is hours away, so no SLA-breach round falls due during a run.
+    """
+    raw: dict[str, Any] = yaml.safe_load(PROGRAM_FILE.read_text(encoding="utf-8"))
+    raw["oncall"] = {
+        "primary": "first",
+        "secondary": "second",
+        "rotas": [
+            {"id": "first", "members": [PRIMARY], "handoff": "MON 09:00", "start": "2020-01-06"},
+            {"id": "second", "members": [SECONDARY], "handoff": "MON 09:00", "start": "2020-01-06"},
+        ],
+    }
+    wait = f"{int(WAIT.total_seconds())}s"
+    raw["escalation"] = {
+        "policies": [
+            {
+                "severity": SEVERITY,
+                "ack_within": "1h",
+                "resolve_within": "4h",
+                "steps": ["notify_primary", {"wait": wait}, "notify_secondary"],
+            }
+        ]
+    }
+    return Program.model_validate(raw)
+
+
+@contextlib.contextmanager
+def slack_emulator() -> Iterator[SlackEmulator]:
+    """A fresh Slack emulator per cell: it keeps every call in memory until it is dropped."""
+    with SlackEmulator(token=SLACK_TOKEN) as slack:
+        slack.add_channel(FEEDBACK, "hypercare-feedback")
+        for user, name in ((PRIMARY, "primary"), (SECONDARY, "secondary"), (REPORTER, "alice")):
+            slack.add_user(user, name)
+        yield slack
+
+
+@contextlib.contextmanager
+def bot(
+    slack: SlackEmulator,
+    database_url: str,
+    tick_s: float,
+    clock: Callable[[], dt.datetime] = utc_now,
+) -> Iterator[Runtime]:
+    """The bot as build_runtime wires it, migrated and not started; stopped afterwards."""
+    settings = Settings(
+        slack_bot_token=SecretStr(SLACK_TOKEN),
+        slack_signing_secret=SecretStr(SIGNING_SECRET),
+        slack_api_url=slack.base_url,
+        database_url=database_url,
+        host="127.0.0.1",
+        port=0,
+        escalation_tick_seconds=tick_s,
+        _env_file=None,
+    )
+    runtime = build_runtime(settings, escalating_program(), clock)
+    try:
+        db.migrate(runtime.engine)
+        yield runtime
+    finally:
+        runtime.stop()
+
+
+def escalation_service(runtime: Runtime) -> EscalationService:
+    """The runtime's escalation service (the program always has one here)."""
+    service = runtime.services.escalation
+    assert service is not None and service.enabled
+    return service
+
+
+class Databases:
+    """A fresh database per cell: a temporary SQLite file, or a PostgreSQL schema.
+
+    On a given PostgreSQL database every cell gets its own schema (through `search_path`),
+    dropped at the end, so runs never see each other's escalations or outbox rows and the
+    database is left as it was found.
+    """
+
+    def __init__(self, url: str | None, stack: contextlib.ExitStack) -> None:
+        self._url = url
+        self._stack = stack
+        self._count = 0
+        self._tmp: Path | None = None
+        self._admin: Engine | None = None
+        if url is None:
+            self._tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hc-bench-")))
+        else:
+            self._admin = db.make_engine(url)
+            stack.callback(self._admin.dispose)  # after the schemas are dropped (LIFO)
+
+    @property
+    def kind(self) -> str:
+        """The backend, for the report."""
+        if self._url is None:
+            return "sqlite (temporary file)"
+        return make_url(self._url).drivername
+
+    def fresh(self) -> str:
+        """A URL to an empty database, removed when the run ends."""
+        self._count += 1
+        if self._tmp is not None:
+            return f"sqlite:///{self._tmp / f'cell{self._count}.db'}"
+        assert self._url is not None and self._admin is not None
+        schema = f"hcbench_{uuid.uuid4().hex[:10]}"
+        with self._admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        self._stack.callback(_drop_schema, self._admin, schema)
+        url = make_url(self._url).update_query_dict({"options": f"-csearch_path={schema}"})
+        return url.render_as_string(hide_password=False)
+
+
+def _drop_schema(admin: Engine, schema: str) -> None:
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+
+
+# -- the items ---------------------------------------------------------------------------------
+
+
+def draft(batch: str, number: int) -> FeedbackDraft:
+    """A valid sev1 modal submission."""
+    return FeedbackDraft(
+        summary=f"Checkout returns 504 for card payments #{number}",
+        category="bug",
+        severity=SEVERITY,
+        component="payments-api",
+        environment="production",
+        trying="Pay for an order with a Visa card",
+        expected="Order confirmed",
+        actual="Spinner for 30 s, then 'Gateway timeout'",
+        api_endpoint="POST /v1/payments",
+        correlation_id="abc-123-def",
+        users_affected=UsersAffected.MANY,
+        channel_id=FEEDBACK,
+        reporter_id=REPORTER,
+        submission_key=f"bench-esc-{batch}-{number}",
+    )
+
+
+def seed_feedback(runtime: Runtime, count: int, now: Callable[[], dt.datetime]) -> list[int]:
+    """Store sev1 feedback with its receipt posted (thread mentions need the receipt's ts)."""
+    repo = FeedbackRepository(db.make_sessions(runtime.engine), runtime.program.id_prefix)
+    batch = uuid.uuid4().hex[:8]
+    ids = []
+    for number in range(count):
+        stored = repo.add(draft(batch, number), now()).feedback
+        repo.record_receipt(stored.id, f"{RECEIPT_TS_BASE + stored.id}.000100", None, now())
+        ids.append(stored.id)
+    return ids
+
+
+def seed_escalations(
+    runtime: Runtime,
+    ids: Sequence[int],
+    due: Callable[[int], dt.datetime],
+    now: Callable[[], dt.datetime],
+) -> dict[int, int]:
+    """Store each item's escalation past its primary step, its secondary due at `due(index)`.
+
+    The state is what `EscalationService.start` and one tick would have stored for an item
+    filed at `due - WAIT`; storing it directly keeps the primary pages out of the measurement
+    and lets the script choose when the secondary steps fall due. Returns escalation → feedback.
+    """
+    repo = EscalationRepository(db.make_sessions(runtime.engine))
+    escalation_policy = escalation_service(runtime).policy_for(SEVERITY)
+    assert escalation_policy is not None
+    feedback_of = {}
+    for index, feedback_id in enumerate(ids):
+        started = due(index) - WAIT
+        ref = ItemRef(ItemKind.FEEDBACK, feedback_id)
+        snapshot = Snapshot.take(escalation_policy, started)
+        state = policy.advance(policy.start(timeline_id(ref, 1), snapshot, started), started)
+        escalation_id = repo.start(ref, SEVERITY, state, now())
+        assert escalation_id is not None
+        feedback_of[escalation_id] = feedback_id
+    return feedback_of
+
+
+def at_once(due: dt.datetime) -> Callable[[int], dt.datetime]:
+    """Every item's secondary step due at the same moment."""
+    return lambda _: due
+
+
+def sample_page(started: dt.datetime) -> Page:
+    """A secondary-step page as PageSender builds it, for the bare-post baseline."""
+    item = EscalatingItem(
+        ref=ItemRef(ItemKind.FEEDBACK, 1),
+        severity=SEVERITY,
+        title="HC-1 · Checkout returns 504 for card payments #1",
+        channel_id=FEEDBACK,
+        thread_ts=f"{RECEIPT_TS_BASE + 1}.000100",
+        link=None,
+        started_at=started,
+        resolved_at=None,
+    )
+    return Page(
+        item=item,
+        severity_label="Critical",
+        role="secondary on-call",
+        round=0,
+        rounds=1,
+        sla_breached=False,
+        escalating_since=started,
+    )
+
+
+# -- part 1: page lag on the running bot -------------------------------------------------------
+
+
+@dataclass
+class LagCell:
+    """One run of the live bot: per-item lag and where it went, and what the checks found."""
+
+    shape: str
+    tick_s: float
+    spread_s: float
+    items: int
+    seed_s: float = 0.0
+    lags: list[float] = field(default_factory=list)  # due → page DM at the emulator
+    to_claim: list[float] = field(default_factory=list)  # due → the tick that claimed it
+    to_handled: list[float] = field(default_factory=list)  # claim → page row carried out
+    to_dm: list[float] = field(default_factory=list)  # page row done → DM at the emulator
+    drain_s: float = 0.0  # first due → last page DM
+    skipped_ticks: int = 0  # scheduler runs skipped because the previous tick still ran
+    pages_before_first_dm: int = 0  # escalation.page rows carried out before the first DM
+    last_call_s: float = 0.0  # first due → the step's last Slack call (DM or mention)
+    slack_calls: Counter[str] = field(default_factory=Counter)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def pages_per_s(self) -> float:
+        """Page DMs delivered per second, first due time to the last DM."""
+        return len(self.lags) / self.drain_s if self.drain_s > 0 else math.nan
+
+    def summary(self) -> dict[str, Any]:
+        """The figures of this cell, for --json."""
+        return {
+            "shape": self.shape,
+            "tick_s": self.tick_s,
+            "spread_s": self.spread_s,
+            "items": self.items,
+            "delivered": len(self.lags),
+            "lag_s": quantiles(self.lags),
+            "due_to_claim_s": quantiles(self.to_claim),
+            "claim_to_page_handled_s": quantiles(self.to_handled),
+            "page_handled_to_dm_s": quantiles(self.to_dm),
+            "drain_s": round(self.drain_s, 3),
+            "first_dm_s": round(min(self.lags, default=math.nan), 4),
+            "skipped_ticks": self.skipped_ticks,
+            "page_rows_done_before_first_dm": self.pages_before_first_dm,
+            "last_slack_call_s": round(self.last_call_s, 3),
+            "pages_per_s": round(self.pages_per_s, 1),
+            "slack_calls": dict(self.slack_calls),
+            "problems": self.problems,
+        }
+
+
+@dataclass(frozen=True)
+class BarePost:
+    """The baseline: the same page DM posted with the bot's client, no database or outbox."""
+
+    latencies_ms: list[float]
+
+    @property
+    def p50_ms(self) -> float:
+        """The median round trip, in ms."""
+        return statistics.median(self.latencies_ms)
+
+
+def bare_posts(slack: SlackEmulator, count: int) -> BarePost:
+    """Time `count` page DMs sent through SlackPager.page_person, after a few warm-ups."""
+    pager = SlackPager(make_client(SLACK_TOKEN, slack.base_url))
+    page = sample_page(utc_now())
+    for _ in range(10):
+        pager.page_person(BASELINE_USER, page)
+    latencies = []
+    for _ in range(count):
+        start = time.perf_counter()
+        pager.page_person(BASELINE_USER, page)
+        latencies.append((time.perf_counter() - start) * 1000)
+    slack.reset_calls()
+    return BarePost(latencies)
+
+
+class SkippedTicks(logging.Handler):
+    """Counts APScheduler's "maximum number of running instances reached" skips, quietly.
+
+    A tick that takes longer than the interval makes the scheduler skip the next runs (the
+    job has max_instances=1); each skip is a WARNING the bot would log in production.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "maximum number of running instances" in record.getMessage():
+            self.count += 1
+
+    @contextlib.contextmanager
+    def attached(self) -> Iterator[SkippedTicks]:
+        """Count while inside; the scheduler's logger stays quiet meanwhile."""
+        logger = logging.getLogger("apscheduler.scheduler")
+        logger.addHandler(self)
+        logger.propagate = False
+        try:
+            yield self
+        finally:
+            logger.removeHandler(self)
+            logger.propagate = True
+
+
+def first_due(started: float, tick_s: float, earliest: float) -> float:
+    """The first instant past `earliest` halfway between two scheduler ticks.
+
+    The scheduler ticks at start + k × interval, so a burst due halfway waits half an
+    interval, the average; a spread over whole intervals averages over every phase anyway.
+    """
+    k = math.ceil((earliest - started - tick_s / 2) / tick_s)
+    return started + max(k, 0) * tick_s + tick_s / 2
+
+
+def page_dms(calls: Sequence[RecordedCall]) -> dict[int, list[RecordedCall]]:
+    """The page DMs to the secondary, by the feedback id on their Acknowledge button."""
+    found: dict[int, list[RecordedCall]] = {}
+    for call in calls:
+        if call.method != "chat.postMessage" or call.args.get("channel") != SECONDARY:
+            continue
+        match = _ITEM_IN_BUTTON.search(json.dumps(call.args.get("blocks")))
+        if match:
+            found.setdefault(int(match.group(1)), []).append(call)
+    return found
+
+
+def mentions(calls: Sequence[RecordedCall]) -> list[RecordedCall]:
+    """The thread mentions of the secondary step."""
+    return [
+        c
+        for c in calls
+        if c.method == "chat.postMessage"
+        and c.args.get("channel") == FEEDBACK
+        and c.args.get("thread_ts")
+        and f"<@{SECONDARY}>" in str(c.args.get("text"))
+    ]
+
+
+def wait_for_step(slack: SlackEmulator, items: int, deadline: float) -> list[RecordedCall]:
+    """Wait until every item's DM and mention arrived (or the deadline); return the calls.
+
+    The check only counts (no JSON): it shares the GIL with the bot it is timing.
+    """
+    while True:
+        calls = slack.calls_to("chat.postMessage")
+        channels = Counter(c.args.get("channel") for c in calls)
+        if channels[SECONDARY] >= items and channels[FEEDBACK] >= items:
+            return calls
+        if time.time() > deadline:
+            return calls
+        time.sleep(0.5)
+
+
+def step_rows(
+    runtime: Runtime,
+) -> list[tuple[str, dict[str, Any], dt.datetime, dt.datetime | None]]:
+    """The outbox rows of the step: page, DM and mention, with when queued and when done."""
+    sessions = db.make_sessions(runtime.engine)
+    query = select(OutboxRow.kind, OutboxRow.payload, OutboxRow.created_at, OutboxRow.done_at)
+    with sessions() as session:
+        rows = session.execute(query.where(OutboxRow.kind.in_([PAGE, DM, MENTION]))).all()
+    return [(r[0], dict(r[1]), r[2], r[3]) for r in rows]
+
+
+def lag_cell(options: Options, tick_s: float, spread_s: float, url: str) -> LagCell:
+    """Start the bot, let N secondary steps fall due, and time each page DM's arrival."""
+    shape = "burst" if spread_s == 0 else f"spread {spread_s:g}s"
+    cell = LagCell(shape, tick_s, spread_s, options.items)
+    skipped = SkippedTicks()
+    with slack_emulator() as slack, bot(slack, url, tick_s) as runtime, skipped.attached():
+        began = time.time()
+        ids = seed_feedback(runtime, options.items, utc_now)
+        feedback_s = time.time() - began
+        started = time.time()
+        runtime.start()
+        # Storing an escalation takes one transaction, the feedback took two: budget for
+        # about as long as the feedback took, so the first due time is not missed.
+        seed_start = time.time()
+        budget = 0.5 + 0.75 * feedback_s
+        first = first_due(started, tick_s, seed_start + budget)
+        step = spread_s / options.items
+
+        def due(index: int) -> dt.datetime:
+            return dt.datetime.fromtimestamp(first + index * step, dt.UTC)
+
+        feedback_of = seed_escalations(runtime, ids, due, utc_now)
+        cell.seed_s = time.time() - seed_start
+        if time.time() > first:
+            cell.problems.append(
+                f"storing the escalations ran {time.time() - first:.1f}s past the first due time"
+            )
+        due_at = {feedback_id: due(index).timestamp() for index, feedback_id in enumerate(ids)}
+        last = max(due_at.values())
+        calls = wait_for_step(slack, options.items, last + SETTLE_FLOOR_S + options.items / 20)
+        rows = step_rows(runtime)
+    cell.skipped_ticks = skipped.count
+    collect(cell, calls, rows, due_at, feedback_of, first)
+    return cell
+
+
+def collect(
+    cell: LagCell,
+    calls: list[RecordedCall],
+    rows: list[tuple[str, dict[str, Any], dt.datetime, dt.datetime | None]],
+    due_at: dict[int, float],
+    feedback_of: dict[int, int],
+    first: float,
+) -> None:
+    """Turn the recorded calls and outbox rows into the cell's lags and problems."""
+    dms = page_dms(calls)
+    handled: dict[int, tuple[float, float]] = {}
+    for kind, payload, created, done in rows:
+        feedback_id = feedback_of.get(int(payload.get("escalation_id", -1)))
+        if kind == PAGE and feedback_id is not None and done is not None:
+            handled[feedback_id] = (created.timestamp(), done.timestamp())
+    for feedback_id, due in due_at.items():
+        got = [c for c in dms.get(feedback_id, []) if c.response.get("ok") is True]
+        if not got:
+            continue
+        arrived = min(c.at for c in got)
+        cell.lags.append(arrived - due)
+        if feedback_id in handled:
+            claimed, carried_out = handled[feedback_id]
+            cell.to_claim.append(claimed - due)
+            cell.to_handled.append(carried_out - claimed)
+            cell.to_dm.append(arrived - carried_out)
+    dm_times = [c.at for found in dms.values() for c in found]
+    first_dm = min(dm_times, default=math.inf)
+    cell.pages_before_first_dm = sum(done < first_dm for _, done in handled.values())
+    step_calls = dm_times + [c.at for c in mentions(calls)]
+    cell.drain_s = max(dm_times, default=first) - first
+    cell.last_call_s = max(step_calls, default=first) - first
+    cell.slack_calls.update(
+        "page DM"
+        if c.args.get("channel") == SECONDARY
+        else "thread mention"
+        if c.args.get("channel") == FEEDBACK
+        else f"other ({c.args.get('channel')})"
+        for c in calls
+    )
+    missing = len(due_at) - len(cell.lags)
+    if missing:
+        cell.problems.append(f"{missing} items got no page DM")
+    doubled = sum(len(found) > 1 for found in dms.values())
+    if doubled:
+        cell.problems.append(f"{doubled} items were paged more than once")
+    if len(mentions(calls)) != len(due_at):
+        cell.problems.append(f"{len(mentions(calls))} thread mentions for {len(due_at)} items")
+    refused = [c for c in calls if c.response.get("ok") is not True]
+    if refused:
+        cell.problems.append(f"{len(refused)} Slack calls failed, e.g. {refused[0].response}")
+    left = Counter(kind for kind, _, _, done in rows if done is None)
+    if left:
+        cell.problems.append(f"outbox rows not done when the cell ended: {dict(left)}")
+
+
+# -- part 2: the cost of one tick --------------------------------------------------------------
+
+
+class ManualClock:
+    """A clock the script sets: ticks see exactly the moment it chooses."""
+
+    def __init__(self, at: dt.datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> dt.datetime:
+        return self.at
+
+
+class StatementCounter:
+    """Counts the SQL statements an engine runs while attached (database round trips)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self.count = 0
+
+    def _seen(self, *_: object) -> None:
+        self.count += 1
+
+    def __enter__(self) -> StatementCounter:
+        event.listen(self._engine, "before_cursor_execute", self._seen)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        event.remove(self._engine, "before_cursor_execute", self._seen)
+
+
+@dataclass(frozen=True)
+class Timed:
+    """Repeated timings of one operation, and the statements one run made."""
+
+    label: str
+    ms: list[float]
+    statements: float  # per run
+    result: int = 0  # what one run returned (pages queued, for a tick)
+
+    @property
+    def p50(self) -> float:
+        """The median, in ms."""
+        return statistics.median(self.ms)
+
+    @property
+    def p95(self) -> float:
+        """The 95th percentile, in ms."""
+        return percentile(self.ms, 95)
+
+
+def timed(label: str, engine: Engine, run: Callable[[], int], repeat: int) -> Timed:
+    """Run `run` a few times untimed, then `repeat` times timed, counting statements."""
+    for _ in range(min(3, repeat)):
+        run()
+    latencies = []
+    result = 0
+    with StatementCounter(engine) as counter:
+        for _ in range(repeat):
+            start = time.perf_counter()
+            result = run()
+            latencies.append((time.perf_counter() - start) * 1000)
+    return Timed(label, latencies, counter.count / repeat, result)
+
+
+def select_one(engine: Engine) -> Callable[[], int]:
+    """A bare `SELECT 1` round trip on the engine (a pooled connection, as repositories use)."""
+
+    def run() -> int:
+        with engine.connect() as conn:
+            return int(conn.execute(text("SELECT 1")).scalar_one())
+
+    return run
+
+
+@dataclass
+class TickCost:
+    """Part 2: tick timings at N escalations, with the SELECT 1 baseline."""
+
+    items: int
+    select_one: Timed
+    idle_empty: Timed  # no escalations at all
+    idle: Timed  # N escalations, nothing due
+    due: list[Timed] = field(default_factory=list)  # N escalations, all due: one run each
+    problems: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        """The figures, for --json."""
+
+        def one(t: Timed) -> dict[str, Any]:
+            return {
+                "label": t.label,
+                "p50_ms": round(t.p50, 3),
+                "p95_ms": round(t.p95, 3),
+                "runs": len(t.ms),
+                "statements_per_run": round(t.statements, 1),
+                "result": t.result,
+            }
+
+        return {
+            "items": self.items,
+            "select_1": one(self.select_one),
+            "tick_idle_empty": one(self.idle_empty),
+            "tick_idle": one(self.idle),
+            "tick_all_due": [one(t) for t in self.due],
+            "problems": self.problems,
+        }
+
+
+def tick_cost(options: Options, urls: Databases, rounds: int) -> TickCost:
+    """Time tick() with nothing due and with every item due, on a clock the script sets.
+
+    An all-due tick changes what it measures (the items move on), so each of the `rounds`
+    runs gets a fresh database with N fresh items.
+    """
+    result: TickCost | None = None
+    for _ in range(rounds):
+        epoch = utc_now().replace(microsecond=0)
+        clock = ManualClock(epoch)
+        secondary_due = epoch + WAIT
+        with slack_emulator() as slack, bot(slack, urls.fresh(), 5.0, clock) as runtime:
+            service, engine = escalation_service(runtime), runtime.engine
+            if result is None:
+                ones = timed("SELECT 1", engine, select_one(engine), options.repeat)
+                empty = timed("tick, 0 escalations", engine, service.tick, options.repeat)
+            ids = seed_feedback(runtime, options.items, clock)
+            seed_escalations(runtime, ids, at_once(secondary_due), clock)
+            clock.at = epoch + WAIT - dt.timedelta(seconds=1)
+            if result is None:
+                label = f"tick, {options.items} escalations, none due"
+                idle = timed(label, engine, service.tick, options.repeat)
+                result = TickCost(options.items, ones, empty, idle)
+            clock.at = epoch + WAIT
+            with StatementCounter(engine) as counter:
+                start = time.perf_counter()
+                pages = service.tick()
+                elapsed = (time.perf_counter() - start) * 1000
+            label = f"tick, {options.items} escalations, all due"
+            result.due.append(Timed(label, [elapsed], counter.count, pages))
+            if pages != options.items:
+                result.problems.append(f"a tick with every item due queued {pages} pages")
+    assert result is not None
+    return result
+
+
+# -- output ------------------------------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    """The nearest-rank percentile (nan for no values)."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)]
+
+
+def quantiles(values: Sequence[float]) -> dict[str, float]:
+    """p50/p95/p99/max, rounded, for --json."""
+    return {
+        "p50": round(percentile(values, 50), 4),
+        "p95": round(percentile(values, 95), 4),
+        "p99": round(percentile(values, 99), 4),
+        "max": round(max(values, default=math.nan), 4),
+    }
+
+
+def environment(options: Options, kind: str) -> dict[str, Any]:
+    """What the figures depend on."""
+    return {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "database": kind,
+        "items": options.items,
+        "policy": f"notify_primary, wait {WAIT.total_seconds():g}s, notify_secondary",
+    }
+
+
+def lag_table(cells: list[LagCell], bare: float) -> str:
+    """Part 1a: the lag percentiles, and the median's ratio to a bare post."""
+    head = (
+        f"{'due':<12}{'tick s':>7}{'N':>6}{'min s':>8}{'p50 s':>8}{'p95 s':>8}{'p99 s':>8}"
+        f"{'max s':>8}{'p50 ÷ bare post':>17}"
+    )
+    lines = [head, "-" * len(head)]
+    for c in cells:
+        p50 = percentile(c.lags, 50)
+        lines.append(
+            f"{c.shape:<12}{c.tick_s:>7g}{len(c.lags):>6}{min(c.lags, default=math.nan):>8.2f}"
+            f"{p50:>8.2f}{percentile(c.lags, 95):>8.2f}{percentile(c.lags, 99):>8.2f}"
+            f"{max(c.lags, default=math.nan):>8.2f}{1000 * p50 / bare:>16.0f}x"
+        )
+    return "\n".join(lines)
+
+
+def flow_table(cells: list[LagCell], bare: float) -> str:
+    """Part 1b: throughput against a bare post, skipped ticks, and where the median lag went."""
+    head = (
+        f"{'due':<12}{'tick s':>7}{'pages/s':>9}{'ms/page':>9}{'÷ bare':>8}{'skipped':>9}"
+        f"{'→claim s':>10}{'→page s':>9}{'→DM s':>8}"
+    )
+    lines = [head, "-" * len(head)]
+    for c in cells:
+        per_page = 1000 / c.pages_per_s if c.pages_per_s > 0 else math.nan
+        lines.append(
+            f"{c.shape:<12}{c.tick_s:>7g}{c.pages_per_s:>9.1f}{per_page:>9.2f}"
+            f"{per_page / bare:>7.1f}x{c.skipped_ticks:>9}{percentile(c.to_claim, 50):>10.2f}"
+            f"{percentile(c.to_handled, 50):>9.2f}{percentile(c.to_dm, 50):>8.2f}"
+        )
+    return "\n".join(lines)
+
+
+def tick_table(cost: TickCost) -> str:
+    """Part 2: tick timings next to SELECT 1."""
+    base = cost.select_one.p50
+    head = f"{'':36}{'runs':>5}{'p50 ms':>9}{'p95 ms':>9}{'÷ SELECT 1':>11}{'stmts':>7}{'pages':>7}"
+    lines = [head, "-" * len(head)]
+    for t in [cost.select_one, cost.idle_empty, cost.idle, *cost.due]:
+        lines.append(
+            f"{t.label:<36}{len(t.ms):>5}{t.p50:>9.2f}{t.p95:>9.2f}{t.p50 / base:>10.1f}x"
+            f"{t.statements:>7.0f}{t.result if t is not cost.select_one else '':>7}"
+        )
+    if cost.due:
+        per_item = statistics.median(t.p50 for t in cost.due) / cost.items
+        stmts = statistics.median(t.statements for t in cost.due) / cost.items
+        lines.append(
+            f"all due, per item: {per_item:.3f} ms ({per_item / base:.1f}x SELECT 1), "
+            f"{stmts:.1f} statements, {1000 / per_item:.0f} items/s claimed"
+        )
+    return "\n".join(lines)
+
+
+def report(env: dict[str, Any], bare: BarePost, cells: list[LagCell], cost: TickCost) -> None:
+    """Print the environment, the tables and every problem found."""
+    print("Hypercare Bot escalation scheduler: page lag and tick cost, 127.0.0.1")
+    print(
+        f"Python {env['python']} ({env['implementation']}) | {env['cpus']} CPUs | "
+        f"database {env['database']} | N = {env['items']} sev1 items\n"
+        f"policy {env['policy']}; bare post = the same page DM through the bot's client "
+        f"(SlackPager), p50 {bare.p50_ms:.2f} ms,\n"
+        f"p99 {percentile(bare.latencies_ms, 99):.2f} ms over {len(bare.latencies_ms)} posts"
+    )
+    print(
+        "\n1. Lag from each item's secondary step falling due to its page DM at the Slack "
+        "emulator,\non the running bot (APScheduler tick, outbox worker, SlackPager). burst: "
+        "every item due at one\ninstant, halfway between two ticks; spread: due times evenly "
+        "over the window\n"
+    )
+    print(lag_table(cells, bare.p50_ms))
+    print(
+        "\npages/s, ms/page: N over first due → last page DM (a spread cell cannot beat its due "
+        "rate);\nskipped: scheduler runs skipped because a tick was still running; medians of "
+        "where the lag\ngoes: →claim = due → the tick that claimed the step, →page = claim → its "
+        "escalation.page\nrow carried out, →DM = that → the DM at the emulator\n"
+    )
+    print(flow_table(cells, bare.p50_ms))
+    for cell in cells:
+        calls = ", ".join(f"{k} {v}" for k, v in sorted(cell.slack_calls.items()))
+        print(
+            f"{cell.shape} @ {cell.tick_s:g}s: {calls}; escalations stored in "
+            f"{cell.seed_s:.1f}s; page rows done before the first DM "
+            f"{cell.pages_before_first_dm}; the step's last Slack call "
+            f"{cell.last_call_s:.2f}s after the first due time"
+        )
+    print(
+        "\n2. One EscalationService.tick() called directly, the clock set by the script "
+        "(stmts = SQL\nstatements per run; each all-due run starts from N fresh items)\n"
+    )
+    print(tick_table(cost))
+    for cell in cells:
+        for problem in cell.problems:
+            print(f"WARNING: {cell.shape} @ {cell.tick_s:g}s: {problem}")
+    for problem in cost.problems:
+        print(f"WARNING: tick cost: {problem}")
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\npeak RSS of the process: {rss:.0f} MiB")
+
+
+def write_json(
+    path: Path, env: dict[str, Any], bare: BarePost, cells: list[LagCell], cost: TickCost
+) -> None:
+    """Write the figures as JSON."""
+    data = {
+        "environment": env,
+        "bare_post_ms": {
+            "p50": round(bare.p50_ms, 3),
+            "p99": round(percentile(bare.latencies_ms, 99), 3),
+        },
+        "lag": [c.summary() for c in cells],
+        "tick": cost.summary(),
+    }
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
+# -- entry point -------------------------------------------------------------------------------
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _ticks(text: str) -> list[float]:
+    values = [float(part) for part in text.split(",") if part.strip()]
+    if not values or not all(0 < v <= 60 for v in values):
+        raise argparse.ArgumentTypeError("give tick intervals in seconds, above 0 and up to 60")
+    return values
+
+
+def parse_options(argv: Sequence[str] | None = None) -> Options:
+    """Read the command line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--items", type=_positive, default=1000, help="escalating items (1000)")
+    parser.add_argument(
+        "--ticks",
+        type=_ticks,
+        default=[1.0, 5.0],
+        help="scheduler intervals, s (1,5; 5 is the default)",
+    )
+    parser.add_argument(
+        "--spread",
+        type=float,
+        default=30.0,
+        help="last cell: due times spread over this many s, last interval (30; 0: skip)",
+    )
+    parser.add_argument(
+        "--repeat", type=_positive, default=30, help="timed runs of idle ticks (30)"
+    )
+    parser.add_argument("--database-url", help="PostgreSQL URL (default: temporary SQLite files)")
+    parser.add_argument("--json", type=Path, dest="json_path", help="also write figures here")
+    args = parser.parse_args(argv)
+    if args.spread < 0:
+        parser.error("--spread must be 0 or more")
+    if args.database_url and make_url(args.database_url).get_backend_name() != "postgresql":
+        parser.error("--database-url takes PostgreSQL (SQLite is the default, in temporary files)")
+    return Options(
+        args.items, args.ticks, args.spread, args.repeat, args.database_url, args.json_path
+    )
+
+
+def quiet_logging() -> None:
+    """Warnings only: the page sender logs every step it drops or skips."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for name in ("bot", "storage", "slack_sdk", "alembic", "apscheduler"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run both parts and print the tables."""
+    options = parse_options(argv)
+    quiet_logging()
+    with contextlib.ExitStack() as stack:
+        urls = Databases(options.database_url, stack)
+        with slack_emulator() as slack:
+            bare = bare_posts(slack, BASELINE_POSTS)
+        plan = [(tick_s, 0.0) for tick_s in options.ticks]
+        if options.spread > 0:  # one spread cell, at the last interval (the bot's default)
+            plan.append((options.ticks[-1], options.spread))
+        cells = [lag_cell(options, tick_s, spread_s, urls.fresh()) for tick_s, spread_s in plan]
+        cost = tick_cost(options, urls, rounds=3)
+        env = environment(options, urls.kind)
+    report(env, bare, cells, cost)
+    if options.json_path is not None:
+        write_json(options.json_path, env, bare, cells, cost)
+        print(f"figures written to {options.json_path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -131,11 +131,15 @@ class EscalationService:
         raw_id = payload.get("feedback_id" if kind is ItemKind.FEEDBACK else "alert_id")
         if not isinstance(raw_id, int):
             return []
-        ref = ItemRef(kind, raw_id)
+        self._start(ItemRef(kind, raw_id))
+        return []
+
+    def _start(self, ref: ItemRef) -> None:
+        """Store the item's escalation if it needs one and has none yet; hand out what is due."""
         item = self._items.get(ref)
         escalation_policy = self.policy_for(item.severity) if item else None
         if item is None or escalation_policy is None or item.resolved_at is not None:
-            return []
+            return
         now = self._clock()
         snapshot = Snapshot.take(escalation_policy, now)
         state = policy.start(timeline_id(ref, 1), snapshot, min(item.started_at, now))
@@ -143,7 +147,6 @@ class EscalationService:
         if escalation_id is not None:
             log.info("escalation of %s started (%s policy)", ref, item.severity)
             self._advance(escalation_id, now)
-        return []
 
     # -- the scheduler tick ------------------------------------------------------------------
 
@@ -208,6 +211,10 @@ class EscalationService:
     def acknowledge(self, ref: ItemRef, user: str) -> AckOutcome:
         """Stop the item's climb at once and record who acknowledged it."""
         record = self._repo.get(ref)
+        if record is None:
+            # Pressed before the queued start ran (the receipt can be quicker): start it now.
+            self._start(ref)
+            record = self._repo.get(ref)
         if record is None:
             return AckOutcome.NOT_ESCALATING
         if not self.may_acknowledge(record, user):

@@ -210,3 +210,18 @@ def test_climbs_in_flight_keep_the_policy_they_started_with(
         assert counts(slack) == [1, 1, 1]  # the new item paged the lead first
     finally:
         restarted.runtime.engine.dispose()
+
+
+def test_acknowledge_before_the_queued_start_ran_still_counts(
+    bot: Bot, slack: SlackEmulator, clock: Clock
+) -> None:
+    """A lead presses Acknowledge on a receipt whose escalation start is still queued: the
+    escalation starts there and then, is acknowledged, and nobody is paged."""
+    bot.runtime.services.feedback.submit(draft())
+    assert bot.escalation.get(FEEDBACK) is None  # the start is still in the outbox
+    assert bot.escalation.acknowledge(FEEDBACK, LEAD) is AckOutcome.ACKNOWLEDGED
+    clock.tick(10 * WAIT)
+    bot.settle()
+    bot.settle()
+    assert counts(slack) == [0, 0, 0]
+    assert bot.row().acknowledged_by == LEAD

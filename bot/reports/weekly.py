@@ -218,9 +218,11 @@ class WeeklyService:
         opened = sum(self._kpis.opened(since, until).values())
         open_now = self._kpis.open_counts(until)
         alerts = self._kpis.alert_stats(since, until)
+        critical = self._program.severities[0]  # most urgent first (the program file's order)
         lines = [
             f"{opened} opened · {sum(open_now.values())} open now · "
-            f"{self._kpis.sla_breaches(since, until)} SLA breach(es)",
+            f"{self._kpis.critical_open(until, [critical.id])} {critical.label.lower()} "
+            f"(feedback or firing alerts) · {self._kpis.sla_breaches(since, until)} SLA breach(es)",
             f"{alerts.fired} alert(s) fired, {alerts.resolved} resolved, "
             f"{alerts.still_firing} still firing · mean duration "
             f"{_hours_text(alerts.mean_duration_seconds)}",

@@ -100,7 +100,7 @@ def test_friday_s_review_posts_numbers_themes_readiness_and_four_charts(
     clock.tick(60)
     [review] = wait_until(lambda: reviews(slack))
     text = json.dumps(review.args["blocks"], ensure_ascii=False)
-    assert "5 opened · 4 open now · 0 SLA breach(es)" in text
+    assert "5 opened · 4 open now · 0 critical (feedback or firing alerts) · 0 SLA" in text
     assert "*Recurring themes*" in text and "Payments API" in text and "5 report(s)" in text
     assert "No SLA breaches this week." in text
     assert "No exit criteria set" in text and "Day 5 of hypercare · 28 day(s) left." in text

@@ -44,7 +44,7 @@ from sqlalchemy import Engine, event, select, text
 from sqlalchemy.engine import make_url
 
 from bot.config import Program, Settings
-from bot.domain import FeedbackDraft, UsersAffected
+from bot.domain import FeedbackDraft
 from bot.escalation.model import EscalatingItem, ItemKind, ItemRef, Page
 from bot.escalation.paging import DM, MENTION
 from bot.escalation.service import PAGE, EscalationService, timeline_id
@@ -52,6 +52,7 @@ from bot.oncall import policy
 from bot.oncall.policy import Snapshot
 from bot.ports import utc_now
 from bot.sandbox import RecordedCall, SlackEmulator
+from bot.sandbox.samples import feedback_draft
 from bot.slack.notifier import make_client
 from bot.slack.pager import SlackPager
 from bot.wiring import Runtime, build_runtime
@@ -212,18 +213,9 @@ def _drop_schema(admin: Engine, schema: str) -> None:
 
 def draft(batch: str, number: int) -> FeedbackDraft:
     """A valid sev1 modal submission."""
-    return FeedbackDraft(
+    return feedback_draft(
         summary=f"Checkout returns 504 for card payments #{number}",
-        category="bug",
         severity=SEVERITY,
-        component="payments-api",
-        environment="production",
-        trying="Pay for an order with a Visa card",
-        expected="Order confirmed",
-        actual="Spinner for 30 s, then 'Gateway timeout'",
-        api_endpoint="POST /v1/payments",
-        correlation_id="abc-123-def",
-        users_affected=UsersAffected.MANY,
         channel_id=FEEDBACK,
         reporter_id=REPORTER,
         submission_key=f"bench-esc-{batch}-{number}",

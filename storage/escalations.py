@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, func, select, union_all
+from sqlalchemy import CursorResult, select, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -270,11 +270,3 @@ class EscalationRepository:
             row.pages = [*row.pages, {"user": page.user, "channel": page.channel, "ts": page.ts}]
             if page.user not in row.paged:
                 row.paged = [*row.paged, page.user]
-
-    def breach_count(self, since: dt.datetime) -> int:
-        """How many SLA breaches happened since a moment (for the digests)."""
-        with self._sessions() as session:
-            return int(
-                session.scalar(select(func.count()).where(EscalationRow.sla_breached_at >= since))
-                or 0
-            )

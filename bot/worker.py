@@ -58,6 +58,9 @@ class OutboxWorker:
         self._lease = lease
         self._slow_kinds = slow_kinds
         self.wake = wake or threading.Event()  # set by services when they queue new work
+        # Kinds whose peer is down, until when: rows of them queued meanwhile wait too, so the
+        # backlog drains in queue order when the peer returns (not newest-probe first).
+        self._held: dict[str, dt.datetime] = {}
 
     def run_once(self) -> int:
         """Carry out rows due now, quick kinds first; return how many were attempted."""
@@ -68,14 +71,17 @@ class OutboxWorker:
         if self._slow_kinds:
             slow_batch = max(1, self._batch // 4)
             tasks += self._repo.claim(now, slow_batch, self._lease, kinds=self._slow_kinds)
-        held: dict[str, dt.datetime] = {}
+        self._held = {kind: until for kind, until in self._held.items() if until > now}
         for task in tasks:
-            if task.kind in held:  # its peer is down: leave it for the probe after the wait
-                self._repo.retry_at(task.id, held[task.kind], "held back: peer unavailable")
+            if task.kind in self._held:  # its peer is down: wait for the probe after the hold
+                held_until = self._held[task.kind]
+                self._repo.retry_at(
+                    task.id, held_until, "held back: peer unavailable", counted=False
+                )
                 continue
             until = self._run(task)
             if until is not None:
-                held[task.kind] = until
+                self._held[task.kind] = until
                 self._repo.hold_kind(task.kind, until)
         return len(tasks)
 

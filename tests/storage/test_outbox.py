@@ -172,8 +172,11 @@ def test_a_peer_down_holds_its_whole_queue_and_it_drains_in_order(database_url: 
     repo = setup(database_url)
     enqueue(repo, *[f"k{i}" for i in range(5)])
     clock, up, seen = Clock(), False, []
+    calls = 0
 
     def handler(payload: dict[str, object]) -> Sequence[Effect]:
+        nonlocal calls
+        calls += 1
         if not up:
             raise DeliveryDeferred("Jira search: ConnectError", 10, peer_down=True)
         seen.append(payload["key"])
@@ -182,7 +185,8 @@ def test_a_peer_down_holds_its_whole_queue_and_it_drains_in_order(database_url: 
     worker = OutboxWorker(repo=repo, handlers={"test.effect": handler}, clock=clock)
     worker.run_once()  # the first row probes; the other four are held back unattempted
     enqueue(repo, "k5")  # a new row arriving while the peer is down joins the back of the queue
-    worker.run_once()  # k5 probes on its own, and holds everything again
+    worker.run_once()  # k5 waits for the hold too: it must not probe (and jump the queue)
+    assert seen == [] and calls == 1
     clock.now = T0 + dt.timedelta(seconds=11)
     up = True
     while worker.run_once():

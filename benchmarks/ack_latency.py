@@ -36,10 +36,10 @@ from slack_sdk.signature import SignatureVerifier
 from sqlalchemy.engine import make_url
 from waitress.server import create_server
 
+from bot.app.build import HTTP_THREADS, Runtime, _serve_until, build_runtime
 from bot.config import Program, Settings
-from bot.sandbox import SlackEmulator, SlackUserSimulator
-from bot.sandbox.samples import feedback_form
-from bot.wiring import HTTP_THREADS, Runtime, _serve_until, build_runtime
+from sandbox.demo.samples import feedback_form
+from sandbox.slack import SlackEmulator, SlackUserSimulator
 
 TOKEN = "xoxb-bench-token"  # the emulator's, not a real secret
 SECRET = "bench-signing-secret"  # signs loopback requests only

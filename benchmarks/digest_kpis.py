@@ -32,11 +32,11 @@ from sqlalchemy import Engine, Index, func, insert, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.app.build import build_digests, build_weekly
 from bot.config import Program, load_program
 from bot.oncall.service import OnCallService
 from bot.reports.program import ReportsProgram
 from bot.reports.readiness import assess
-from bot.wiring import build_digests, build_weekly
 from storage import db
 from storage.kpis import Kpis
 from storage.models import Base, FeedbackRow

@@ -43,6 +43,7 @@ from pydantic import SecretStr
 from sqlalchemy import Engine, event, select, text
 from sqlalchemy.engine import make_url
 
+from bot.app.build import Runtime, build_runtime
 from bot.config import Program, Settings
 from bot.domain import FeedbackDraft
 from bot.escalation.model import EscalatingItem, ItemKind, ItemRef, Page
@@ -51,11 +52,10 @@ from bot.escalation.service import PAGE, EscalationService, timeline_id
 from bot.oncall import policy
 from bot.oncall.policy import Snapshot
 from bot.ports import utc_now
-from bot.sandbox import RecordedCall, SlackEmulator
-from bot.sandbox.samples import feedback_draft
 from bot.slack.notifier import make_client
 from bot.slack.pager import SlackPager
-from bot.wiring import Runtime, build_runtime
+from sandbox.demo.samples import feedback_draft
+from sandbox.slack import RecordedCall, SlackEmulator
 from storage import db
 from storage.escalations import EscalationRepository
 from storage.models import OutboxRow

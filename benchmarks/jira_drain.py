@@ -33,16 +33,16 @@ from jira import JIRA
 from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
+from bot.app.build import Runtime, build_runtime
 from bot.config import Program, Settings, load_program
 from bot.domain import FeedbackDraft, UsersAffected
 from bot.integrations import jira_markup
 from bot.integrations.jira import TICKET_FIELDS
 from bot.ports import utc_now
-from bot.sandbox.jira_api import JiraEmulator, RecordedCall
-from bot.sandbox.slack_api import SlackEmulator
-from bot.sandbox.slack_workspace import WORKSPACE_URL
-from bot.tickets import idempotency_label, ticket_draft
-from bot.wiring import Runtime, build_runtime
+from bot.tickets.service import idempotency_label, ticket_draft
+from sandbox.jira.api import JiraEmulator, RecordedCall
+from sandbox.slack.api import SlackEmulator
+from sandbox.slack.workspace import WORKSPACE_URL
 from storage import db
 from storage.repositories import FeedbackRepository, OutboxRepository
 

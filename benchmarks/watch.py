@@ -37,14 +37,14 @@ from typing import Any, TypeVar
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
+from bot.alerts.engine.exposition import parse_exposition
+from bot.alerts.engine.model import Scrape
+from bot.alerts.engine.presets import KONG
+from bot.alerts.engine.rules import ErrorRateQuery, HistogramLatencyQuery, Rule, evaluate
+from bot.alerts.engine.sources import MAX_BYTES, ExpositionSource
+from bot.app.build import Runtime, build_runtime
 from bot.config import Program, Settings
-from bot.metrics.exposition import parse_exposition
-from bot.metrics.model import Scrape
-from bot.metrics.presets import KONG
-from bot.metrics.rules import ErrorRateQuery, HistogramLatencyQuery, Rule, evaluate
-from bot.metrics.sources import MAX_BYTES, ExpositionSource
-from bot.sandbox import RecordedCall, SlackEmulator
-from bot.wiring import Runtime, build_runtime
+from sandbox.slack import RecordedCall, SlackEmulator
 
 T = TypeVar("T")
 

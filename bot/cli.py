@@ -52,8 +52,8 @@ def check_config(settings: Settings, *, ask_jira: bool = True) -> int:
 
 def _jira_problems(settings: Settings, program: Program) -> list[str]:
     """Check the Jira mapping against Jira itself; an unreachable Jira is only a warning."""
-    from bot.tickets import check_mapping
-    from bot.wiring import build_tracker
+    from bot.app.build import build_tracker
+    from bot.tickets.service import check_mapping
 
     try:
         return check_mapping(build_tracker(settings, program), program)
@@ -72,7 +72,7 @@ def serve(settings: Settings) -> int:
     if check_config(settings, ask_jira=False) != 0:  # the runtime checks Jira without blocking
         print("refusing to start: fix the problems above.", file=sys.stderr)
         return 1
-    from bot.wiring import build_runtime
+    from bot.app.build import build_runtime
 
     try:
         runtime = build_runtime(settings, load_program(settings.hypercare_config)).start()
@@ -100,7 +100,7 @@ def migrate(settings: Settings) -> int:
 
 def demo(settings: Settings) -> int:
     """Play a scripted hypercare morning against local emulators and print what users see."""
-    from bot.demo import run_demo
+    from sandbox.demo.play import run_demo
 
     run_demo(log_level=settings.log_level)
     return 0
@@ -134,10 +134,10 @@ def digest(
         for problem in exc.problems:
             print(f"error: {exc.path}: {problem}", file=sys.stderr)
         return 1
+    from bot.app.build import build_digests, build_weekly
     from bot.oncall.service import OnCallService
-    from bot.slack.digest_blocks import digest_text
-    from bot.slack.weekly_blocks import weekly_text
-    from bot.wiring import build_digests, build_weekly
+    from bot.slack.blocks.digest import digest_text
+    from bot.slack.blocks.weekly import weekly_text
     from storage import db
     from storage.oncall import OverrideRepository
 

@@ -26,8 +26,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bot.metrics.build import build_rules
-from bot.metrics.program import MetricsProgram
+from bot.alerts.engine.build import build_rules
+from bot.alerts.engine.program import MetricsProgram
 from bot.oncall.program import EscalationProgram, OnCallProgram, escalation_problems
 from bot.reports.program import ReportsProgram, Window, report_problems
 

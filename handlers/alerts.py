@@ -8,10 +8,12 @@ from slack_bolt import Ack
 from slack_sdk import WebClient
 
 from bot.escalation.model import ItemKind, ItemRef
-from bot.services import Services
-from bot.slack import alert_blocks, ticket_blocks, watch_blocks
-from bot.tickets import RequestOutcome
+from bot.slack.blocks import alert_views as watch_blocks
+from bot.slack.blocks import alerts as alert_blocks
+from bot.slack.blocks import tickets as ticket_blocks
+from bot.tickets.service import RequestOutcome
 from handlers import escalation, forms
+from handlers.services import Services
 
 
 def acknowledge_alert(

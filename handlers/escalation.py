@@ -9,8 +9,9 @@ from slack_sdk import WebClient
 
 from bot.escalation.model import AckOutcome, EscalateOutcome, ItemKind, ItemRef
 from bot.oncall.overrides import OverrideSyntaxError, parse_override
-from bot.services import Services
-from bot.slack import escalation_blocks, oncall_blocks
+from bot.slack.blocks import escalation as escalation_blocks
+from bot.slack.blocks import oncall as oncall_blocks
+from handlers.services import Services
 
 
 def acknowledge(services: Services, ref: ItemRef, user: str) -> str | None:

@@ -7,9 +7,10 @@ from typing import Any
 from slack_bolt import Ack
 from slack_sdk import WebClient
 
-from bot.services import Services
-from bot.slack import blocks, oncall_blocks
+from bot.slack.blocks import feedback as blocks
+from bot.slack.blocks import oncall as oncall_blocks
 from handlers import alerts, escalation, forms, home, tickets
+from handlers.services import Services
 
 
 def answer_command(

@@ -6,8 +6,8 @@ import re
 from typing import Any
 
 from bot.domain import FeedbackDraft, Field, SourceMessage, UsersAffected
-from bot.feedback import clean_summary, summary_from_text
-from bot.slack.blocks import ModalPrefill, source_from_metadata
+from bot.feedback.service import clean_summary, summary_from_text
+from bot.slack.blocks.feedback import ModalPrefill, source_from_metadata
 from bot.slack.ids import Action, block_id
 
 HELP_WORDS = {"help", "?", "-h", "--help"}

@@ -7,8 +7,8 @@ from typing import Any
 from slack_bolt import Ack
 from slack_sdk import WebClient
 
-from bot.services import Services
-from bot.slack import status_blocks
+from bot.slack.blocks import status as status_blocks
+from handlers.services import Services
 
 
 def show_status(ack: Ack, services: Services) -> None:

@@ -7,10 +7,10 @@ from typing import Any
 from slack_bolt import Ack
 from slack_sdk import WebClient
 
-from bot.services import Services
-from bot.slack import ticket_blocks
-from bot.tickets import RequestOutcome
+from bot.slack.blocks import tickets as ticket_blocks
+from bot.tickets.service import RequestOutcome
 from handlers import forms
+from handlers.services import Services
 
 
 def create_ticket(

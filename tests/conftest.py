@@ -10,9 +10,9 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import create_engine, text
 
+from bot.app.build import Runtime, build_runtime
 from bot.config import Program, Settings, load_program
-from bot.sandbox import SlackEmulator, SlackUserSimulator
-from bot.wiring import Runtime, build_runtime
+from sandbox.slack import SlackEmulator, SlackUserSimulator
 
 ROOT = Path(__file__).resolve().parent.parent
 BOT_TOKEN = "xoxb-canary-token-0123456789"
@@ -47,9 +47,11 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def program() -> Program:
-    """The example program without rotas or escalation (their timing follows the wall clock)."""
+    """The example program without rotas, escalation or digests (they follow the wall clock)."""
     example = load_program(ROOT / "hypercare.example.yaml")
-    return example.model_copy(update={"oncall": None, "escalation": None})
+    # With a digest channel, a bot started after the daily digest's time posts it late.
+    channels = example.channels.model_copy(update={"digest": None})
+    return example.model_copy(update={"oncall": None, "escalation": None, "channels": channels})
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@
 #    PostgreSQL cluster on 127.0.0.1 (installing Debian's `postgresql` package
 #    when running as root and no server binaries are found) and points the
 #    tests at it; the cluster is stopped and deleted when the script exits;
-# 3. finds the HAProxy and Prometheus binaries the gateway tests (tests/gateway)
+# 3. finds the HAProxy and Prometheus binaries the gateway tests (tests/alerts/gateway)
 #    run as child processes, installing Debian's `haproxy` and `prometheus`
 #    packages when running as root and they are missing (with service starts
 #    blocked, and the packages' services stopped and disabled afterwards), and
@@ -350,7 +350,7 @@ else
 fi
 
 # ---------------------------------------------------------------------------
-# 3. Gateway binaries: HAProxy and Prometheus (tests/gateway runs them)
+# 3. Gateway binaries: HAProxy and Prometheus (tests/alerts/gateway runs them)
 # ---------------------------------------------------------------------------
 gw_unavailable() {
     # $1: reason. Fatal when the gateway tests are required, else they skip.
@@ -358,7 +358,7 @@ gw_unavailable() {
         die "$1 (HYPERCARE_REQUIRE_GATEWAY=1)"
     fi
     note "$1"
-    note "the gateway tests (tests/gateway) that need it will be skipped"
+    note "the gateway tests (tests/alerts/gateway) that need it will be skipped"
 }
 
 find_gw_bin() {

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from bot.alerts import SilenceView
+from bot.alerts.service import SilenceView
 from bot.config import Program
 from bot.domain import Effect
 from bot.oncall.rota import OnCallNow

@@ -13,13 +13,16 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 from slack_sdk.web import SlackResponse
 
-from bot.alerts import AlertNote
+from bot.alerts.engine.alerting import SourceEvent
+from bot.alerts.service import AlertNote
 from bot.config import Program
 from bot.domain import Alert, Feedback, ThreadNote
 from bot.errors import DeliveryDeferred, DeliveryRefused
-from bot.metrics.alerting import SourceEvent
 from bot.ports import PostedMessage
-from bot.slack import alert_blocks, blocks, oncall_blocks, ticket_blocks
+from bot.slack.blocks import alerts as alert_blocks
+from bot.slack.blocks import feedback as blocks
+from bot.slack.blocks import oncall as oncall_blocks
+from bot.slack.blocks import tickets as ticket_blocks
 
 log = logging.getLogger(__name__)
 

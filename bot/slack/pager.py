@@ -11,7 +11,7 @@ from slack_sdk import WebClient
 from bot.errors import DeliveryRefused
 from bot.escalation.model import Page, PageMessage
 from bot.ports import PostedMessage
-from bot.slack import escalation_blocks
+from bot.slack.blocks import escalation as escalation_blocks
 from bot.slack.notifier import slack_call
 
 log = logging.getLogger(__name__)

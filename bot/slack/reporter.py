@@ -10,7 +10,8 @@ from bot.ports import PostedMessage
 from bot.reports.charts import Chart
 from bot.reports.digest_model import Digest
 from bot.reports.weekly import WeeklyReview
-from bot.slack import digest_blocks, weekly_blocks
+from bot.slack.blocks import digest as digest_blocks
+from bot.slack.blocks import weekly as weekly_blocks
 from bot.slack.notifier import slack_call
 
 

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from bot.app.build import Runtime, build_runtime
 from bot.escalation.model import ItemKind, ItemRef
-from bot.sandbox import SlackEmulator, SlackUserSimulator
-from bot.sandbox.exposition_server import KongExposition
-from bot.wiring import Runtime, build_runtime
+from sandbox.gateway.exposition import KongExposition
+from sandbox.slack import SlackEmulator, SlackUserSimulator
 from tests.conftest import SIGNING_SECRET, bot_settings
 from tests.e2e.test_escalation import PRIMARY, SECONDARY, WAIT, escalating_program, pages_to
 from tests.e2e.test_watch_flow import (

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from bot.sandbox import SlackEmulator, SlackUserSimulator
+from sandbox.slack import SlackEmulator, SlackUserSimulator
 from tests.conftest import BOT_TOKEN, ROOT, SIGNING_SECRET
 
 

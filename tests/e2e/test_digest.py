@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
+from bot.app.build import Runtime, build_runtime
 from bot.config import Program
 from bot.domain import FeedbackDraft, UsersAffected
 from bot.escalation.model import ItemKind, ItemRef
-from bot.sandbox import SlackEmulator
-from bot.sandbox.samples import feedback_draft
-from bot.slack.digest_blocks import digest_text
-from bot.wiring import Runtime, build_runtime
+from bot.slack.blocks.digest import digest_text
+from sandbox.demo.samples import feedback_draft
+from sandbox.slack import SlackEmulator
 from storage import db
 from storage.models import FeedbackRow
 from tests.conftest import bot_settings

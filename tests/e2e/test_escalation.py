@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 import yaml
 
+from bot.app.build import Runtime, build_runtime
 from bot.config import Program
-from bot.sandbox import SlackEmulator, SlackUserSimulator
-from bot.sandbox.slack_api import RecordedCall
-from bot.wiring import Runtime, build_runtime
+from sandbox.slack import SlackEmulator, SlackUserSimulator
+from sandbox.slack.api import RecordedCall
 from tests.conftest import SIGNING_SECRET, bot_settings
 from tests.e2e.test_feedback_flow import good_values, open_modal
 from tests.support import wait_until

@@ -19,7 +19,7 @@ import pytest
 import yaml
 from sqlalchemy import create_engine, text
 
-from bot.sandbox import SlackEmulator, SlackUserSimulator
+from sandbox.slack import SlackEmulator, SlackUserSimulator
 from tests.conftest import SIGNING_SECRET
 from tests.e2e.test_cli import free_port, serve_env, wait_healthy
 from tests.e2e.test_escalation import LEAD, PRIMARY, SECONDARY, escalating_file

@@ -7,9 +7,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.sandbox import SlackEmulator, SlackUserSimulator
-from bot.sandbox.samples import feedback_form
-from bot.wiring import Runtime
+from bot.app.build import Runtime
+from sandbox.demo.samples import feedback_form
+from sandbox.slack import SlackEmulator, SlackUserSimulator
 from storage.db import make_sessions
 from storage.models import FeedbackRow, OutboxRow
 

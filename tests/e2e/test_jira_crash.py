@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.sandbox import SlackEmulator, SlackUserSimulator
-from bot.sandbox.jira_api import JiraEmulator
+from sandbox.jira.api import JiraEmulator
+from sandbox.slack import SlackEmulator, SlackUserSimulator
 from tests.conftest import SIGNING_SECRET
 from tests.e2e.test_cli import free_port, serve_env, wait_healthy
 from tests.e2e.test_feedback_flow import good_values, open_modal

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from bot.app.build import Runtime, build_runtime
 from bot.config import Program
-from bot.sandbox import SlackEmulator, SlackUserSimulator
-from bot.sandbox.jira_api import JiraEmulator
-from bot.wiring import Runtime, build_runtime
+from sandbox.jira.api import JiraEmulator
+from sandbox.slack import SlackEmulator, SlackUserSimulator
 from tests.conftest import SIGNING_SECRET, bot_settings
 from tests.e2e.test_feedback_flow import good_values, open_modal
 from tests.support import wait_until

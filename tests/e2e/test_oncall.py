@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from bot.app.build import Runtime, build_runtime
 from bot.config import Program
-from bot.sandbox import SlackEmulator, SlackUserSimulator
-from bot.wiring import Runtime, build_runtime
+from sandbox.slack import SlackEmulator, SlackUserSimulator
 from tests.conftest import SIGNING_SECRET, bot_settings
 from tests.e2e.test_watch_flow import Clock
 from tests.support import wait_until

@@ -9,8 +9,8 @@ from urllib.parse import quote
 
 import pytest
 
-from bot.sandbox import SlackEmulator, SlackUserSimulator
-from bot.wiring import Runtime
+from bot.app.build import Runtime
+from sandbox.slack import SlackEmulator, SlackUserSimulator
 from tests.conftest import SIGNING_SECRET
 from tests.e2e.test_feedback_flow import rows
 

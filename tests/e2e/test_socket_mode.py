@@ -10,9 +10,9 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from bot.app.build import Runtime, build_runtime
 from bot.config import Program, Settings
-from bot.sandbox import SlackEmulator, SocketModeUser
-from bot.wiring import Runtime, build_runtime
+from sandbox.slack import SlackEmulator, SocketModeUser
 from tests.conftest import BOT_TOKEN, FEEDBACK_CHANNEL
 from tests.e2e.test_feedback_flow import good_values, rows
 

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from bot.app.build import Runtime
 from bot.config import Program
 from bot.escalation.model import ItemKind, ItemRef
-from bot.sandbox import SlackEmulator, SlackUserSimulator
-from bot.wiring import Runtime
+from sandbox.slack import SlackEmulator, SlackUserSimulator
 from tests.conftest import SIGNING_SECRET
 from tests.e2e.test_digest import MONDAY_0859, digest_file, draft, seed, start
 from tests.e2e.test_watch_flow import Clock

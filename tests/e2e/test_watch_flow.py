@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from bot.app.build import Runtime, build_runtime
 from bot.config import Program
-from bot.sandbox import SlackEmulator, SlackUserSimulator
-from bot.sandbox.exposition_server import KongExposition
-from bot.wiring import Runtime, build_runtime
+from sandbox.gateway.exposition import KongExposition
+from sandbox.slack import SlackEmulator, SlackUserSimulator
 from tests.conftest import SIGNING_SECRET, bot_settings
 from tests.support import wait_until
 
@@ -187,7 +187,7 @@ def test_acknowledge_and_a_leads_silence(
     watched: tuple[Runtime, Clock], gateway: KongExposition, slack: SlackEmulator
 ) -> None:
     """Acknowledge updates the alert; only a lead can silence, with a reason; repeats then stop."""
-    from bot.sandbox import SlackUserSimulator
+    from sandbox.slack import SlackUserSimulator
     from tests.conftest import SIGNING_SECRET
 
     runtime, clock = watched
@@ -253,7 +253,7 @@ def test_an_auto_ticket_rule_opens_one_jira_issue_linked_from_the_thread(
     """A rule with auto_ticket opens exactly one Jira issue when it fires, noted in its thread."""
     from pydantic import SecretStr
 
-    from bot.sandbox.jira_api import JiraEmulator
+    from sandbox.jira.api import JiraEmulator
 
     jira = JiraEmulator(email="bot@example.com", api_token="t").start()
     metrics = {

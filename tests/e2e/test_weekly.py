@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 from sqlalchemy import update
 
-from bot.sandbox import SlackEmulator
-from bot.wiring import Runtime
+from bot.app.build import Runtime
+from sandbox.slack import SlackEmulator
 from storage import db
 from storage.models import FeedbackRow, MetricHourRow
 from tests.e2e.test_digest import DIGEST, digest_program, draft, start

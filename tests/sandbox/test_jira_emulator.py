@@ -16,7 +16,7 @@ import httpx
 import pytest
 from jira import JIRA, JIRAError
 
-from bot.sandbox.jira_api import JiraEmulator
+from sandbox.jira.api import JiraEmulator
 
 EMAIL = "bot@example.com"
 TOKEN = "jira-test-token"

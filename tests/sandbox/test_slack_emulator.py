@@ -15,7 +15,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry import RateLimitErrorRetryHandler
 
-from bot.sandbox import SlackEmulator, slack_workspace
+from sandbox.slack import SlackEmulator
+from sandbox.slack import workspace as slack_workspace
 
 TOKEN = "xoxb-test-token"
 

@@ -12,7 +12,7 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.sandbox import SlackEmulator
+from sandbox.slack import SlackEmulator
 
 TOKEN = "xoxb-test-token"
 CHANNEL = "C0CHARTS01"

@@ -15,8 +15,8 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.signature import SignatureVerifier
 
-from bot.sandbox import SlackEmulator, SlackUserSimulator
-from bot.sandbox.slack_user import build_state_values
+from sandbox.slack import SlackEmulator, SlackUserSimulator
+from sandbox.slack.user import build_state_values
 
 SECRET = "test-signing-secret"
 

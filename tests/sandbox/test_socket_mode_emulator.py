@@ -21,8 +21,8 @@ from slack_sdk.socket_mode.response import SocketModeResponse
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from bot.sandbox import SlackEmulator, SocketModeServer, SocketModeUser
-from bot.sandbox.slack_workspace import APP_ID
+from sandbox.slack import SlackEmulator, SocketModeServer, SocketModeUser
+from sandbox.slack.workspace import APP_ID
 
 BOT_TOKEN = "xoxb-test-token"
 APP_TOKEN = "xapp-1-A0HYPER-test"
@@ -311,8 +311,8 @@ def test_user_refuses_http_only_options(emulator: SlackEmulator) -> None:
 
 
 def test_sandbox_imports_without_websockets() -> None:
-    """`import bot.sandbox` works where websockets is not installed (it is a dev dependency)."""
-    code = "import sys; sys.modules['websockets'] = None; import bot.sandbox; print('ok')"
+    """`import sandbox.slack` works where websockets is not installed (it is a dev dependency)."""
+    code = "import sys; sys.modules['websockets'] = None; import sandbox.slack; print('ok')"
     result = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,

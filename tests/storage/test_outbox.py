@@ -7,9 +7,9 @@ import random
 import threading
 from collections.abc import Sequence
 
+from bot.app.outbox import BACKOFF_CAP, OutboxWorker, backoff
 from bot.domain import Effect
 from bot.errors import DeliveryDeferred, DeliveryRefused
-from bot.worker import BACKOFF_CAP, OutboxWorker, backoff
 from storage import db
 from storage.repositories import OutboxRepository
 

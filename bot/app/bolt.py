@@ -1,0 +1,84 @@
+"""The Bolt app factory: routing, service injection and one error handler."""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from slack_bolt import App, BoltResponse
+from slack_sdk import WebClient
+
+import handlers
+from bot.domain import Field
+from bot.slack.blocks import feedback as blocks
+from bot.slack.ids import block_id
+from handlers.services import Services
+
+log = logging.getLogger(__name__)
+
+LISTENER_THREADS = 16  # Bolt's default of 5 lets five slow listeners starve every later ack
+
+
+def build_app(*, client: WebClient, signing_secret: str | None, services: Services) -> App:
+    """Build the Bolt app for HTTP or Socket Mode."""
+    app = App(
+        client=client,
+        signing_secret=signing_secret,
+        # HTTP mode verifies signatures in front of Bolt too (bot.app.http); Bolt checks again.
+        request_verification_enabled=signing_secret is not None,
+        token_verification_enabled=False,
+        listener_executor=ThreadPoolExecutor(LISTENER_THREADS, thread_name_prefix="listener"),
+        raise_error_for_unhandled_request=False,
+    )
+
+    @app.middleware
+    def inject_services(context: dict[str, Any], next: Callable[[], None]) -> None:
+        context["services"] = services
+        next()
+
+    app.error(report_error)
+    handlers.register(app)
+    return app
+
+
+def report_error(
+    error: Exception, body: dict[str, Any], response: BoltResponse | None, client: WebClient
+) -> BoltResponse | None:
+    """Log a failed listener with a reference id and show the user a friendly answer."""
+    reference = secrets.token_hex(4)
+    kind = body.get("type") or ("slash_command" if "command" in body else "unknown")
+    log.error(
+        "listener failed: %s (ref %s, %s)", type(error).__name__, reference, kind, exc_info=error
+    )
+    message = blocks.error_message(reference)
+    if response is None:  # already acknowledged: tell the user out of band, where we can
+        _tell_privately(client, body, message)
+        return None
+    if kind == "view_submission":
+        # Keep the modal open with the user's input, and say what happened on its first field.
+        retry = f"We could not save this just now (ref {reference}). Please press Submit again."
+        errors = {block_id(Field.SUMMARY): retry}
+        payload = {"response_action": "errors", "errors": errors}
+    elif kind == "slash_command":
+        payload = {"response_type": "ephemeral", "text": message}
+    else:
+        return BoltResponse(status=200, body="")
+    return BoltResponse(
+        status=200, body=json.dumps(payload), headers={"content-type": "application/json"}
+    )
+
+
+def _tell_privately(client: WebClient, body: dict[str, Any], message: str) -> None:
+    """Show an ephemeral error where the user acted (a command or a message shortcut)."""
+    channel = body.get("channel_id") or (body.get("channel") or {}).get("id")
+    user = body.get("user_id") or (body.get("user") or {}).get("id")
+    if not channel or not user:
+        return
+    try:
+        client.chat_postEphemeral(channel=channel, user=user, text=message)
+    except Exception as exc:  # the error path must never raise; the log line above is kept
+        log.warning("could not show the error to the user: %s", type(exc).__name__)

@@ -1,0 +1,182 @@
+"""Block Kit for gateway alerts and metrics-source notices."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    HeaderBlock,
+    InputBlock,
+    MarkdownTextObject,
+    Option,
+    PlainTextInputElement,
+    SectionBlock,
+    StaticSelectElement,
+)
+from slack_sdk.models.views import View
+
+from bot.alerts.engine.alerting import SourceEvent, SourceEventKind
+from bot.alerts.service import AlertNote, silence_choices, value_text
+from bot.domain import Alert
+from bot.slack.blocks.tickets import when
+from bot.slack.ids import Action, Callback
+from bot.slack.text import escape
+
+
+def scope_text(alert: Alert) -> str:
+    """Show what the alert is about: the scope's labels, or everything."""
+    if not alert.scope:
+        return "all traffic"
+    return ", ".join(f"{escape(k)}=`{escape(v)}`" for k, v in alert.scope)
+
+
+def duration_text(seconds: float) -> str:
+    """Show a duration the way people say it."""
+    minutes = int(seconds // 60)
+    if minutes < 1:
+        return f"{int(seconds)} s"
+    if minutes < 120:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60} min"
+
+
+def alert_message(
+    alert: Alert, silenced_until: dt.datetime | None = None, jira_enabled: bool = False
+) -> tuple[str, list[Block]]:
+    """Render an alert's channel message (firing, or resolved once updated in place)."""
+    resolved = alert.state == "resolved"
+    mark = ":white_check_mark:" if resolved else ":rotating_light:"
+    state = "resolved" if resolved else "firing"
+    title = f"{alert.rule_id} {state} · {alert.severity}"
+    fields = [
+        MarkdownTextObject(text=f"*Value*\n{value_text(alert.value, alert.unit)}"),
+        MarkdownTextObject(text=f"*Threshold*\n{value_text(alert.threshold, alert.unit)}"),
+        MarkdownTextObject(text=f"*Scope*\n{scope_text(alert)}"),
+        MarkdownTextObject(text=f"*Since*\n{when(alert.since)}"),
+    ]
+    context = [f"Source `{escape(alert.source_id)}`"]
+    if resolved and alert.resolved_at:
+        lasted = (alert.resolved_at - alert.fired_at).total_seconds()
+        context.append(f"Resolved {when(alert.resolved_at)} after {duration_text(lasted)}")
+    else:
+        context.append("Repeats and the resolution go in this thread")
+    if alert.acknowledged_by and alert.acknowledged_at:
+        context.append(f"Acknowledged by <@{alert.acknowledged_by}> {when(alert.acknowledged_at)}")
+    if silenced_until and not resolved:
+        context.append(f"Silenced until {when(silenced_until)}")
+    if alert.ticket_key and alert.ticket_url:
+        context.append(f"Jira <{alert.ticket_url}|{escape(alert.ticket_key)}>")
+    blocks: list[Block] = [
+        HeaderBlock(text=f"{'✅' if resolved else '🚨'} {title}"[:150]),
+        SectionBlock(fields=fields),
+        ContextBlock(elements=[MarkdownTextObject(text=" · ".join(context))]),
+    ]
+    if not resolved:
+        buttons = []
+        if not alert.acknowledged_by:
+            buttons.append(
+                ButtonElement(
+                    text="Acknowledge",
+                    action_id=Action.ACK_ALERT,
+                    value=str(alert.id),
+                    style="primary",
+                )
+            )
+        if not silenced_until:
+            buttons.append(
+                ButtonElement(text="Silence…", action_id=Action.SILENCE_ALERT, value=str(alert.id))
+            )
+        if jira_enabled and not alert.ticket_key:
+            buttons.append(
+                ButtonElement(
+                    text="Create Jira ticket", action_id=Action.ALERT_TICKET, value=str(alert.id)
+                )
+            )
+        if buttons:
+            blocks.append(ActionsBlock(elements=buttons))
+    fallback = f"{mark} {alert.rule_id} {state}: {value_text(alert.value, alert.unit)}"
+    return fallback, blocks
+
+
+def repeat_text(alert: Alert) -> str:
+    """A reminder in the alert's thread."""
+    return (
+        f":repeat: Still firing: {value_text(alert.value, alert.unit)} "
+        f"(threshold {value_text(alert.threshold, alert.unit)}), since {when(alert.since)}."
+    )
+
+
+def resolved_text(alert: Alert) -> str:
+    """The resolution note in the alert's thread."""
+    lasted = ((alert.resolved_at or alert.fired_at) - alert.fired_at).total_seconds()
+    return (
+        f":white_check_mark: Resolved after {duration_text(lasted)}: now "
+        f"{value_text(alert.value, alert.unit)}."
+    )
+
+
+def note_text(note: AlertNote) -> str:
+    """A note in an alert's thread: acknowledged, silenced, or a ticket opened."""
+    if note.kind == "ticketed":  # `by` holds the key and `reason` the link
+        return f":ticket: Jira ticket <{note.reason}|{escape(note.by)}> is open for this alert."
+    if note.kind == "acknowledged":
+        return f":eyes: Acknowledged by <@{note.by}>."
+    if note.kind == "silenced" and note.until:
+        return (
+            f":zipper_mouth_face: Silenced by <@{note.by}> until {when(note.until)}: "
+            f"{escape(note.reason)}"
+        )
+    return f":loud_sound: Silence ended by <@{note.by}>."
+
+
+def silence_modal(alert: Alert, zone: ZoneInfo, now: dt.datetime) -> View:
+    """The form a lead fills in to silence an alert: for how long, and why (required)."""
+    options = [Option(value=key, text=label) for key, label, _ in silence_choices(zone, now)]
+    # The choices' times are computed again at submit: the modal may stay open a while.
+    return View(
+        type="modal",
+        callback_id=Callback.SILENCE_MODAL,
+        title="Silence alert",
+        submit="Silence",
+        close="Cancel",
+        private_metadata=str(alert.id),
+        blocks=[
+            SectionBlock(
+                text=MarkdownTextObject(
+                    text=f"*{escape(alert.rule_id)}* on {scope_text(alert)}: repeats stop being "
+                    "posted until the silence ends. Resolution is still posted."
+                )
+            ),
+            InputBlock(
+                block_id="duration",
+                label="For how long",
+                element=StaticSelectElement(
+                    action_id=Action.INPUT, options=options, initial_option=options[0]
+                ),
+            ),
+            InputBlock(
+                block_id="reason",
+                label="Why (shown in the alert's thread)",
+                element=PlainTextInputElement(action_id=Action.INPUT, max_length=300),
+            ),
+        ],
+    )
+
+
+def source_notice_text(event: SourceEvent) -> str:
+    """Say a metrics source went down or recovered."""
+    source = f"`{escape(event.source_id)}`"
+    if event.kind is SourceEventKind.SOURCE_DOWN:
+        return (
+            f":warning: Metrics source {source} is unreachable ({event.failure.value}) since "
+            f"{when(event.failing_since)}. Its rules neither fire nor resolve until it is back."
+        )
+    return (
+        f":white_check_mark: Metrics source {source} is back after "
+        f"{duration_text(event.outage.total_seconds())}."
+    )

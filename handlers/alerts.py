@@ -8,7 +8,6 @@ from slack_bolt import Ack
 from slack_sdk import WebClient
 
 from bot.escalation.model import ItemKind, ItemRef
-from bot.slack.blocks import alert_views as watch_blocks
 from bot.slack.blocks import alerts as alert_blocks
 from bot.slack.blocks import tickets as ticket_blocks
 from bot.tickets.service import RequestOutcome
@@ -22,7 +21,7 @@ def acknowledge_alert(
     """Record who acknowledged an alert (stopping its escalation); updates go via the outbox."""
     ack()
     alert_id = forms.numeric_id(action)
-    if services.watch is None or alert_id is None:
+    if services.alerts is None or alert_id is None:
         return
     user = body["user"]["id"]
     refusal = escalation.acknowledge(services, ItemRef(ItemKind.ALERT, alert_id), user)
@@ -36,15 +35,15 @@ def open_silence_modal(
     """Open the silence form for a lead; tell anyone else who can silence."""
     ack()
     user, alert_id = body["user"]["id"], forms.numeric_id(action)
-    watch = services.watch
-    alert = watch.alert(alert_id) if watch is not None and alert_id is not None else None
-    if watch is None or alert is None:
+    alerts = services.alerts
+    alert = alerts.alert(alert_id) if alerts is not None and alert_id is not None else None
+    if alerts is None or alert is None:
         return
     if not services.program.is_lead(user):
-        text = watch_blocks.leads_only(services.program.roles.leads)
+        text = alert_blocks.leads_only(services.program.roles.leads)
         client.chat_postEphemeral(channel=body["channel"]["id"], user=user, text=text)
         return
-    view = alert_blocks.silence_modal(alert, services.program.zone, watch.now())
+    view = alert_blocks.silence_modal(alert, services.program.zone, alerts.now())
     client.views_open(trigger_id=body["trigger_id"], view=view)
 
 
@@ -55,10 +54,10 @@ def submit_silence(
     user = body["user"]["id"]
     choice, reason, alert_id = forms.silence_from_view(view)
     problems = forms.silence_problems(choice, reason, services.program.is_lead(user))
-    if problems or services.watch is None or alert_id is None:
+    if problems or services.alerts is None or alert_id is None:
         ack(response_action="errors", errors=problems or {"reason": "This alert is gone."})
         return
-    services.watch.silence_for(alert_id, choice, services.program.zone, user, reason)
+    services.alerts.silence_for(alert_id, choice, services.program.zone, user, reason)
     ack()
 
 
@@ -68,11 +67,11 @@ def end_silence(
     """End a rule's silences early (leads only)."""
     ack()
     user = body["user"]["id"]
-    if services.watch is None or not services.program.is_lead(user):
-        text = watch_blocks.leads_only(services.program.roles.leads)
+    if services.alerts is None or not services.program.is_lead(user):
+        text = alert_blocks.leads_only(services.program.roles.leads)
         client.chat_postEphemeral(channel=body["channel"]["id"], user=user, text=text)
         return
-    ended = services.watch.end_silence(str(action.get("value") or ""), None, user)
+    ended = services.alerts.end_silence(str(action.get("value") or ""), None, user)
     client.chat_postEphemeral(
         channel=body["channel"]["id"], user=user, text=f"Ended {ended} silence(s)."
     )
@@ -94,15 +93,15 @@ def create_alert_ticket(
 
 def show_metrics(ack: Ack, services: Services) -> None:
     """Show each source's state and each rule's current value, privately."""
-    text, rendered = watch_blocks.metrics_status(
-        services.watch.status() if services.watch else None
+    text, rendered = alert_blocks.metrics_status(
+        services.alerts.status() if services.alerts else None
     )
     ack(response_type="ephemeral", text=text, blocks=rendered)
 
 
 def show_silences(ack: Ack, services: Services) -> None:
     """List the silences in force, with an End button for leads."""
-    text, rendered = watch_blocks.silences_list(
-        services.watch.silences() if services.watch else None
+    text, rendered = alert_blocks.silences_list(
+        services.alerts.silences() if services.alerts else None
     )
     ack(response_type="ephemeral", text=text, blocks=rendered)

@@ -20,8 +20,8 @@ def acknowledge(services: Services, ref: ItemRef, user: str) -> str | None:
     outcome = escalation.acknowledge(ref, user) if escalation else AckOutcome.NOT_ESCALATING
     if outcome is AckOutcome.NOT_ALLOWED:
         return escalation_blocks.ACK_TEXT[outcome.value]
-    if ref.kind is ItemKind.ALERT and services.watch is not None:
-        if services.watch.acknowledge(ref.id, user) is None:
+    if ref.kind is ItemKind.ALERT and services.alerts is not None:
+        if services.alerts.acknowledge(ref.id, user) is None:
             return escalation_blocks.ACK_TEXT["already"]
         return None
     return None if outcome is AckOutcome.ACKNOWLEDGED else escalation_blocks.ACK_TEXT[outcome]

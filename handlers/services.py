@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.alerts.service import WatchService
+from bot.alerts.service import AlertService
 from bot.config import Program
 from bot.escalation.service import EscalationService
 from bot.feedback.service import FeedbackService
@@ -25,7 +25,7 @@ class Services:
     feedback: FeedbackService
     notifier: Notifier
     tickets: TicketService
-    watch: WatchService | None = None
+    alerts: AlertService | None = None
     alert_tickets: AlertTicketService | None = None
     oncall: OnCallService | None = None
     escalation: EscalationService | None = None

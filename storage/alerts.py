@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.domain import Alert, Effect
-from storage.models import AlertRow, MetricHourRow, WatchStateRow
+from storage.models import AlertEngineStateRow, AlertRow, MetricHourRow
 from storage.repositories import queue_effects
 
 EffectsFor = Callable[[Alert], Sequence[Effect]]
@@ -158,9 +158,9 @@ class AlertRepository:
     def save_state(self, name: str, record: dict[str, Any], now: dt.datetime) -> None:
         """Keep the engine's memory (alert book, source health) for the next start."""
         with self._sessions.begin() as session:
-            row = session.get(WatchStateRow, name, with_for_update=True)
+            row = session.get(AlertEngineStateRow, name, with_for_update=True)
             if row is None:
-                session.add(WatchStateRow(name=name, record=record, updated_at=now))
+                session.add(AlertEngineStateRow(name=name, record=record, updated_at=now))
             else:
                 row.record, row.updated_at = record, now
 
@@ -195,5 +195,5 @@ class AlertRepository:
     def load_state(self, name: str) -> dict[str, Any] | None:
         """Return the engine memory saved under a name."""
         with self._sessions() as session:
-            row = session.get(WatchStateRow, name)
+            row = session.get(AlertEngineStateRow, name)
             return dict(row.record) if row else None

@@ -148,7 +148,7 @@ class AlertRow(Base):
     ticket_url: Mapped[str | None] = mapped_column(String(500))
 
 
-class WatchStateRow(Base):
+class AlertEngineStateRow(Base):
     """The rule engine's memory (alert book, source health), kept across restarts."""
 
     __tablename__ = "watch_state"

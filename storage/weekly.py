@@ -93,7 +93,7 @@ class WeeklyQueries:
     ) -> tuple[tuple[dt.date, ...], dict[str, tuple[float | None, ...]]]:
         """Per local day and source, the mean of the rules' observed values in `unit`.
 
-        Error rates (`ratio`) and latencies (`ms`) come from the hourly table the watch fills;
+        Error rates (`ratio`) and latencies (`ms`) come from gateway alerting's hourly table;
         a day without samples is None (a gap in the chart, not a zero).
         """
         days = LocalDays.of(since, until, zone)

@@ -1,4 +1,4 @@
-"""Watching the gateway: poll sources, evaluate rules, and turn alert events into Slack effects.
+"""Gateway alerting: poll sources, evaluate rules, and turn alert events into Slack effects.
 
 The rule engine (`bot.alerts.engine`) is pure; this service feeds it scrapes, keeps its memory
 in the database, and queues every announcement in the outbox so Slack being slow loses nothing.
@@ -147,7 +147,7 @@ def display_unit(rule: Rule) -> str:
     return "ms" if query.unit == "ms" else ""
 
 
-class WatchService:
+class AlertService:
     """Polls each metrics source and carries its rules' alerts through their lifecycle."""
 
     def __init__(

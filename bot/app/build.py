@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.alerts.announcer import AlertAnnouncer
 from bot.alerts.engine.build import build_rules, build_source
-from bot.alerts.service import SilenceView, WatchService
+from bot.alerts.service import AlertService, SilenceView
 from bot.app.bolt import build_app
 from bot.app.outbox import OutboxWorker
 from bot.app.runtime import HTTP_THREADS, Runtime, _serve_until
@@ -72,7 +72,7 @@ def build_tracker(settings: Settings, program: Program) -> JiraTracker | None:
     )
 
 
-def build_watch(
+def build_alerts(
     program: Program,
     alerts: AlertRepository,
     notifier: SlackNotifier,
@@ -80,8 +80,8 @@ def build_watch(
     clock: Clock,
     on_enqueued: Callable[[], None],
     escalation: EscalationService | None = None,
-) -> WatchService | None:
-    """Build the gateway watch when the program has a `metrics:` section."""
+) -> AlertService | None:
+    """Build gateway alerting when the program has a `metrics:` section."""
     metrics = program.metrics
     if metrics is None:
         return None
@@ -96,7 +96,7 @@ def build_watch(
         return effects
 
     sources = {s.id: build_source(s, metrics.allowed_hosts, environment()) for s in metrics.sources}
-    return WatchService(
+    return AlertService(
         repo=alerts,
         sources=sources,
         rules=build_rules(metrics, program.channels.alerts),
@@ -222,10 +222,10 @@ def build_runtime(settings: Settings, program: Program, clock: Clock = utc_now) 
         on_call=oncall.on_call_now,
     )
     handlers.update(sender.handlers())
-    watch = build_watch(program, alert_repo, notifier, alert_tickets, clock, wake.set, escalation)
-    if watch is not None:
+    alerts = build_alerts(program, alert_repo, notifier, alert_tickets, clock, wake.set, escalation)
+    if alerts is not None:
         alert_announcer = AlertAnnouncer(
-            repo=alert_repo, notifier=notifier, silenced_until=watch.silenced_until
+            repo=alert_repo, notifier=notifier, silenced_until=alerts.silenced_until
         )
         handlers.update(alert_announcer.handlers())
         handlers.update(alert_tickets.handlers())
@@ -248,7 +248,7 @@ def build_runtime(settings: Settings, program: Program, clock: Clock = utc_now) 
         feedback=feedback,
         notifier=notifier,
         tickets=tickets,
-        watch=watch,
+        alerts=alerts,
         alert_tickets=alert_tickets,
         oncall=oncall,
         escalation=escalation,
@@ -259,7 +259,7 @@ def build_runtime(settings: Settings, program: Program, clock: Clock = utc_now) 
         clock,
         oncall,
         notifier=SlackReporter(client, program),
-        silences=watch.silences if watch is not None else (lambda: ()),
+        silences=alerts.silences if alerts is not None else (lambda: ()),
         on_enqueued=wake.set,
     )
     handlers.update(digests.handlers())

@@ -182,14 +182,14 @@ class Runtime:
         return run
 
     def _schedule_metrics(self, scheduler: BackgroundScheduler) -> None:
-        watch, metrics = self.services.watch, self.program.metrics
-        if watch is None or metrics is None:
+        alerts, metrics = self.services.alerts, self.program.metrics
+        if alerts is None or metrics is None:
             return
         for source in metrics.sources:
             # One job per source: a slow source never delays another; reads never overlap. Only
             # the leading replica polls: the rule engine's memory is one record in the database.
             scheduler.add_job(
-                self._led(functools.partial(watch.poll, source.id)),
+                self._led(functools.partial(alerts.poll, source.id)),
                 "interval",
                 seconds=source.interval,
                 id=f"metrics-{source.id}",
@@ -249,8 +249,8 @@ class Runtime:
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
         self.leadership.release()
-        if self.services.watch is not None:
-            self.services.watch.close()
+        if self.services.alerts is not None:
+            self.services.alerts.close()
         if self._socket is not None:
             try:
                 self._socket.close()  # type: ignore[no-untyped-call]

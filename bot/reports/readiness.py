@@ -41,7 +41,7 @@ NO_METRIC_HISTORY = "no stored metric history yet"
 
 
 class MetricSource(Protocol):
-    """Daily gateway figures (the watch's hourly table, folded into local days)."""
+    """Daily gateway figures (the hourly table gateway alerting fills, folded into local days)."""
 
     def metric_days(
         self, since: dt.datetime, until: dt.datetime, zone: ZoneInfo, unit: str
@@ -249,9 +249,9 @@ def _metric(
 ) -> CriterionResult:
     """Every day with figures in the last `days` stays under the limit (unknown without any).
 
-    Figures come from the watch's hourly table: per poll, the worst scope of each error-rate
-    (or latency) rule, averaged per local day. Days without figures (no traffic, source down)
-    do not count either way; no figures at all is "no data", never met.
+    Figures come from gateway alerting's hourly table: per poll, the worst scope of each
+    error-rate (or latency) rule, averaged per local day. Days without figures (no traffic,
+    source down) do not count either way; no figures at all is "no data", never met.
     """
     if metrics is None:
         return CriterionResult(c.label, None, NO_METRIC_HISTORY, Trend.UNKNOWN)

@@ -250,17 +250,17 @@ class Demo:
 
     def play_gateway(self, gateway: KongExposition) -> None:
         """The afternoon: the gateway's 5xx share jumps, the alert, a silence, the recovery."""
-        watch = self.runtime.services.watch
-        assert watch is not None
+        alerts = self.runtime.services.alerts
+        assert alerts is not None
         self.say("14:00", "checkout traffic flows normally through the gateway")
         for _ in range(2):
             gateway.serve(ok=20, errors=0)
-            watch.poll("gateway")
+            alerts.poll("gateway")
             time.sleep(0.3)
         self.say("14:05", "a bad deploy: checkout starts answering 500 to many requests")
         mark = len(self.slack.calls)
         gateway.serve(ok=70, errors=30)
-        watch.poll("gateway")
+        alerts.poll("gateway")
         post = self.slack.wait_for("chat.postMessage", count=self.posts_so_far() + 1)[-1]
         self.show_new_posts(mark)
         self.say("14:06", "lena (a lead) presses Silence…, picks 1 hour and says why")
@@ -284,7 +284,7 @@ class Demo:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and not self.resolved():
             gateway.serve(ok=200, errors=0)
-            watch.poll("gateway")
+            alerts.poll("gateway")
             time.sleep(1)
         time.sleep(0.5)
         self.show_new_posts(mark)
@@ -340,7 +340,7 @@ def run_demo(log_level: str = "WARNING") -> None:
             _env_file=None,
         )
         gateway = KongExposition()
-        program = Program.model_validate({**PROGRAM, "metrics": watch_section(gateway.url)})
+        program = Program.model_validate({**PROGRAM, "metrics": metrics_section(gateway.url)})
         demo = Demo(build_runtime(settings, program).start(), slack, jira)
         try:
             print(
@@ -357,8 +357,8 @@ def run_demo(log_level: str = "WARNING") -> None:
             gateway.stop()
 
 
-def watch_section(url: str) -> dict[str, object]:
-    """The demo program's gateway watch: Kong's metrics, alert above 5 % of 5xx."""
+def metrics_section(url: str) -> dict[str, object]:
+    """The demo program's gateway alerts: Kong's metrics, alert above 5 % of 5xx."""
     return {
         "allowed_hosts": ["127.0.0.1"],
         "sources": [{"id": "gateway", "url": url, "preset": "kong", "interval": 3600}],

@@ -12,8 +12,7 @@ from bot.escalation.model import ItemKind, ItemRef
 from sandbox.gateway.exposition import KongExposition
 from sandbox.slack import SlackEmulator, SlackUserSimulator
 from tests.conftest import SIGNING_SECRET, bot_settings
-from tests.e2e.test_escalation import PRIMARY, SECONDARY, WAIT, escalating_program, pages_to
-from tests.e2e.test_watch_flow import (
+from tests.e2e.test_alert_flow import (
     ALERTS,
     Clock,
     alerts_posted,
@@ -22,14 +21,15 @@ from tests.e2e.test_watch_flow import (
     step,
     with_metrics,
 )
+from tests.e2e.test_escalation import PRIMARY, SECONDARY, WAIT, escalating_program, pages_to
 from tests.support import wait_until
 
 
 @pytest.fixture
-def escalating_watch(
+def escalating_alerts(
     slack: SlackEmulator, gateway: KongExposition, database_url: str
 ) -> Iterator[tuple[Runtime, Clock]]:
-    """The bot watching the gateway; sev1 alerts escalate to one-person rotas."""
+    """The bot reading the gateway; sev1 alerts escalate to one-person rotas."""
     metrics = {
         "allowed_hosts": ["127.0.0.1"],
         "sources": [kong_source(gateway)],
@@ -54,11 +54,11 @@ def gateway() -> Iterator[KongExposition]:
 
 
 def test_a_firing_sev1_alert_pages_and_its_acknowledge_button_stops_the_climb(
-    escalating_watch: tuple[Runtime, Clock], gateway: KongExposition, slack: SlackEmulator
+    escalating_alerts: tuple[Runtime, Clock], gateway: KongExposition, slack: SlackEmulator
 ) -> None:
     """The primary is paged when the alert fires; a bystander may not acknowledge it, the
     primary may; then the secondary is never paged."""
-    runtime, clock = escalating_watch
+    runtime, clock = escalating_alerts
     assert runtime.services.escalation is not None
     for errors in (0, 0, 40):  # fires on the third poll; the clock then stands still
         step(runtime, clock, gateway, ok=100, errors=errors)

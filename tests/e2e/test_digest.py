@@ -23,8 +23,8 @@ from sandbox.slack import SlackEmulator
 from storage import db
 from storage.models import FeedbackRow
 from tests.conftest import bot_settings
+from tests.e2e.test_alert_flow import Clock
 from tests.e2e.test_escalation import PRIMARY, escalating_file
-from tests.e2e.test_watch_flow import Clock
 from tests.support import wait_until
 
 DIGEST = "C0DIGEST"

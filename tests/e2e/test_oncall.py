@@ -12,7 +12,7 @@ from bot.app.build import Runtime, build_runtime
 from bot.config import Program
 from sandbox.slack import SlackEmulator, SlackUserSimulator
 from tests.conftest import SIGNING_SECRET, bot_settings
-from tests.e2e.test_watch_flow import Clock
+from tests.e2e.test_alert_flow import Clock
 from tests.support import wait_until
 
 

@@ -13,8 +13,8 @@ from bot.config import Program
 from bot.escalation.model import ItemKind, ItemRef
 from sandbox.slack import SlackEmulator, SlackUserSimulator
 from tests.conftest import SIGNING_SECRET
+from tests.e2e.test_alert_flow import Clock
 from tests.e2e.test_digest import MONDAY_0859, digest_file, draft, seed, start
-from tests.e2e.test_watch_flow import Clock
 from tests.support import wait_until
 
 

@@ -16,8 +16,8 @@ from bot.app.build import Runtime
 from sandbox.slack import SlackEmulator
 from storage import db
 from storage.models import FeedbackRow, MetricHourRow
+from tests.e2e.test_alert_flow import Clock
 from tests.e2e.test_digest import DIGEST, digest_program, draft, start
-from tests.e2e.test_watch_flow import Clock
 from tests.support import wait_until
 
 MONDAY = dt.datetime(2026, 11, 16, 9, 30, tzinfo=dt.UTC)  # 10:30 Berlin
@@ -74,7 +74,7 @@ def test_friday_s_review_posts_numbers_themes_readiness_and_four_charts(
         )
         wednesday = (MONDAY + dt.timedelta(days=2)).replace(minute=0)
         session.add_all(
-            [  # what the watch stores: per hour, the sum and count of each poll's worst scope
+            [  # gateway alerting stores, per hour, the sum and count of each poll's worst scope
                 MetricHourRow(
                     rule_id="gw-5xx",
                     source_id="gw",

@@ -22,8 +22,8 @@ from sandbox.slack import SlackEmulator
 from storage import db
 from storage.models import EscalationRow, FeedbackRow
 from tests.conftest import bot_settings
+from tests.e2e.test_alert_flow import Clock
 from tests.e2e.test_escalation import LEAD, PRIMARY, SECONDARY, WAIT, escalating_program
-from tests.e2e.test_watch_flow import Clock
 
 FEEDBACK = ItemRef(ItemKind.FEEDBACK, 1)
 

@@ -14,7 +14,7 @@ def labels_of(mapping: dict[str, str]) -> Labels:
     """Turn a label dict into the canonical sorted tuple, with interned strings.
 
     Interning matters at gateway scale: the same names and values ("code", "200", a service)
-    repeat in every sample of every kept scrape (benchmarks/watch.py measures it).
+    repeat in every sample of every kept scrape (benchmarks/alerts.py measures it).
     """
     return tuple(sorted((sys.intern(k), sys.intern(v)) for k, v in mapping.items()))
 

@@ -90,7 +90,7 @@ class RuleConfig(_Strict):
 
 
 class MetricsProgram(_Strict):
-    """Gateway watching: sources, rules, and the SSRF allow-list."""
+    """Gateway alerting: sources, rules, and the SSRF allow-list."""
 
     allowed_hosts: list[str] = Field(min_length=1)
     failures_before_down: int = Field(default=3, ge=1, le=100)

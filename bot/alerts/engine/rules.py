@@ -339,7 +339,7 @@ def _traffic(
     then = now - query.compare_with
     baseline = window_rate(history, query.window, then, query.metric, match, query.scope_labels)
     if baseline is None:
-        return None  # the bot has not been watching for that long: no comparison, not "no drop"
+        return None  # the bot has not read this source for that long: no comparison, not "no drop"
     floor = max(query.min_baseline_rate, 0.0)
     return {
         scope: rate / baseline[scope]

@@ -50,7 +50,7 @@ def checkout_5xx(**extra: Any) -> dict[str, Any]:
 
 
 def with_metrics(program: Program, metrics: dict[str, Any]) -> Program:
-    """The example program watching a gateway, alerting in the alerts channel."""
+    """The example program reading a gateway, alerting in the alerts channel."""
     return Program.model_validate(
         {
             **program.model_dump(by_alias=True),
@@ -69,18 +69,20 @@ def gateway() -> Iterator[KongExposition]:
 
 
 @pytest.fixture
-def watched(
+def alerting(
     slack: SlackEmulator, gateway: KongExposition, database_url: str, program: Program
 ) -> Iterator[tuple[Runtime, Clock]]:
-    """The bot watching the gateway with a 5xx rule, on a clock the test moves."""
+    """The bot reading the gateway with a 5xx rule, on a clock the test moves."""
     metrics = {
         "allowed_hosts": ["127.0.0.1"],
         "sources": [kong_source(gateway)],
         "rules": [checkout_5xx(resolve_threshold=0.02, repeat_interval=120, **{"for": 30})],
     }
-    watching = with_metrics(program, metrics)
+    alerting_program = with_metrics(program, metrics)
     clock = Clock()
-    runtime = build_runtime(bot_settings(slack, database_url), watching, clock=clock).start()
+    runtime = build_runtime(
+        bot_settings(slack, database_url), alerting_program, clock=clock
+    ).start()
     yield runtime, clock
     runtime.stop()
 
@@ -89,8 +91,8 @@ def step(runtime: Runtime, clock: Clock, gateway: KongExposition, ok: int, error
     """Let 15 s of traffic through the gateway and poll it."""
     clock.tick()
     gateway.serve(ok, errors)
-    assert runtime.services.watch is not None
-    runtime.services.watch.poll("gw")
+    assert runtime.services.alerts is not None
+    runtime.services.alerts.poll("gw")
 
 
 def alerts_posted(slack: SlackEmulator) -> list[Any]:
@@ -103,10 +105,10 @@ def alerts_posted(slack: SlackEmulator) -> list[Any]:
 
 
 def test_an_error_burst_fires_once_repeats_in_thread_and_resolves_in_place(
-    watched: tuple[Runtime, Clock], gateway: KongExposition, slack: SlackEmulator
+    alerting: tuple[Runtime, Clock], gateway: KongExposition, slack: SlackEmulator
 ) -> None:
     """A 5xx burst held past `for` fires one message; repeats thread; recovery updates it."""
-    runtime, clock = watched
+    runtime, clock = alerting
     for _ in range(3):
         step(runtime, clock, gateway, ok=100, errors=0)
     assert alerts_posted(slack) == []
@@ -140,10 +142,10 @@ def test_an_error_burst_fires_once_repeats_in_thread_and_resolves_in_place(
 
 
 def test_a_gateway_restart_is_not_an_error_spike(
-    watched: tuple[Runtime, Clock], gateway: KongExposition, slack: SlackEmulator
+    alerting: tuple[Runtime, Clock], gateway: KongExposition, slack: SlackEmulator
 ) -> None:
     """Counters dropping to zero (a restart) read as a reset: no alert."""
-    runtime, clock = watched
+    runtime, clock = alerting
     for _ in range(4):
         step(runtime, clock, gateway, ok=100, errors=1)
     gateway.counts = {"200": 0, "500": 0}
@@ -153,17 +155,17 @@ def test_a_gateway_restart_is_not_an_error_spike(
 
 
 def test_a_dead_source_gives_one_notice_and_never_an_alert(
-    watched: tuple[Runtime, Clock], gateway: KongExposition, slack: SlackEmulator
+    alerting: tuple[Runtime, Clock], gateway: KongExposition, slack: SlackEmulator
 ) -> None:
     """Three failed reads give one 'unreachable' notice, more give none; no rule fires."""
-    runtime, clock = watched
-    assert runtime.services.watch is not None
+    runtime, clock = alerting
+    assert runtime.services.alerts is not None
     for _ in range(3):
         step(runtime, clock, gateway, ok=100, errors=0)
     gateway.stop()
     for _ in range(6):
         clock.tick()
-        runtime.services.watch.poll("gw")
+        runtime.services.alerts.poll("gw")
     notice = wait_until(lambda: alerts_posted(slack))
     assert len(notice) == 1 and "unreachable" in notice[0].args["text"]
     assert "firing" not in str(notice)
@@ -184,13 +186,13 @@ def thread_notes(slack: SlackEmulator) -> list[str]:
 
 
 def test_acknowledge_and_a_leads_silence(
-    watched: tuple[Runtime, Clock], gateway: KongExposition, slack: SlackEmulator
+    alerting: tuple[Runtime, Clock], gateway: KongExposition, slack: SlackEmulator
 ) -> None:
     """Acknowledge updates the alert; only a lead can silence, with a reason; repeats then stop."""
     from sandbox.slack import SlackUserSimulator
     from tests.conftest import SIGNING_SECRET
 
-    runtime, clock = watched
+    runtime, clock = alerting
     user = SlackUserSimulator(
         f"http://127.0.0.1:{runtime.port}/slack/events", SIGNING_SECRET, slack
     )
@@ -261,7 +263,7 @@ def test_an_auto_ticket_rule_opens_one_jira_issue_linked_from_the_thread(
         "sources": [kong_source(gateway)],
         "rules": [checkout_5xx(auto_ticket=True)],
     }
-    watching = with_metrics(program, metrics)
+    alerting_program = with_metrics(program, metrics)
     settings = bot_settings(slack, database_url).model_copy(
         update={
             "jira_url": jira.url,
@@ -270,7 +272,7 @@ def test_an_auto_ticket_rule_opens_one_jira_issue_linked_from_the_thread(
         }
     )
     clock = Clock()
-    runtime = build_runtime(settings, watching, clock=clock).start()
+    runtime = build_runtime(settings, alerting_program, clock=clock).start()
     try:
         fire(runtime, clock, gateway, slack)
         wait_until(lambda: jira.issues())
@@ -337,13 +339,13 @@ def test_a_gateway_without_a_preset_is_described_explicitly(
     ids=["html-error-page", "truncated", "non-finite"],
 )
 def test_a_garbled_exposition_is_a_parse_error_not_an_alert(
-    watched: tuple[Runtime, Clock],
+    alerting: tuple[Runtime, Clock],
     gateway: KongExposition,
     slack: SlackEmulator,
     garbage: tuple[str, bytes],
 ) -> None:
     """Garbage from the gateway gives one 'unreachable (parse_error)' notice and no alert."""
-    runtime, clock = watched
+    runtime, clock = alerting
     for _ in range(3):
         step(runtime, clock, gateway, ok=100, errors=0)
     gateway.garbage = garbage
@@ -354,7 +356,7 @@ def test_a_garbled_exposition_is_a_parse_error_not_an_alert(
 
 
 def test_each_poll_adds_the_worst_scope_to_its_rule_hour(
-    watched: tuple[Runtime, Clock], gateway: KongExposition
+    alerting: tuple[Runtime, Clock], gateway: KongExposition
 ) -> None:
     """The daily error-rate figures come from per-hour sums of each poll's worst scope."""
     from sqlalchemy import select
@@ -362,7 +364,7 @@ def test_each_poll_adds_the_worst_scope_to_its_rule_hour(
     from storage.db import make_sessions
     from storage.models import MetricHourRow
 
-    runtime, clock = watched
+    runtime, clock = alerting
     for errors in (0, 0, 40, 40):
         step(runtime, clock, gateway, ok=100, errors=errors)
     with make_sessions(runtime.engine)() as session:

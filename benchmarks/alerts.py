@@ -1,4 +1,4 @@
-"""Gateway watch: what one scrape of a large Kong exposition costs, and how soon a failure alerts.
+"""Gateway alerts: what one scrape of a large Kong exposition costs, and how soon a failure alerts.
 
 Part 1 serves a generated Kong 3.x exposition (~100,000 samples) on 127.0.0.1 and times, in the
 same run, prometheus_client's parser alone (the floor), `parse_exposition`, `ExpositionSource.read`
@@ -7,7 +7,7 @@ real bot (`build_runtime`, its own scheduler polling every second) against the S
 a gateway whose backend starts failing at a known time, and measures the time to the alert
 message. Everything runs in one process on 127.0.0.1. Run it with:
 
-    .venv/bin/python benchmarks/watch.py [--series 100000] [--repeat 5] [--trials 5] [--json FILE]
+    .venv/bin/python benchmarks/alerts.py [--series 100000] [--repeat 5] [--trials 5] [--json FILE]
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ ALERT_TIMEOUT_S = 30.0
 RESOLVE_TIMEOUT_S = 60.0
 
 PROGRAM: dict[str, Any] = {
-    "name": "Watch benchmark",
+    "name": "Alerts benchmark",
     "go_live": "2026-11-16",
     "channels": {"feedback": FEEDBACK, "alerts": ALERTS},
     "severities": [{"id": "sev1", "label": "Critical", "emoji": ":red_circle:"}],
@@ -345,7 +345,7 @@ STEPS = {
     "floor": "floor: prometheus_client parse only",
     "parse": "parse_exposition",
     "read": "ExpositionSource.read (HTTP fetch + parse)",
-    "watch": "read + evaluate (5xx rate, p95; per service)",
+    "poll": "read + evaluate (5xx rate, p95; per service)",
     "evaluate": "  of which evaluate (2 rules, 2 scrapes)",
 }
 
@@ -396,7 +396,7 @@ def one_repetition(
         run.problems.append(f"read failed: {scrape.kind.value} ({scrape.detail})")
     end = time.perf_counter()
     run.times_ms["read"].append((fetched - start) * 1000)
-    run.times_ms["watch"].append((end - start) * 1000)
+    run.times_ms["poll"].append((end - start) * 1000)
     run.times_ms["evaluate"].append((end - fetched) * 1000)
     for rule in checked:
         found = values.get(rule.id) or {}
@@ -493,7 +493,7 @@ class FailingBackend:
         return ("\n".join(lines) + "\n").encode()
 
 
-def watching_program(url: str) -> Program:
+def alerting_program(url: str) -> Program:
     """The bot's program: one Kong source polled every second and a 5xx rule with `for: 0`."""
     metrics = {
         "allowed_hosts": [HOST],
@@ -523,12 +523,12 @@ def running_bot(slack: SlackEmulator, url: str) -> Iterator[Runtime]:
             slack_bot_token=SecretStr(TOKEN),
             slack_signing_secret=SecretStr(SECRET),
             slack_api_url=slack.base_url,
-            database_url=f"sqlite:///{Path(tmp) / 'watch.db'}",
+            database_url=f"sqlite:///{Path(tmp) / 'alerts.db'}",
             host=HOST,
             port=0,
             _env_file=None,
         )
-        runtime = build_runtime(settings, watching_program(url)).start()
+        runtime = build_runtime(settings, alerting_program(url)).start()
         try:
             yield runtime
         finally:
@@ -605,7 +605,7 @@ def one_trial(slack: SlackEmulator, endpoint: Endpoint, backend: FailingBackend)
 
 
 def measure_alerts(options: Options) -> AlertRun:
-    """Part 2: the real bot watching a backend that fails `--trials` times."""
+    """Part 2: the real bot reading a backend that fails `--trials` times."""
     run = AlertRun()
     backend = FailingBackend()
     with (
@@ -687,7 +687,7 @@ def alert_table(run: AlertRun) -> str:
 
 def report(env: dict[str, Any], scrape: ScrapeRun, alerts: AlertRun, options: Options) -> None:
     """Print the environment, both tables and the notes."""
-    print("Hypercare Bot gateway watch: scrape cost and failure-to-alert time, 127.0.0.1")
+    print("Hypercare Bot gateway alerts: scrape cost and failure-to-alert time, 127.0.0.1")
     print(
         f"Python {env['python']} ({env['implementation']}) | {env['cpus']} CPUs | "
         f"prometheus-client {env['prometheus_client']} | httpx {env['httpx']} | "

@@ -14,13 +14,13 @@ from sandbox.gateway.backend import GatewayBackend
 from sandbox.gateway.stack import HAProxyGateway, PrometheusServer
 from sandbox.slack import SlackEmulator
 from tests.conftest import bot_settings
-from tests.e2e.test_watch_flow import Clock, alerts_posted, thread_notes, with_metrics
+from tests.e2e.test_alert_flow import Clock, alerts_posted, thread_notes, with_metrics
 from tests.support import wait_until
 
 pytestmark = pytest.mark.gateway
 
 
-def watching(
+def alerting(
     program: Program, sources: list[dict[str, Any]], rules: list[dict[str, Any]]
 ) -> Program:
     """The example program with a metrics section on 127.0.0.1 and an alerts channel."""
@@ -33,7 +33,7 @@ def watching(
 def bot_on_haproxy(
     slack: SlackEmulator, haproxy: HAProxyGateway, database_url: str, program: Program
 ) -> Iterator[tuple[Runtime, Clock]]:
-    """The bot watching HAProxy's exporter with a 5xx rule per backend, on a moved clock."""
+    """The bot reading HAProxy's exporter with a 5xx rule per backend, on a moved clock."""
     source = {
         "id": "haproxy",
         "url": haproxy.metrics_url,
@@ -52,7 +52,7 @@ def bot_on_haproxy(
     }
     clock = Clock()
     runtime = build_runtime(
-        bot_settings(slack, database_url), watching(program, [source], [rule]), clock=clock
+        bot_settings(slack, database_url), alerting(program, [source], [rule]), clock=clock
     ).start()
     yield runtime, clock
     runtime.stop()
@@ -71,8 +71,8 @@ def traffic(
     backend.error_rate = error_rate
     load(requests)
     clock.tick()
-    assert runtime.services.watch is not None
-    runtime.services.watch.poll("haproxy")
+    assert runtime.services.alerts is not None
+    runtime.services.alerts.poll("haproxy")
 
 
 def test_haproxy_5xx_burst_fires_restart_is_quiet_down_is_noticed_and_it_resolves(
@@ -99,8 +99,8 @@ def test_haproxy_5xx_burst_fires_restart_is_quiet_down_is_noticed_and_it_resolve
     haproxy.stop()
     for _ in range(4):
         clock.tick()
-        assert runtime.services.watch is not None
-        runtime.services.watch.poll("haproxy")
+        assert runtime.services.alerts is not None
+        runtime.services.alerts.poll("haproxy")
     down = wait_until(lambda: [c for c in alerts_posted(slack) if "unreachable" in c.args["text"]])
     assert len(down) == 1
     assert slack.calls_to("chat.update") == []  # no resolution guessed while blind
@@ -142,7 +142,7 @@ def test_promql_source_alerts_from_a_real_prometheus(
         "severity": "sev2",
     }
     runtime = build_runtime(
-        bot_settings(slack, database_url), watching(program, [source], [rule]), clock=utc_now
+        bot_settings(slack, database_url), alerting(program, [source], [rule]), clock=utc_now
     ).start()
     try:
         backend.error_rate = 1.0
@@ -153,8 +153,8 @@ def test_promql_source_alerts_from_a_real_prometheus(
             return bool(values) and values[0] > 0.5
 
         wait_until(failing_share, timeout=40)
-        assert runtime.services.watch is not None
-        runtime.services.watch.poll("prom")
+        assert runtime.services.alerts is not None
+        runtime.services.alerts.poll("prom")
         [fired] = wait_until(lambda: alerts_posted(slack))
         assert "be-app-5xx firing" in str(fired.args["blocks"])
     finally:

@@ -39,7 +39,7 @@ from bot.domain import FeedbackDraft, UsersAffected
 from bot.integrations import jira_markup
 from bot.integrations.jira import TICKET_FIELDS
 from bot.ports import utc_now
-from bot.tickets.service import idempotency_label, ticket_draft
+from bot.tickets.subjects import idempotency_label, ticket_draft
 from sandbox.jira.api import JiraEmulator, RecordedCall
 from sandbox.slack.api import SlackEmulator
 from sandbox.slack.workspace import WORKSPACE_URL

@@ -8,11 +8,11 @@ unknown channel). They never raise transport-specific exceptions to the services
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from bot.domain import Feedback, ThreadNote
+from bot.domain import Feedback, ThreadNote, Ticket, TicketDraft
 
 Clock = Callable[[], dt.datetime]
 
@@ -64,4 +64,30 @@ class Notifier(Protocol):
 
     def permalink(self, channel_id: str, ts: str) -> str | None:
         """Return a link to a message, or None when it cannot be had right now."""
+        ...
+
+
+class TicketTracker(Protocol):
+    """An issue tracker (Jira). Raises DeliveryDeferred / DeliveryRefused like every port."""
+
+    def find(self, label: str) -> Ticket | None:
+        """Return the issue carrying an idempotency label, if any."""
+        ...
+
+    def create(self, draft: TicketDraft) -> Ticket:
+        """Open an issue."""
+        ...
+
+    def get(self, key: str) -> Ticket:
+        """Return one issue's current state."""
+        ...
+
+    def updated_since(self, label: str, minutes: int) -> list[Ticket]:
+        """Return issues with a label updated in the last minutes, oldest change first."""
+        ...
+
+    def check(
+        self, *, priorities: Sequence[str], components: Sequence[str], custom_fields: Sequence[str]
+    ) -> list[str]:
+        """Return what of a mapping the tracker would refuse."""
         ...

@@ -83,9 +83,9 @@ def create_alert_ticket(
     """Queue a Jira ticket for an alert, if the user is a lead."""
     ack()
     alert_id, user = forms.numeric_id(action), body["user"]["id"]
-    if services.alert_tickets is None or alert_id is None:
+    if alert_id is None:
         return
-    outcome = services.alert_tickets.request(alert_id, user)
+    outcome = services.tickets.request(ItemKind.ALERT, alert_id, user)
     if outcome is not RequestOutcome.QUEUED:
         text = ticket_blocks.request_refusal(outcome, services.program.roles.leads)
         client.chat_postEphemeral(channel=body["channel"]["id"], user=user, text=text)

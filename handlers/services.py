@@ -13,7 +13,6 @@ from bot.ports import Notifier
 from bot.reports.digest import DigestService
 from bot.reports.status import StatusService
 from bot.reports.weekly import WeeklyService
-from bot.tickets.alerts import AlertTicketService
 from bot.tickets.service import TicketService
 
 
@@ -26,7 +25,6 @@ class Services:
     notifier: Notifier
     tickets: TicketService
     alerts: AlertService | None = None
-    alert_tickets: AlertTicketService | None = None
     oncall: OnCallService | None = None
     escalation: EscalationService | None = None
     digests: DigestService | None = None

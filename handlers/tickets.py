@@ -7,6 +7,7 @@ from typing import Any
 from slack_bolt import Ack
 from slack_sdk import WebClient
 
+from bot.escalation.model import ItemKind
 from bot.slack.blocks import tickets as ticket_blocks
 from bot.tickets.service import RequestOutcome
 from handlers import forms
@@ -21,7 +22,7 @@ def create_ticket(
     feedback_id = forms.numeric_id(action)
     user = body["user"]["id"]
     outcome = (
-        services.tickets.request(feedback_id, user)
+        services.tickets.request(ItemKind.FEEDBACK, feedback_id, user)
         if feedback_id is not None
         else RequestOutcome.UNKNOWN
     )

@@ -32,10 +32,8 @@ from bot.reports.weekly import WeeklyNotifier, WeeklyService
 from bot.slack.notifier import SlackNotifier, make_client
 from bot.slack.pager import SlackPager
 from bot.slack.reporter import SlackReporter
-from bot.tickets.alerts import AlertTicketService
-from bot.tickets.alerts import create_effect as create_alert_ticket
-from bot.tickets.service import CREATE as TICKET_CREATE
 from bot.tickets.service import TicketService
+from bot.tickets.subjects import AlertSubjects, FeedbackSubjects
 from handlers.services import Services
 from storage import db
 from storage.alerts import AlertRepository
@@ -76,7 +74,7 @@ def build_alerts(
     program: Program,
     alerts: AlertRepository,
     notifier: SlackNotifier,
-    tickets: AlertTicketService,
+    tickets: TicketService,
     clock: Clock,
     on_enqueued: Callable[[], None],
     escalation: EscalationService | None = None,
@@ -88,9 +86,7 @@ def build_alerts(
     auto = {r.id for r in metrics.rules if r.auto_ticket}
 
     def on_fired(alert: Alert) -> list[Effect]:
-        effects = []
-        if alert.rule_id in auto and tickets.enabled:
-            effects.append(create_alert_ticket(alert.id, "auto"))
+        effects = tickets.on_alert_fired(alert.id, alert.rule_id in auto)
         if escalation is not None and escalation.policy_for(alert.severity):
             effects.append(start_effect(ItemKind.ALERT, alert.id))
         return effects
@@ -165,16 +161,14 @@ def build_runtime(settings: Settings, program: Program, clock: Clock = utc_now) 
     wake = threading.Event()
     tracker = build_tracker(settings, program)
     alert_repo = AlertRepository(sessions)
-    alert_tickets = AlertTicketService(
-        alerts=alert_repo,
-        tracker=tracker,
-        program=program,
-        clock=clock,
-        on_enqueued=wake.set,
-    )
+    ticket_repo = TicketRepository(sessions, program.id_prefix)
     tickets = TicketService(
+        subjects=[
+            FeedbackSubjects(feedback_repo, ticket_repo, program),
+            AlertSubjects(alert_repo, program),
+        ],
         feedback=feedback_repo,
-        tickets=TicketRepository(sessions, program.id_prefix),
+        tickets=ticket_repo,
         tracker=tracker,
         notifier=notifier,
         program=program,
@@ -189,7 +183,7 @@ def build_runtime(settings: Settings, program: Program, clock: Clock = utc_now) 
         clock=clock,
         wake=wake,
         lease=dt.timedelta(seconds=settings.outbox_lease_seconds),
-        slow_kinds=frozenset({TICKET_CREATE}),
+        slow_kinds=tickets.create_kinds,
     )
     pager = SlackPager(client)
     oncall = OnCallService(
@@ -222,13 +216,12 @@ def build_runtime(settings: Settings, program: Program, clock: Clock = utc_now) 
         on_call=oncall.on_call_now,
     )
     handlers.update(sender.handlers())
-    alerts = build_alerts(program, alert_repo, notifier, alert_tickets, clock, wake.set, escalation)
+    alerts = build_alerts(program, alert_repo, notifier, tickets, clock, wake.set, escalation)
     if alerts is not None:
         alert_announcer = AlertAnnouncer(
             repo=alert_repo, notifier=notifier, silenced_until=alerts.silenced_until
         )
         handlers.update(alert_announcer.handlers())
-        handlers.update(alert_tickets.handlers())
 
     def follow_ups(severity: str) -> list[Effect]:
         return [
@@ -249,7 +242,6 @@ def build_runtime(settings: Settings, program: Program, clock: Clock = utc_now) 
         notifier=notifier,
         tickets=tickets,
         alerts=alerts,
-        alert_tickets=alert_tickets,
         oncall=oncall,
         escalation=escalation,
     )

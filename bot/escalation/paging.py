@@ -24,7 +24,7 @@ from bot.escalation.service import PAGE, START, EscalationService
 from bot.oncall.program import StepKind
 from bot.oncall.rota import OnCallNow
 from bot.ports import Clock, PostedMessage
-from bot.tickets.service import NOTE, REFRESH_RECEIPT
+from bot.tickets.subjects import NOTE, REFRESH_RECEIPT
 from storage.escalations import EscalationRepository
 
 log = logging.getLogger(__name__)

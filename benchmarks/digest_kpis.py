@@ -32,9 +32,9 @@ from sqlalchemy import Engine, Index, func, insert, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.app.build import build_digests, build_weekly
 from bot.config import Program, load_program
 from bot.oncall.service import OnCallService
+from bot.reports.build import build_digests, build_weekly
 from bot.reports.program import ReportsProgram
 from bot.reports.readiness import assess
 from storage import db

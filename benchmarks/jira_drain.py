@@ -36,8 +36,7 @@ from sqlalchemy.engine import make_url
 from bot.app.build import Runtime, build_runtime
 from bot.config import Program, Settings, load_program
 from bot.domain import FeedbackDraft, UsersAffected
-from bot.integrations import jira_markup
-from bot.integrations.jira import TICKET_FIELDS
+from bot.integrations.jira import TICKET_FIELDS, create_fields, label_query
 from bot.ports import utc_now
 from bot.tickets.subjects import idempotency_label, ticket_draft
 from sandbox.jira.api import JiraEmulator, RecordedCall
@@ -329,19 +328,8 @@ def issue_fields(runtime: Runtime, feedback_id: int) -> tuple[str, dict[str, Any
     feedback = repo.get(feedback_id)
     assert feedback is not None and runtime.program.jira is not None
     one = ticket_draft(feedback, runtime.program)
-    fields: dict[str, Any] = {
-        "project": {"key": runtime.program.jira.project},
-        "issuetype": {"name": runtime.program.jira.issue_type},
-        "summary": jira_markup.summary(one.summary),
-        "description": jira_markup.description(one),
-        "labels": [one.idempotency_label, *one.labels],
-    }
-    if one.priority:
-        fields["priority"] = {"name": one.priority}
-    if one.components:
-        fields["components"] = [{"name": name} for name in one.components]
-    fields.update(dict(one.extra_fields))
-    return f'labels = "{one.idempotency_label}" ORDER BY key ASC', fields
+    jira = runtime.program.jira
+    return label_query(one.idempotency_label), create_fields(one, jira.project, jira.issue_type)
 
 
 def bare_calls(runtime: Runtime, jira: JiraEmulator, ids: list[int]) -> Bare:

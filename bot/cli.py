@@ -134,8 +134,8 @@ def digest(
         for problem in exc.problems:
             print(f"error: {exc.path}: {problem}", file=sys.stderr)
         return 1
-    from bot.app.build import build_digests, build_weekly
     from bot.oncall.service import OnCallService
+    from bot.reports.build import build_digests, build_weekly
     from bot.slack.blocks.digest import digest_text
     from bot.slack.blocks.weekly import weekly_text
     from storage import db

@@ -16,8 +16,7 @@ from handlers.services import Services
 
 def acknowledge(services: Services, ref: ItemRef, user: str) -> str | None:
     """Acknowledge an item (and its alert); return why not, for the user, or None."""
-    escalation = services.escalation
-    outcome = escalation.acknowledge(ref, user) if escalation else AckOutcome.NOT_ESCALATING
+    outcome = services.escalation.acknowledge(ref, user)
     if outcome is AckOutcome.NOT_ALLOWED:
         return escalation_blocks.ACK_TEXT[outcome.value]
     if ref.kind is ItemKind.ALERT and services.alerts is not None:
@@ -45,7 +44,7 @@ def acknowledge_item(
 def reescalate(ack: Ack, reference: str, command: dict[str, Any], services: Services) -> None:
     """`/hypercare escalate HC-12`: a lead restarts an item's climb."""
     feedback = services.tickets.lookup(reference)
-    if services.escalation is None or feedback is None:
+    if feedback is None:
         outcome = EscalateOutcome.UNKNOWN_ITEM
     else:
         ref = ItemRef(ItemKind.FEEDBACK, feedback.id)
@@ -56,7 +55,7 @@ def reescalate(ack: Ack, reference: str, command: dict[str, Any], services: Serv
 def override(ack: Ack, text: str, command: dict[str, Any], services: Services) -> None:
     """`/hypercare override @person until 18:00 [on secondary]`: admins only, audited."""
     oncall, program = services.oncall, services.program
-    if oncall is None or program.oncall is None:
+    if program.oncall is None:
         ack(response_type="ephemeral", text=oncall_blocks.NO_ROTAS)
         return
     rotas = tuple(rota.id for rota in program.oncall.rotas)

@@ -41,7 +41,7 @@ def answer_command(
 
 def show_oncall(ack: Ack, services: Services) -> None:
     """Show who is on call now and next, privately."""
-    text, rendered = oncall_blocks.oncall_now(services.oncall.now() if services.oncall else None)
+    text, rendered = oncall_blocks.oncall_now(services.oncall.now())
     ack(response_type="ephemeral", text=text, blocks=rendered)
 
 

@@ -13,16 +13,13 @@ from handlers.services import Services
 
 def show_status(ack: Ack, services: Services) -> None:
     """`/hypercare status`: each exit criterion, the window and the verdict, privately."""
-    if services.status is None:
-        ack(response_type="ephemeral", text="Status is not available.")
-        return
     text, blocks = status_blocks.status_message(services.program, services.status.readiness())
     ack(response_type="ephemeral", text=text, blocks=blocks)
 
 
 def publish_home(event: dict[str, Any], client: WebClient, services: Services) -> None:
     """Render the viewer's Home tab each time they open it."""
-    if event.get("tab") != "home" or services.status is None:
+    if event.get("tab") != "home":
         return
     user = event["user"]
     view = status_blocks.home_view(services.program, services.status.overview(user))

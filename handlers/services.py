@@ -18,15 +18,15 @@ from bot.tickets.service import TicketService
 
 @dataclass(frozen=True)
 class Services:
-    """Everything handlers may call."""
+    """Everything handlers may call, built once by the composition root."""
 
     program: Program
-    feedback: FeedbackService
     notifier: Notifier
+    feedback: FeedbackService
     tickets: TicketService
-    alerts: AlertService | None = None
-    oncall: OnCallService | None = None
-    escalation: EscalationService | None = None
-    digests: DigestService | None = None
-    status: StatusService | None = None
-    weekly: WeeklyService | None = None
+    oncall: OnCallService
+    escalation: EscalationService
+    digests: DigestService
+    weekly: WeeklyService
+    status: StatusService
+    alerts: AlertService | None  # None when the program has no `metrics:` section

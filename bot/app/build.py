@@ -1,55 +1,47 @@
-"""The composition root: builds every part of the bot from its settings and program."""
+"""The composition root: builds every part of the bot from its settings and program.
+
+Read `build_runtime` top to bottom for what the bot runs: the adapters to the outside (Slack,
+Jira, the gateway's metrics), then one part per capability, each with its own jobs and outbox
+handlers, then the Slack app that routes listeners to the services, then the runtime that
+starts it all.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import threading
-from collections.abc import Callable, Sequence
-from dataclasses import replace
+from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy.orm import Session, sessionmaker
-
-from bot.alerts.announcer import AlertAnnouncer
-from bot.alerts.engine.build import build_rules, build_source
-from bot.alerts.service import AlertService, SilenceView
+from bot.alerts.build import build_alerts
+from bot.alerts.engine.build import build_source
+from bot.alerts.engine.sources import MetricSource
 from bot.app.bolt import build_app
 from bot.app.outbox import OutboxWorker
 from bot.app.runtime import HTTP_THREADS, Runtime, _serve_until
 from bot.config import Program, Settings, environment
 from bot.domain import Alert, Effect
+from bot.escalation.build import build_escalation
 from bot.escalation.items import Items
 from bot.escalation.model import ItemKind
-from bot.escalation.paging import PageSender, acknowledged_effects, reescalated_effects
-from bot.escalation.service import EscalationService, start_effect
-from bot.feedback.service import FeedbackAnnouncer, FeedbackService
+from bot.feedback.build import build_feedback
 from bot.integrations.jira import JiraTracker
-from bot.oncall.service import OnCallService
+from bot.oncall.build import build_oncall
+from bot.parts import OutboxHandler, Part
 from bot.ports import Clock, utc_now
-from bot.reports.digest import DigestNotifier, DigestService
-from bot.reports.status import StatusService
-from bot.reports.weekly import WeeklyNotifier, WeeklyService
+from bot.reports.build import build_reports
 from bot.slack.notifier import SlackNotifier, make_client
 from bot.slack.pager import SlackPager
 from bot.slack.reporter import SlackReporter
-from bot.tickets.service import TicketService
-from bot.tickets.subjects import AlertSubjects, FeedbackSubjects
+from bot.tickets.build import build_tickets
 from handlers.services import Services
 from storage import db
 from storage.alerts import AlertRepository
-from storage.digest import DigestQueries
-from storage.escalations import EscalationRepository
-from storage.jobs import JobRuns
-from storage.kpis import Kpis
 from storage.leader import Leadership
-from storage.oncall import OverrideRepository
 from storage.repositories import FeedbackRepository, OutboxRepository
 from storage.tickets import TicketRepository
-from storage.weekly import WeeklyQueries
 
 __all__ = ["HTTP_THREADS", "Runtime", "_serve_until", "build_runtime", "build_tracker"]
-
-log = logging.getLogger(__name__)
 
 
 def build_tracker(settings: Settings, program: Program) -> JiraTracker | None:
@@ -70,208 +62,139 @@ def build_tracker(settings: Settings, program: Program) -> JiraTracker | None:
     )
 
 
-def build_alerts(
-    program: Program,
-    alerts: AlertRepository,
-    notifier: SlackNotifier,
-    tickets: TicketService,
-    clock: Clock,
-    on_enqueued: Callable[[], None],
-    escalation: EscalationService | None = None,
-) -> AlertService | None:
-    """Build gateway alerting when the program has a `metrics:` section."""
-    metrics = program.metrics
-    if metrics is None:
-        return None
-    auto = {r.id for r in metrics.rules if r.auto_ticket}
-
-    def on_fired(alert: Alert) -> list[Effect]:
-        effects = tickets.on_alert_fired(alert.id, alert.rule_id in auto)
-        if escalation is not None and escalation.policy_for(alert.severity):
-            effects.append(start_effect(ItemKind.ALERT, alert.id))
-        return effects
-
-    sources = {s.id: build_source(s, metrics.allowed_hosts, environment()) for s in metrics.sources}
-    return AlertService(
-        repo=alerts,
-        sources=sources,
-        rules=build_rules(metrics, program.channels.alerts),
-        notifier=notifier,
-        clock=clock,
-        notice_channel=program.channels.alerts,
-        failures_before_down=metrics.failures_before_down,
-        on_enqueued=on_enqueued,
-        on_fired=on_fired,
-    )
-
-
-def build_digests(
-    program: Program,
-    sessions: sessionmaker[Session],
-    clock: Clock,
-    oncall: OnCallService,
-    *,
-    notifier: DigestNotifier | None = None,
-    silences: Callable[[], Sequence[SilenceView]] = lambda: (),
-    on_enqueued: Callable[[], None] = lambda: None,
-) -> DigestService:
-    """Build the digest service (also used alone by `hypercare-bot digest --dry-run`)."""
-    return DigestService(
-        program=program,
-        queries=DigestQueries(sessions, [s.id for s in program.severities]),
-        clock=clock,
-        jobs=JobRuns(sessions),
-        notifier=notifier,
-        on_call=oncall.on_call_now,
-        silences=silences,
-        short_id=lambda feedback_id: f"{program.id_prefix}-{feedback_id}",
-        on_enqueued=on_enqueued,
-    )
-
-
-def build_weekly(
-    program: Program,
-    sessions: sessionmaker[Session],
-    clock: Clock,
-    *,
-    notifier: WeeklyNotifier | None = None,
-    on_enqueued: Callable[[], None] = lambda: None,
-) -> WeeklyService:
-    """Build the weekly review (also used alone by `hypercare-bot digest weekly --dry-run`)."""
-    return WeeklyService(
-        program=program,
-        kpis=Kpis(sessions),
-        queries=WeeklyQueries(sessions),
-        clock=clock,
-        jobs=JobRuns(sessions),
-        notifier=notifier,
-        short_id=lambda feedback_id: f"{program.id_prefix}-{feedback_id}",
-        on_enqueued=on_enqueued,
-    )
-
-
 def build_runtime(settings: Settings, program: Program, clock: Clock = utc_now) -> Runtime:
-    """Wire every part of the bot from its settings and program."""
+    """Wire every part of the bot from its settings and program (nothing runs until start)."""
     assert settings.slack_bot_token is not None
+    # The outside world: the database, Slack (one pooled client), Jira, the gateway's metrics.
     engine = db.make_engine(settings.database_url)
     sessions = db.make_sessions(engine)
     client = make_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
     notifier = SlackNotifier(client, program)
-    feedback_repo = FeedbackRepository(sessions, program.id_prefix)
-    wake = threading.Event()
+    pager = SlackPager(client)
     tracker = build_tracker(settings, program)
+    sources: dict[str, MetricSource] = {}
+    if program.metrics is not None:
+        allowed = program.metrics.allowed_hosts
+        sources = {s.id: build_source(s, allowed, environment()) for s in program.metrics.sources}
+    # What several capabilities share: the items themselves, and the outbox's wake-up call.
+    feedback_repo = FeedbackRepository(sessions, program.id_prefix)
     alert_repo = AlertRepository(sessions)
-    ticket_repo = TicketRepository(sessions, program.id_prefix)
-    tickets = TicketService(
-        subjects=[
-            FeedbackSubjects(feedback_repo, ticket_repo, program),
-            AlertSubjects(alert_repo, program),
-        ],
+    wake = threading.Event()
+
+    # One part per capability. A new report or a fired alert may open a ticket and start an
+    # escalation: the follow-ups below are where capabilities meet.
+    hook_secret = settings.jira_webhook_secret
+    tickets = build_tickets(
+        program=program,
         feedback=feedback_repo,
-        tickets=ticket_repo,
+        alerts=alert_repo,
+        tickets=TicketRepository(sessions, program.id_prefix),
         tracker=tracker,
         notifier=notifier,
-        program=program,
         clock=clock,
         on_enqueued=wake.set,
+        webhook_secret=hook_secret.get_secret_value() if hook_secret else None,
     )
-    announcer = FeedbackAnnouncer(repo=feedback_repo, notifier=notifier, clock=clock)
-    handlers = {**announcer.handlers(), **tickets.handlers()}
+    oncall = build_oncall(
+        program=program,
+        sessions=sessions,
+        notifier=notifier,
+        clock=clock,
+        on_enqueued=wake.set,
+        user_for_email=pager.user_for_email,
+    )
+    escalation = build_escalation(
+        program=program,
+        sessions=sessions,
+        items=Items(feedback_repo, alert_repo),
+        pager=pager,
+        oncall=oncall.service,
+        clock=clock,
+        on_enqueued=wake.set,
+        tick_seconds=settings.escalation_tick_seconds,
+    )
+
+    def report_follow_ups(severity: str) -> list[Effect]:
+        return [
+            *tickets.service.on_submit(severity),
+            *escalation.service.effects_for_new(ItemKind.FEEDBACK, severity),
+        ]
+
+    def alert_follow_ups(alert: Alert, opens_ticket: bool) -> list[Effect]:
+        return [
+            *tickets.service.on_alert_fired(alert.id, opens_ticket),
+            *escalation.service.effects_for_new(ItemKind.ALERT, alert.severity, alert.id),
+        ]
+
+    feedback = build_feedback(
+        program=program,
+        repo=feedback_repo,
+        notifier=notifier,
+        clock=clock,
+        on_enqueued=wake.set,
+        follow_ups=report_follow_ups,
+    )
+    alerts = build_alerts(
+        program=program,
+        repo=alert_repo,
+        sources=sources,
+        notifier=notifier,
+        clock=clock,
+        on_enqueued=wake.set,
+        on_fired=alert_follow_ups,
+    )
+    reports = build_reports(
+        program=program,
+        sessions=sessions,
+        oncall=oncall.service,
+        notifier=SlackReporter(client, program),
+        clock=clock,
+        on_enqueued=wake.set,
+        silences=alerts.service.silences if alerts is not None else (lambda: ()),
+        check_seconds=settings.digest_check_seconds,
+    )
+    parts: list[Part[Any]] = [feedback, tickets, oncall, escalation, reports]
+    if alerts is not None:
+        parts.append(alerts)
+
+    # Every side effect runs through one outbox worker; Slack listeners reach the services.
     worker = OutboxWorker(
         repo=OutboxRepository(sessions),
-        handlers=handlers,
+        handlers=_outbox_handlers(parts),
         clock=clock,
         wake=wake,
         lease=dt.timedelta(seconds=settings.outbox_lease_seconds),
-        slow_kinds=tickets.create_kinds,
-    )
-    pager = SlackPager(client)
-    oncall = OnCallService(
-        program=program,
-        clock=clock,
-        jobs=JobRuns(sessions),
-        notifier=notifier,
-        on_enqueued=wake.set,
-        overrides=OverrideRepository(sessions),
-        user_for_email=pager.user_for_email,
-    )
-    handlers.update(oncall.handlers())
-    escalations = EscalationRepository(sessions)
-    escalation = EscalationService(
-        program=program,
-        repo=escalations,
-        items=Items(feedback_repo, alert_repo),
-        clock=clock,
-        on_call_ids=oncall.on_call_ids,
-        on_enqueued=wake.set,
-        acknowledged_effects=acknowledged_effects,
-        reescalated_effects=reescalated_effects,
-    )
-    sender = PageSender(
-        program=program,
-        service=escalation,
-        repo=escalations,
-        pager=pager,
-        clock=clock,
-        on_call=oncall.on_call_now,
-    )
-    handlers.update(sender.handlers())
-    alerts = build_alerts(program, alert_repo, notifier, tickets, clock, wake.set, escalation)
-    if alerts is not None:
-        alert_announcer = AlertAnnouncer(
-            repo=alert_repo, notifier=notifier, silenced_until=alerts.silenced_until
-        )
-        handlers.update(alert_announcer.handlers())
-
-    def follow_ups(severity: str) -> list[Effect]:
-        return [
-            *tickets.on_submit(severity),
-            *escalation.effects_for_new(ItemKind.FEEDBACK, severity),
-        ]
-
-    feedback = FeedbackService(
-        repo=feedback_repo,
-        program=program,
-        clock=clock,
-        on_enqueued=wake.set,
-        follow_ups=follow_ups,
+        slow_kinds=frozenset().union(*(p.slow_kinds for p in parts)),
     )
     services = Services(
         program=program,
-        feedback=feedback,
         notifier=notifier,
-        tickets=tickets,
-        alerts=alerts,
-        oncall=oncall,
-        escalation=escalation,
+        feedback=feedback.service,
+        tickets=tickets.service,
+        oncall=oncall.service,
+        escalation=escalation.service,
+        digests=reports.service.digests,
+        weekly=reports.service.weekly,
+        status=reports.service.status,
+        alerts=alerts.service if alerts is not None else None,
     )
-    digests = build_digests(
-        program,
-        sessions,
-        clock,
-        oncall,
-        notifier=SlackReporter(client, program),
-        silences=alerts.silences if alerts is not None else (lambda: ()),
-        on_enqueued=wake.set,
-    )
-    handlers.update(digests.handlers())
-    status = StatusService(
-        program=program,
-        kpis=Kpis(sessions),
-        digests=digests,
-        clock=clock,
-        on_call=oncall.on_call_now,
-        metrics=WeeklyQueries(sessions),
-    )
-    weekly = build_weekly(
-        program, sessions, clock, notifier=SlackReporter(client, program), on_enqueued=wake.set
-    )
-    handlers.update(weekly.handlers())
-    services = replace(services, digests=digests, status=status, weekly=weekly)
     secret = settings.slack_signing_secret
     app = build_app(
         client=client,
         signing_secret=secret.get_secret_value() if secret else None,
         services=services,
     )
-    return Runtime(settings, program, engine, client, app, services, worker, Leadership(engine))
+    return Runtime(
+        settings, program, engine, client, app, services, worker, Leadership(engine), parts
+    )
+
+
+def _outbox_handlers(parts: Sequence[Part[Any]]) -> dict[str, OutboxHandler]:
+    """Every part's outbox handlers in one table; a kind claimed twice is a wiring mistake."""
+    handlers: dict[str, OutboxHandler] = {}
+    for part in parts:
+        for kind, handler in part.outbox.items():
+            if kind in handlers:
+                raise ValueError(f"outbox kind {kind!r} has two handlers")
+            handlers[kind] = handler
+    return handlers

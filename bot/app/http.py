@@ -19,13 +19,13 @@ from urllib.parse import parse_qs
 
 from slack_sdk.signature import SignatureVerifier
 
+from bot.parts import WSGIApp
+
 log = logging.getLogger(__name__)
 
-WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 MAX_BODY = 256 * 1024  # Slack payloads are far smaller; anything bigger is not Slack
 SLACK_PATH = "/slack/events"
-JIRA_PATH = "/jira/webhook"
 REPLAY_WINDOW = 300
 
 
@@ -134,9 +134,11 @@ def _well_formed(body: bytes, content_type: str) -> bool:
 def build_wsgi(
     slack: WSGIApp | None,
     ready: Callable[[], tuple[bool, dict[str, bool]]],
-    jira: WSGIApp | None = None,
+    routes: Mapping[str, WSGIApp] | None = None,
 ) -> WSGIApp:
-    """Route `/healthz`, `/readyz`, and in HTTP mode `/slack/events` and `/jira/webhook`."""
+    """Route `/healthz`, `/readyz`, in HTTP mode `/slack/events`, and the parts' own routes
+    (the Jira webhook)."""
+    extra = dict(routes or {})
 
     def app(environ: dict[str, Any], start: Callable[..., Any]) -> Iterable[bytes]:
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "GET")
@@ -149,8 +151,8 @@ def build_wsgi(
             if method != "POST":
                 return _answer(start, "405 Method Not Allowed", {"error": "POST only"})
             return slack(environ, start)
-        if path == JIRA_PATH and jira is not None:
-            return jira(environ, start)
+        if path in extra:
+            return extra[path](environ, start)
         return _answer(start, "404 Not Found", {"error": "not found"})
 
     return app

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import logging
-import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,11 +18,10 @@ from slack_sdk import WebClient
 from sqlalchemy import Engine
 from waitress.server import create_server
 
-from bot.app.http import SlackRequestGuard, WSGIApp, build_wsgi
+from bot.app.http import SlackRequestGuard, build_wsgi
 from bot.app.outbox import OutboxWorker
 from bot.config import Program, RunMode, Settings
-from bot.errors import DeliveryError
-from bot.tickets.webhook import JiraWebhook
+from bot.parts import Part, WSGIApp
 from handlers.services import Services
 from storage import db
 from storage.leader import Leadership
@@ -37,7 +34,8 @@ SLACK_CHECK_EVERY = 30.0  # seconds between auth.test calls made for /readyz
 
 @dataclass
 class Runtime:
-    """A running bot: the HTTP front, the Slack connection and the outbox worker."""
+    """A running bot: the HTTP front, the Slack connection, the outbox worker and the jobs
+    of every part (it knows nothing of what the parts do)."""
 
     settings: Settings
     program: Program
@@ -47,6 +45,7 @@ class Runtime:
     services: Services
     worker: OutboxWorker
     leadership: Leadership
+    parts: Sequence[Part[Any]] = ()
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
     _server: object | None = None
@@ -102,15 +101,13 @@ class Runtime:
             secret = self.settings.slack_signing_secret
             assert secret is not None
             slack = SlackRequestGuard(SlackRequestHandler(self.app), secret.get_secret_value())
-        jira = None
-        hook_secret = self.settings.jira_webhook_secret
-        if hook_secret is not None and self.services.tickets.enabled:
-            jira = JiraWebhook(hook_secret.get_secret_value(), self.services.tickets)
         self._start_scheduler()
-        if self.services.tickets.enabled:
-            self._spawn("jira-check", self._check_jira)
+        for part in self.parts:
+            for check in part.at_start:
+                self._spawn(getattr(check, "__name__", "start-check"), check)
+        routes = {path: route for part in self.parts for path, route in part.routes.items()}
         server = create_server(
-            build_wsgi(slack, self.ready, jira),
+            build_wsgi(slack, self.ready, routes),
             host=self.settings.host,
             port=self.settings.port,
             threads=HTTP_THREADS,
@@ -128,45 +125,19 @@ class Runtime:
         return self
 
     def _start_scheduler(self) -> None:
-        """Schedule the periodic jobs: Jira status polls and gateway metric polls."""
+        """Schedule every part's periodic jobs, to run on the replica that leads."""
         scheduler = BackgroundScheduler(timezone=self.program.zone)
-        self._schedule_jira(scheduler)
-        self._schedule_metrics(scheduler)
-        if self.program.oncall is not None and self.services.oncall is not None:
-            scheduler.add_job(
-                self._led(self.services.oncall.announce_handoffs),
-                "interval",
-                seconds=60,
-                id="oncall-handoffs",
-                max_instances=1,
-                coalesce=True,
-                next_run_time=dt.datetime.now(dt.UTC),
-            )
-        if self.services.escalation is not None and self.services.escalation.enabled:
-            # Due times live in the database; the tick only looks for the ones that have come.
-            scheduler.add_job(
-                self._led(self.services.escalation.tick),
-                "interval",
-                seconds=self.settings.escalation_tick_seconds,
-                id="escalation-tick",
-                max_instances=1,
-                coalesce=True,
-                next_run_time=dt.datetime.now(dt.UTC),
-            )
-        reports = [("digest-daily", self.services.digests), ("digest-weekly", self.services.weekly)]
-        for job_id, service in reports:
-            if service is None or self.program.channels.digest is None:
-                continue
-            # Is a slot due? Each (job, local date) is claimed once, whoever asks.
-            scheduler.add_job(
-                self._led(service.post_due),
-                "interval",
-                seconds=self.settings.digest_check_seconds,
-                id=job_id,
-                max_instances=1,
-                coalesce=True,
-                next_run_time=dt.datetime.now(dt.UTC),
-            )
+        for part in self.parts:
+            for job in part.jobs:
+                scheduler.add_job(
+                    self._led(job.run),
+                    "interval",
+                    seconds=job.every_seconds,
+                    id=job.id,
+                    max_instances=1,
+                    coalesce=True,
+                    next_run_time=dt.datetime.now(dt.UTC),  # first run right away, to catch up
+                )
         if scheduler.get_jobs():
             scheduler.start()
             self._scheduler = scheduler
@@ -180,58 +151,6 @@ class Runtime:
 
         run.__name__ = getattr(job, "__name__", "job")
         return run
-
-    def _schedule_metrics(self, scheduler: BackgroundScheduler) -> None:
-        alerts, metrics = self.services.alerts, self.program.metrics
-        if alerts is None or metrics is None:
-            return
-        for source in metrics.sources:
-            # One job per source: a slow source never delays another; reads never overlap. Only
-            # the leading replica polls: the rule engine's memory is one record in the database.
-            scheduler.add_job(
-                self._led(functools.partial(alerts.poll, source.id)),
-                "interval",
-                seconds=source.interval,
-                id=f"metrics-{source.id}",
-                max_instances=1,
-                coalesce=True,
-                next_run_time=dt.datetime.now(dt.UTC),
-            )
-
-    def _schedule_jira(self, scheduler: BackgroundScheduler) -> None:
-        jira = self.program.jira
-        if jira is None or not self.services.tickets.enabled:
-            return
-        # Overlapping windows: a poll that failed or ran late is covered by the next one.
-        window = math.ceil(3 * jira.poll_interval / 60) + 1
-        scheduler.add_job(
-            self._led(functools.partial(self._sync_tickets, window)),
-            "interval",
-            seconds=jira.poll_interval,
-            id="jira-sync",
-            max_instances=1,
-            coalesce=True,
-            next_run_time=dt.datetime.now(dt.UTC),  # first poll right away, to catch up
-        )
-
-    def _check_jira(self) -> None:
-        """Say at start, in the log, which part of the Jira mapping Jira would refuse."""
-        try:
-            problems = self.services.tickets.check_mapping()
-        except DeliveryError as error:
-            log.warning("Jira mapping not checked at start (tickets wait in the outbox): %s", error)
-            return
-        for problem in problems:
-            log.error("Jira mapping problem: %s", problem)
-
-    def _sync_tickets(self, window: int) -> None:
-        try:
-            changed = self.services.tickets.sync(window)
-        except DeliveryError as error:
-            log.warning("Jira status poll failed: %s", error)
-            return
-        if changed:
-            log.info("Jira poll: %s ticket(s) changed status", changed)
 
     def _spawn(self, name: str, target: object) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)  # type: ignore[arg-type]
@@ -249,8 +168,9 @@ class Runtime:
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
         self.leadership.release()
-        if self.services.alerts is not None:
-            self.services.alerts.close()
+        for part in self.parts:
+            for close in part.closers:
+                close()
         if self._socket is not None:
             try:
                 self._socket.close()  # type: ignore[no-untyped-call]

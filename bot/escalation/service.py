@@ -107,9 +107,12 @@ class EscalationService:
         escalation = self._program.escalation
         return escalation.policy_for(severity) if escalation else None
 
-    def effects_for_new(self, kind: ItemKind, severity: str) -> list[Effect]:
-        """What to queue with a new item of this severity: the start of its escalation."""
-        return [start_effect(kind)] if self.policy_for(severity) else []
+    def effects_for_new(
+        self, kind: ItemKind, severity: str, item_id: int | None = None
+    ) -> list[Effect]:
+        """What to queue with a new item of this severity: the start of its escalation (new
+        feedback has no id yet: the outbox fills it in)."""
+        return [start_effect(kind, item_id)] if self.policy_for(severity) else []
 
     def get(self, ref: ItemRef) -> EscalationRecord | None:
         """The item's escalation, if any."""

@@ -77,6 +77,28 @@ def parse_time(value: str | None) -> dt.datetime | None:
     return dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z").astimezone(dt.UTC)
 
 
+def label_query(label: str) -> str:
+    """The JQL that finds the issue carrying an idempotency label."""
+    return f'labels = "{_jql_string(label)}" ORDER BY key ASC'
+
+
+def create_fields(draft: TicketDraft, project: str, issue_type: str) -> dict[str, Any]:
+    """The fields of the create request for a draft: what Jira stores for the ticket."""
+    fields: dict[str, Any] = {
+        "project": {"key": project},
+        "issuetype": {"name": issue_type},
+        "summary": jira_markup.summary(draft.summary),
+        "description": jira_markup.description(draft),
+        "labels": [draft.idempotency_label, *draft.labels],
+    }
+    if draft.priority:
+        fields["priority"] = {"name": draft.priority}
+    if draft.components:
+        fields["components"] = [{"name": name} for name in draft.components]
+    fields.update(dict(draft.extra_fields))
+    return fields
+
+
 class JiraTracker:
     """Opens and reads Jira issues for hypercare feedback."""
 
@@ -176,23 +198,12 @@ class JiraTracker:
 
     def find(self, label: str) -> Ticket | None:
         """Return the issue carrying an idempotency label, if one exists."""
-        found = self._search(f'labels = "{_jql_string(label)}" ORDER BY key ASC', limit=2)
+        found = self._search(label_query(label), limit=2)
         return found[0] if found else None
 
     def create(self, draft: TicketDraft) -> Ticket:
         """Open an issue; the caller has searched for its label first."""
-        fields: dict[str, Any] = {
-            "project": {"key": self._project},
-            "issuetype": {"name": self._issue_type},
-            "summary": jira_markup.summary(draft.summary),
-            "description": jira_markup.description(draft),
-            "labels": [draft.idempotency_label, *draft.labels],
-        }
-        if draft.priority:
-            fields["priority"] = {"name": draft.priority}
-        if draft.components:
-            fields["components"] = [{"name": name} for name in draft.components]
-        fields.update(dict(draft.extra_fields))
+        fields = create_fields(draft, self._project, self._issue_type)
 
         def run(client: JIRA) -> Any:
             return client.create_issue(fields=fields, prefetch=False)

@@ -1,0 +1,51 @@
+"""What a capability hands the composition root: its service and what the running bot must do
+for it (outbox handlers, scheduled jobs, HTTP routes, checks at start, clean-up at stop).
+
+Each capability's builder (`bot/<capability>/build.py`) returns one `Part`; `bot/app/` starts
+the jobs, mounts the routes and feeds the handlers to the one outbox worker, knowing nothing of
+what they do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from bot.domain import Effect
+
+S = TypeVar("S")
+
+OutboxHandler = Callable[[dict[str, object]], Sequence[Effect]]
+"""Carries out one queued effect of its kind; returns the effects it queues in turn."""
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+@dataclass(frozen=True)
+class Job:
+    """A periodic job: first run right away, then every `every_seconds`.
+
+    Only the replica that leads the scheduler runs it, a run never overlaps the previous one, and
+    missed runs collapse into one (the jobs look at what is due, not at how often they ran).
+    """
+
+    id: str
+    run: Callable[[], object]
+    every_seconds: float
+
+
+@dataclass(frozen=True)
+class Part(Generic[S]):
+    """One capability, built: its service and its needs from the running bot."""
+
+    service: S
+    outbox: Mapping[str, OutboxHandler] = field(default_factory=dict)
+    slow_kinds: frozenset[str] = frozenset()
+    """Outbox kinds paced by a slow peer: they get their own lane so quick kinds never wait."""
+    jobs: Sequence[Job] = ()
+    routes: Mapping[str, WSGIApp] = field(default_factory=dict)
+    """Extra HTTP paths on the bot's port (e.g. an inbound webhook)."""
+    at_start: Sequence[Callable[[], None]] = ()
+    """One-off checks run in the background once the bot is up (they only log)."""
+    closers: Sequence[Callable[[], None]] = ()

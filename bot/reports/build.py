@@ -1,0 +1,124 @@
+"""Build reporting: the daily digest, the weekly review, and the status and readiness views."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.alerts.service import SilenceView
+from bot.config import Program
+from bot.oncall.service import OnCallService
+from bot.parts import Job, Part
+from bot.ports import Clock
+from bot.reports.digest import DigestNotifier, DigestService
+from bot.reports.status import StatusService
+from bot.reports.weekly import WeeklyNotifier, WeeklyService
+from storage.digest import DigestQueries
+from storage.jobs import JobRuns
+from storage.kpis import Kpis
+from storage.weekly import WeeklyQueries
+
+
+class ReportNotifier(DigestNotifier, WeeklyNotifier, Protocol):
+    """Posts both reports."""
+
+
+@dataclass(frozen=True)
+class Reports:
+    """The three report services handlers call."""
+
+    digests: DigestService
+    weekly: WeeklyService
+    status: StatusService
+
+
+def build_reports(
+    *,
+    program: Program,
+    sessions: sessionmaker[Session],
+    oncall: OnCallService,
+    notifier: ReportNotifier,
+    clock: Clock,
+    on_enqueued: Callable[[], None],
+    silences: Callable[[], Sequence[SilenceView]],
+    check_seconds: float,
+) -> Part[Reports]:
+    """The reports; with a digest channel, jobs that post each one when its slot comes."""
+    digests = build_digests(
+        program,
+        sessions,
+        clock,
+        oncall,
+        notifier=notifier,
+        silences=silences,
+        on_enqueued=on_enqueued,
+    )
+    weekly = build_weekly(program, sessions, clock, notifier=notifier, on_enqueued=on_enqueued)
+    status = StatusService(
+        program=program,
+        kpis=Kpis(sessions),
+        digests=digests,
+        clock=clock,
+        on_call=oncall.on_call_now,
+        metrics=WeeklyQueries(sessions),
+    )
+    jobs = []
+    if program.channels.digest is not None:
+        # Is a slot due? Each (job, local date) is claimed once, whoever asks.
+        jobs = [
+            Job("digest-daily", digests.post_due, check_seconds),
+            Job("digest-weekly", weekly.post_due, check_seconds),
+        ]
+    return Part(
+        Reports(digests, weekly, status),
+        outbox={**digests.handlers(), **weekly.handlers()},
+        jobs=jobs,
+    )
+
+
+def build_digests(
+    program: Program,
+    sessions: sessionmaker[Session],
+    clock: Clock,
+    oncall: OnCallService,
+    *,
+    notifier: DigestNotifier | None = None,
+    silences: Callable[[], Sequence[SilenceView]] = lambda: (),
+    on_enqueued: Callable[[], None] = lambda: None,
+) -> DigestService:
+    """Build the digest service (also used alone by `hypercare-bot digest --dry-run`)."""
+    return DigestService(
+        program=program,
+        queries=DigestQueries(sessions, [s.id for s in program.severities]),
+        clock=clock,
+        jobs=JobRuns(sessions),
+        notifier=notifier,
+        on_call=oncall.on_call_now,
+        silences=silences,
+        short_id=lambda feedback_id: f"{program.id_prefix}-{feedback_id}",
+        on_enqueued=on_enqueued,
+    )
+
+
+def build_weekly(
+    program: Program,
+    sessions: sessionmaker[Session],
+    clock: Clock,
+    *,
+    notifier: WeeklyNotifier | None = None,
+    on_enqueued: Callable[[], None] = lambda: None,
+) -> WeeklyService:
+    """Build the weekly review (also used alone by `hypercare-bot digest weekly --dry-run`)."""
+    return WeeklyService(
+        program=program,
+        kpis=Kpis(sessions),
+        queries=WeeklyQueries(sessions),
+        clock=clock,
+        jobs=JobRuns(sessions),
+        notifier=notifier,
+        short_id=lambda feedback_id: f"{program.id_prefix}-{feedback_id}",
+        on_enqueued=on_enqueued,
+    )

@@ -1,0 +1,83 @@
+"""Build the ticket capability: the service, its Jira status poll, its webhook, its start check."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+from collections.abc import Callable
+
+from bot.config import Program
+from bot.errors import DeliveryError
+from bot.parts import Job, Part, WSGIApp
+from bot.ports import Clock, Notifier, TicketTracker
+from bot.tickets import webhook
+from bot.tickets.service import TicketService
+from bot.tickets.subjects import AlertSubjects, FeedbackSubjects
+from storage.alerts import AlertRepository
+from storage.repositories import FeedbackRepository
+from storage.tickets import TicketRepository
+
+log = logging.getLogger(__name__)
+
+
+def build_tickets(
+    *,
+    program: Program,
+    feedback: FeedbackRepository,
+    alerts: AlertRepository,
+    tickets: TicketRepository,
+    tracker: TicketTracker | None,
+    notifier: Notifier,
+    clock: Clock,
+    on_enqueued: Callable[[], None],
+    webhook_secret: str | None,
+) -> Part[TicketService]:
+    """One ticket service for feedback and alert incidents; Jira jobs only when Jira is on."""
+    service = TicketService(
+        subjects=[FeedbackSubjects(feedback, tickets, program), AlertSubjects(alerts, program)],
+        feedback=feedback,
+        tickets=tickets,
+        tracker=tracker,
+        notifier=notifier,
+        program=program,
+        clock=clock,
+        on_enqueued=on_enqueued,
+    )
+    if not service.enabled or program.jira is None:
+        return Part(service, outbox=service.handlers(), slow_kinds=service.create_kinds)
+    interval = program.jira.poll_interval
+    # Overlapping windows: a poll that failed or ran late is covered by the next one.
+    window = math.ceil(3 * interval / 60) + 1
+    routes: dict[str, WSGIApp] = {}
+    if webhook_secret is not None:
+        routes[webhook.PATH] = webhook.JiraWebhook(webhook_secret, service)
+    return Part(
+        service,
+        outbox=service.handlers(),
+        slow_kinds=service.create_kinds,
+        jobs=[Job("jira-sync", functools.partial(_sync, service, window), interval)],
+        routes=routes,
+        at_start=[functools.partial(_check_mapping, service)],
+    )
+
+
+def _sync(service: TicketService, window: int) -> None:
+    try:
+        changed = service.sync(window)
+    except DeliveryError as error:
+        log.warning("Jira status poll failed: %s", error)
+        return
+    if changed:
+        log.info("Jira poll: %s ticket(s) changed status", changed)
+
+
+def _check_mapping(service: TicketService) -> None:
+    """Say at start, in the log, which part of the Jira mapping Jira would refuse."""
+    try:
+        problems = service.check_mapping()
+    except DeliveryError as error:
+        log.warning("Jira mapping not checked at start (tickets wait in the outbox): %s", error)
+        return
+    for problem in problems:
+        log.error("Jira mapping problem: %s", problem)

@@ -320,4 +320,14 @@ class AlertSubjects:
         )
 
     def record_refusal(self, subject: Subject, reason: str, now: dt.datetime) -> None:
-        """Nothing is kept on the alert: the outbox row keeps the reason and the log says it."""
+        """Say in the alert's thread that Jira refused the ticket, and why (leads can press
+        *Create Jira ticket* again once the mapping is fixed)."""
+        note: dict[str, object] = {
+            "alert_id": subject.id,
+            "kind": "ticket_refused",
+            "by": "",
+            "until": None,
+            "reason": reason,
+        }
+        tag = f"{subject.id}:refused:{now:%Y%m%dT%H%M%S%f}"
+        self._alerts.queue([Effect(ALERT_NOTE, note, f"{ALERT_NOTE}:{tag}")], now)

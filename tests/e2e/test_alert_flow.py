@@ -301,6 +301,45 @@ def test_an_auto_ticket_rule_opens_one_jira_issue_linked_from_the_thread(
         jira.stop()
 
 
+def test_a_ticket_jira_refuses_is_explained_in_the_alert_thread(
+    slack: SlackEmulator, gateway: KongExposition, database_url: str, program: Program
+) -> None:
+    """A 400 on an alert's ticket is not retried: the alert's thread says what Jira said."""
+    from pydantic import SecretStr
+
+    from sandbox.jira.api import JiraEmulator
+
+    jira = JiraEmulator(email="bot@example.com", api_token="t").start()
+    jira.fail_next(
+        "POST",
+        "/rest/api/2/issue",
+        status=400,
+        body={"errorMessages": [], "errors": {"priority": "Priority 'Highest' is not valid"}},
+    )
+    metrics = {
+        "allowed_hosts": ["127.0.0.1"],
+        "sources": [kong_source(gateway)],
+        "rules": [checkout_5xx(auto_ticket=True)],
+    }
+    settings = bot_settings(slack, database_url).model_copy(
+        update={
+            "jira_url": jira.url,
+            "jira_email": "bot@example.com",
+            "jira_api_token": SecretStr("t"),
+        }
+    )
+    clock = Clock()
+    runtime = build_runtime(settings, with_metrics(program, metrics), clock=clock).start()
+    try:
+        fire(runtime, clock, gateway, slack)
+        note = wait_until(lambda: [n for n in thread_notes(slack) if "Jira refused" in n])
+        assert "Priority 'Highest' is not valid" in note[0] and "Create Jira ticket" in note[0]
+        assert jira.issues() == []
+    finally:
+        runtime.stop()
+        jira.stop()
+
+
 def test_a_gateway_without_a_preset_is_described_explicitly(
     slack: SlackEmulator, gateway: KongExposition, database_url: str, program: Program
 ) -> None:

@@ -121,9 +121,14 @@ def resolved_text(alert: Alert) -> str:
 
 
 def note_text(note: AlertNote) -> str:
-    """A note in an alert's thread: acknowledged, silenced, or a ticket opened."""
+    """A note in an alert's thread: acknowledged, silenced, a ticket opened or refused."""
     if note.kind == "ticketed":  # `by` holds the key and `reason` the link
         return f":ticket: Jira ticket <{note.reason}|{escape(note.by)}> is open for this alert."
+    if note.kind == "ticket_refused":  # `reason` holds what Jira said
+        return (
+            f":warning: Jira refused the ticket for this alert: {escape(note.reason)}. "
+            "Fix the Jira mapping, then a lead can press *Create Jira ticket* again."
+        )
     if note.kind == "acknowledged":
         return f":eyes: Acknowledged by <@{note.by}>."
     if note.kind == "silenced" and note.until:

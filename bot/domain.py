@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -230,3 +231,84 @@ class Alert:
     acknowledged_at: dt.datetime | None = None
     ticket_key: str | None = None
     ticket_url: str | None = None
+
+
+class ItemKind(StrEnum):
+    """What escalates: filed feedback, or a gateway alert."""
+
+    FEEDBACK = "feedback"
+    ALERT = "alert"
+
+
+_REF = re.compile(r"^(feedback|alert):(\d{1,12})$")
+
+
+@dataclass(frozen=True)
+class ItemRef:
+    """One escalating item; spelled `feedback:12` or `alert:5` in button values and payloads."""
+
+    kind: ItemKind
+    id: int
+
+    def __str__(self) -> str:
+        return f"{self.kind.value}:{self.id}"
+
+    @classmethod
+    def parse(cls, value: object) -> ItemRef | None:
+        """Read `feedback:12` / `alert:5`; None for anything else (a forged button value)."""
+        match = _REF.match(value) if isinstance(value, str) else None
+        return cls(ItemKind(match.group(1)), int(match.group(2))) if match else None
+
+
+@dataclass(frozen=True)
+class PageMessage:
+    """A page DM as sent, so it can be updated when someone acknowledges."""
+
+    user: str
+    channel: str
+    ts: str
+
+
+@dataclass(frozen=True)
+class EscalationValues:
+    """An escalation's state as stored: the state whole (JSON) and what the rules computed of it.
+
+    The escalation rules compute the due times and SLA clocks; the repository only copies them
+    into the columns its queries read (the scheduler's `next_due`, the digests' SLA figures).
+    """
+
+    state: dict[str, Any]
+    started_at: dt.datetime
+    next_due: dt.datetime | None
+    ack_due: dt.datetime
+    resolve_due: dt.datetime
+    acknowledged_at: dt.datetime | None
+    acknowledged_by: str | None
+    resolved_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class StoredEscalation:
+    """An escalation as the database has it: its state still JSON, and who was paged."""
+
+    id: int
+    item: ItemRef
+    generation: int
+    severity: str
+    state: dict[str, Any]
+    paged: tuple[str, ...]
+    pages: tuple[PageMessage, ...]
+    breaches: int
+
+
+@dataclass(frozen=True)
+class LocalDays:
+    """The local days a period [since, until) touches, and the UTC instants days 1, 2, … start.
+
+    Computed by `bot.oncall.rota.local_days` (DST-safe); repositories bucket timestamps by it.
+    """
+
+    since: dt.datetime
+    until: dt.datetime
+    days: tuple[dt.date, ...]
+    starts: tuple[dt.datetime, ...]

@@ -17,9 +17,8 @@ from bot.app.bolt import build_app
 from bot.app.outbox import OutboxWorker
 from bot.app.runtime import HTTP_THREADS, Runtime, _serve_until
 from bot.config import Program, Settings, environment
-from bot.domain import Alert, Effect
+from bot.domain import Alert, Effect, ItemKind
 from bot.escalation.items import Items
-from bot.escalation.model import ItemKind
 from bot.escalation.paging import PageSender, acknowledged_effects, reescalated_effects
 from bot.escalation.service import EscalationService, start_effect
 from bot.feedback.service import FeedbackAnnouncer, FeedbackService

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot.domain import Alert, Feedback, FeedbackState
-from bot.escalation.model import EscalatingItem, ItemKind, ItemRef
+from bot.domain import Alert, Feedback, FeedbackState, ItemKind, ItemRef
+from bot.escalation.model import EscalatingItem
 from storage.alerts import AlertRepository
 from storage.repositories import FeedbackRepository
 

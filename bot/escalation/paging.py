@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bot.config import Program
-from bot.domain import Effect, NoteKind
+from bot.domain import Effect, ItemKind, NoteKind, PageMessage
 from bot.errors import DeliveryDeferred, DeliveryRefused
-from bot.escalation.model import EscalatingItem, EscalationRecord, ItemKind, Page, PageMessage
+from bot.escalation.model import EscalatingItem, EscalationRecord, Page
 from bot.escalation.service import PAGE, START, EscalationService
 from bot.oncall.program import StepKind
 from bot.oncall.rota import OnCallNow
@@ -116,7 +116,7 @@ class PageSender:
     ) -> tuple[EscalationRecord, EscalatingItem] | None:
         """The escalation and item, or None when the page must not go out any more."""
         escalation_id = payload.get("escalation_id")
-        record = self._repo.by_id(escalation_id) if isinstance(escalation_id, int) else None
+        record = self._service.by_id(escalation_id) if isinstance(escalation_id, int) else None
         if record is None:
             raise DeliveryRefused(f"escalation {escalation_id!r} does not exist")
         item = self._service.item(record.item)
@@ -260,7 +260,7 @@ class PageSender:
             raise DeliveryRefused(refused.reason, then=then) from None
         message = PageMessage(user, posted.channel_id, posted.ts)
         self._repo.record_page(record.id, message)
-        latest = self._repo.by_id(record.id)
+        latest = self._service.by_id(record.id)
         if latest is not None and latest.state.acknowledged_at is not None:
             # Acknowledged while this DM was on its way: show it at once.
             self._pager.update_page(message, self._page(latest, item, payload, page.role))
@@ -283,7 +283,7 @@ class PageSender:
     def report_missing(self, payload: dict[str, object]) -> Sequence[Effect]:
         """Tell the admins (else the team channel) that someone could not be paged."""
         escalation_id = payload.get("escalation_id")
-        record = self._repo.by_id(escalation_id) if isinstance(escalation_id, int) else None
+        record = self._service.by_id(escalation_id) if isinstance(escalation_id, int) else None
         item = self._service.item(record.item) if record else None
         if record is None or item is None:
             return []
@@ -307,7 +307,7 @@ class PageSender:
     def update_pages(self, payload: dict[str, object]) -> Sequence[Effect]:
         """Show on every page DM that the item was acknowledged, and by whom."""
         escalation_id = payload.get("escalation_id")
-        record = self._repo.by_id(escalation_id) if isinstance(escalation_id, int) else None
+        record = self._service.by_id(escalation_id) if isinstance(escalation_id, int) else None
         item = self._service.item(record.item) if record else None
         if record is None or item is None:
             return []

@@ -23,6 +23,8 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from bot.config import Program
+from bot.domain import LocalDays
+from bot.oncall.rota import local_days
 from bot.reports.program import (
     ErrorRateBelow,
     ExitCriterion,
@@ -44,7 +46,7 @@ class MetricSource(Protocol):
     """Daily gateway figures (the hourly table gateway alerting fills, folded into local days)."""
 
     def metric_days(
-        self, since: dt.datetime, until: dt.datetime, zone: ZoneInfo, unit: str
+        self, days: LocalDays, unit: str
     ) -> tuple[tuple[dt.date, ...], dict[str, tuple[float | None, ...]]]: ...
 
 
@@ -261,8 +263,10 @@ def _metric(
     else:
         unit, limit = "ms", float(c.ms)
     recent, before = _periods(now, c.days)
-    current = _worst_per_day(metrics.metric_days(recent, now, zone, unit)[1], c.source)
-    previous = _worst_per_day(metrics.metric_days(before, recent, zone, unit)[1], c.source)
+    current = _worst_per_day(metrics.metric_days(local_days(recent, now, zone), unit)[1], c.source)
+    previous = _worst_per_day(
+        metrics.metric_days(local_days(before, recent, zone), unit)[1], c.source
+    )
     if not current:
         return CriterionResult(
             c.label, None, f"no gateway figures in the last {_count(c.days, 'day')}", Trend.UNKNOWN

@@ -15,6 +15,7 @@ from typing import Protocol
 
 from bot.config import Program
 from bot.domain import Effect
+from bot.oncall.rota import local_days
 from bot.ports import Clock, PostedMessage
 from bot.reports import charts
 from bot.reports.digest_model import ItemLine, Section
@@ -160,8 +161,9 @@ class WeeklyService:
         since = previous_slot(program.reports.weekly, zone, slot_at or until).at_utc
         severities = [s.id for s in program.severities]
         labels = tuple(charts.SeverityLabel(s.id, s.label) for s in program.severities)
-        volume = self._kpis.volume_by_day(since, until, zone, severities)
-        backlog = self._kpis.open_backlog_by_day(since, until, zone, severities)
+        period = local_days(since, until, zone)
+        volume = self._kpis.volume_by_day(period, severities)
+        backlog = self._kpis.open_backlog_by_day(period, severities)
         times = self._kpis.mean_times(since, until)
         days = tuple(day.day for day in volume)
 
@@ -177,8 +179,8 @@ class WeeklyService:
             tuple(b.day for b in backlog),
             {s: tuple(float(b.open_by_severity.get(s, 0)) for b in backlog) for s in severities},
         )
-        metric_days, error_rates = self._queries.metric_days(since, until, zone, "ratio")
-        _, latencies = self._queries.metric_days(since, until, zone, "ms")
+        metric_days, error_rates = self._queries.metric_days(period, "ratio")
+        _, latencies = self._queries.metric_days(period, "ms")
         percent = {
             source: tuple(None if v is None else v * 100 for v in values)
             for source, values in error_rates.items()

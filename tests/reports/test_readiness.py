@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from bot.config import Program, load_program
+from bot.domain import LocalDays
 from bot.reports.program import ReportsProgram
 from bot.reports.readiness import (
     NO_METRIC_HISTORY,
@@ -232,9 +233,9 @@ class FakeMetrics:
     days: dict[tuple[Period, str], dict[str, tuple[float | None, ...]]]
 
     def metric_days(
-        self, since: dt.datetime, until: dt.datetime, zone: Any, unit: str
+        self, days: LocalDays, unit: str
     ) -> tuple[tuple[dt.date, ...], dict[str, tuple[float | None, ...]]]:
-        series = self.days.get(((since, until), unit), {})
+        series = self.days.get(((days.since, days.until), unit), {})
         length = max((len(v) for v in series.values()), default=0)
         return tuple(dt.date(2026, 11, 1) + dt.timedelta(days=n) for n in range(length)), series
 

@@ -45,8 +45,8 @@ from sqlalchemy.engine import make_url
 
 from bot.app.build import Runtime, build_runtime
 from bot.config import Program, Settings
-from bot.domain import FeedbackDraft, ItemKind, ItemRef
-from bot.escalation.model import EscalatingItem, Page, values_of
+from bot.domain import EscalatingItem, FeedbackDraft, ItemKind, ItemRef, Page
+from bot.escalation.model import values_of
 from bot.escalation.paging import DM, MENTION
 from bot.escalation.service import PAGE, EscalationService, timeline_id
 from bot.oncall import policy

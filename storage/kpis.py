@@ -28,19 +28,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.domain import LocalDays
+from bot.domain import LocalDays, MeanTimes
 from storage.models import AlertRow, EscalationRow, FeedbackRow
 from storage.sqltime import Timestamp, at, local_day_index, seconds_between
-
-
-@dataclass(frozen=True)
-class MeanTimes:
-    """Mean time to acknowledge and to resolve one severity, and how many items each covers."""
-
-    mtta_seconds: float | None
-    mttr_seconds: float | None
-    acknowledged: int
-    resolved: int
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from dataclasses import replace
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.alerts.announcer import AlertAnnouncer
-from bot.alerts.engine.build import build_rules, build_source
+from bot.alerts.engine.build import build_rules
 from bot.alerts.service import AlertService, SilenceView
 from bot.app.bolt import build_app
 from bot.app.outbox import OutboxWorker
@@ -23,11 +23,12 @@ from bot.escalation.paging import PageSender, acknowledged_effects, reescalated_
 from bot.escalation.service import EscalationService, start_effect
 from bot.feedback.service import FeedbackAnnouncer, FeedbackService
 from bot.integrations.jira import JiraTracker
+from bot.integrations.prometheus import build_source
 from bot.oncall.service import OnCallService
-from bot.ports import Clock, utc_now
-from bot.reports.digest import DigestNotifier, DigestService
+from bot.ports import Clock, DigestNotifier, WeeklyNotifier, utc_now
+from bot.reports.digest import DigestService
 from bot.reports.status import StatusService
-from bot.reports.weekly import WeeklyNotifier, WeeklyService
+from bot.reports.weekly import WeeklyService
 from bot.slack.notifier import SlackNotifier, make_client
 from bot.slack.pager import SlackPager
 from bot.slack.reporter import SlackReporter

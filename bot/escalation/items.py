@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from bot.domain import Alert, Feedback, FeedbackState, ItemKind, ItemRef
-from bot.escalation.model import EscalatingItem
+from bot.domain import Alert, EscalatingItem, Feedback, FeedbackState, ItemKind, ItemRef
 from storage.alerts import AlertRepository
 from storage.repositories import FeedbackRepository
 

@@ -11,20 +11,6 @@ from bot.oncall.policy import EscalationState, next_due, sla
 
 
 @dataclass(frozen=True)
-class EscalatingItem:
-    """What a page needs to know about an item: where it lives and whether it is over."""
-
-    ref: ItemRef
-    severity: str
-    title: str
-    channel_id: str
-    thread_ts: str | None  # the receipt or alert message; None until it is posted
-    link: str | None
-    started_at: dt.datetime
-    resolved_at: dt.datetime | None
-
-
-@dataclass(frozen=True)
 class EscalationRecord:
     """A stored escalation: its timeline state and who was paged."""
 
@@ -65,21 +51,6 @@ def values_of(state: EscalationState, now: dt.datetime) -> EscalationValues:
         acknowledged_by=state.acknowledged_by,
         resolved_at=state.resolved_at,
     )
-
-
-@dataclass(frozen=True)
-class Page:
-    """One page to one person (or the thread): what they are asked to look at, and why."""
-
-    item: EscalatingItem
-    severity_label: str
-    role: str  # "primary on-call", "secondary on-call", "lead", …
-    round: int  # 0-based round of the climb
-    rounds: int
-    sla_breached: bool
-    escalating_since: dt.datetime
-    acknowledged_by: str | None = None
-    acknowledged_at: dt.datetime | None = None
 
 
 class AckOutcome(StrEnum):

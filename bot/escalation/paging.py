@@ -14,16 +14,15 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 from bot.config import Program
-from bot.domain import Effect, ItemKind, NoteKind, PageMessage
+from bot.domain import Effect, EscalatingItem, ItemKind, NoteKind, Page, PageMessage
 from bot.errors import DeliveryDeferred, DeliveryRefused
-from bot.escalation.model import EscalatingItem, EscalationRecord, Page
+from bot.escalation.model import EscalationRecord
 from bot.escalation.service import PAGE, START, EscalationService
 from bot.oncall.program import StepKind
 from bot.oncall.rota import OnCallNow
-from bot.ports import Clock, PostedMessage
+from bot.ports import Clock, Pager
 from bot.tickets.subjects import NOTE, REFRESH_RECEIPT
 from storage.escalations import EscalationRepository
 
@@ -42,30 +41,6 @@ _ROLES = {
     StepKind.NOTIFY_GROUP: "user group",
     StepKind.NOTIFY_CHANNEL: "channel",
 }
-
-
-class Pager(Protocol):
-    """Reaches people in the chat tool for escalation."""
-
-    def user_for_email(self, email: str) -> str | None:
-        """The chat user with this e-mail, or None when there is none (or it is deactivated)."""
-        ...
-
-    def page_person(self, user: str, page: Page) -> PostedMessage:
-        """DM one person the page, with an Acknowledge button."""
-        ...
-
-    def page_in_thread(self, page: Page, mentions: Sequence[str], broadcast: bool) -> None:
-        """Mention the paged people (or a group, or the channel) in the item's thread."""
-        ...
-
-    def update_page(self, message: PageMessage, page: Page) -> None:
-        """Re-render a page DM after the item was acknowledged."""
-        ...
-
-    def report_missing(self, to: Sequence[str], page: Page, person: str, reason: str) -> None:
-        """Tell the admins (by DM, or a channel id) that a page reached nobody."""
-        ...
 
 
 @dataclass(frozen=True)

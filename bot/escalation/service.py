@@ -15,16 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.config import Program
-from bot.domain import Effect, ItemKind, ItemRef, StoredEscalation
+from bot.domain import Effect, EscalatingItem, ItemKind, ItemRef, StoredEscalation
 from bot.escalation.items import Items
-from bot.escalation.model import (
-    AckOutcome,
-    EscalateOutcome,
-    EscalatingItem,
-    EscalationRecord,
-    record_of,
-    values_of,
-)
+from bot.escalation.model import AckOutcome, EscalateOutcome, EscalationRecord, record_of, values_of
 from bot.oncall import policy
 from bot.oncall.policy import DueStep, EscalationState, Snapshot
 from bot.oncall.program import EscalationPolicy

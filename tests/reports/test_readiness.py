@@ -14,17 +14,10 @@ from typing import Any
 import pytest
 
 from bot.config import Program, load_program
-from bot.domain import LocalDays
+from bot.domain import CriterionResult, LocalDays, MeanTimes, Trend, Verdict
+from bot.ports import KpiSource
 from bot.reports.program import ReportsProgram
-from bot.reports.readiness import (
-    NO_METRIC_HISTORY,
-    CriterionResult,
-    KpiSource,
-    Trend,
-    Verdict,
-    assess,
-)
-from storage.kpis import MeanTimes
+from bot.reports.readiness import NO_METRIC_HISTORY, assess
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = dt.datetime(2026, 12, 4, 15, 0, tzinfo=dt.UTC)  # Fri 16:00 in Berlin, day 19 of 33

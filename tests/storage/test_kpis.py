@@ -17,9 +17,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.domain import MeanTimes
 from bot.oncall.rota import local_days
 from storage import db
-from storage.kpis import AlertStats, DayBacklog, DayCount, Kpis, MeanTimes, RuleFiring
+from storage.kpis import AlertStats, DayBacklog, DayCount, Kpis, RuleFiring
 from storage.models import AlertRow, EscalationRow, FeedbackRow
 
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -41,9 +41,9 @@ from bot.alerts.engine.exposition import parse_exposition
 from bot.alerts.engine.model import Scrape
 from bot.alerts.engine.presets import KONG
 from bot.alerts.engine.rules import ErrorRateQuery, HistogramLatencyQuery, Rule, evaluate
-from bot.alerts.engine.sources import MAX_BYTES, ExpositionSource
 from bot.app.build import Runtime, build_runtime
 from bot.config import Program, Settings
+from bot.integrations.prometheus import MAX_BYTES, ExpositionSource
 from sandbox.slack import RecordedCall, SlackEmulator
 
 T = TypeVar("T")

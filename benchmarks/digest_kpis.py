@@ -33,6 +33,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Program, load_program
+from bot.oncall.rota import local_days
 from bot.oncall.service import OnCallService
 from bot.reports.build import build_digests, build_weekly
 from bot.reports.program import ReportsProgram
@@ -105,17 +106,17 @@ def _mean_times(cell: Cell) -> object:
 
 @measure("volume_by_day 7d")
 def _volume_7(cell: Cell) -> object:
-    return cell.kpis.volume_by_day(*cell.days(7), cell.program.zone)
+    return cell.kpis.volume_by_day(local_days(*cell.days(7), cell.program.zone))
 
 
 @measure("volume_by_day 30d")
 def _volume_30(cell: Cell) -> object:
-    return cell.kpis.volume_by_day(*cell.days(30), cell.program.zone)
+    return cell.kpis.volume_by_day(local_days(*cell.days(30), cell.program.zone))
 
 
 @measure("open_backlog_by_day 30d")
 def _backlog(cell: Cell) -> object:
-    return cell.kpis.open_backlog_by_day(*cell.days(30), cell.program.zone)
+    return cell.kpis.open_backlog_by_day(local_days(*cell.days(30), cell.program.zone))
 
 
 @measure("open_counts")

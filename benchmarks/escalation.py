@@ -45,8 +45,8 @@ from sqlalchemy.engine import make_url
 
 from bot.app.build import Runtime, build_runtime
 from bot.config import Program, Settings
-from bot.domain import FeedbackDraft
-from bot.escalation.model import EscalatingItem, ItemKind, ItemRef, Page
+from bot.domain import EscalatingItem, FeedbackDraft, ItemKind, ItemRef, Page
+from bot.escalation.model import values_of
 from bot.escalation.paging import DM, MENTION
 from bot.escalation.service import PAGE, EscalationService, timeline_id
 from bot.oncall import policy
@@ -255,7 +255,8 @@ def seed_escalations(
         ref = ItemRef(ItemKind.FEEDBACK, feedback_id)
         snapshot = Snapshot.take(escalation_policy, started)
         state = policy.advance(policy.start(timeline_id(ref, 1), snapshot, started), started)
-        escalation_id = repo.start(ref, SEVERITY, state, now())
+        at = now()
+        escalation_id = repo.start(ref, SEVERITY, values_of(state, at), at)
         assert escalation_id is not None
         feedback_of[escalation_id] = feedback_id
     return feedback_of

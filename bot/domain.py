@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -230,3 +231,247 @@ class Alert:
     acknowledged_at: dt.datetime | None = None
     ticket_key: str | None = None
     ticket_url: str | None = None
+
+
+@dataclass(frozen=True)
+class AlertNote:
+    """Who did what to an alert: acknowledged, silenced (until, why) or unsilenced."""
+
+    kind: str
+    by: str
+    until: dt.datetime | None = None
+    reason: str = ""
+
+
+# -- escalation -------------------------------------------------------------------------------
+
+
+class ItemKind(StrEnum):
+    """What escalates: filed feedback, or a gateway alert."""
+
+    FEEDBACK = "feedback"
+    ALERT = "alert"
+
+
+_REF = re.compile(r"^(feedback|alert):(\d{1,12})$")
+
+
+@dataclass(frozen=True)
+class ItemRef:
+    """One escalating item; spelled `feedback:12` or `alert:5` in button values and payloads."""
+
+    kind: ItemKind
+    id: int
+
+    def __str__(self) -> str:
+        return f"{self.kind.value}:{self.id}"
+
+    @classmethod
+    def parse(cls, value: object) -> ItemRef | None:
+        """Read `feedback:12` / `alert:5`; None for anything else (a forged button value)."""
+        match = _REF.match(value) if isinstance(value, str) else None
+        return cls(ItemKind(match.group(1)), int(match.group(2))) if match else None
+
+
+@dataclass(frozen=True)
+class PageMessage:
+    """A page DM as sent, so it can be updated when someone acknowledges."""
+
+    user: str
+    channel: str
+    ts: str
+
+
+@dataclass(frozen=True)
+class EscalationValues:
+    """An escalation's state as stored: the state whole (JSON) and what the rules computed of it.
+
+    The escalation rules compute the due times and SLA clocks; the repository only copies them
+    into the columns its queries read (the scheduler's `next_due`, the digests' SLA figures).
+    """
+
+    state: dict[str, Any]
+    started_at: dt.datetime
+    next_due: dt.datetime | None
+    ack_due: dt.datetime
+    resolve_due: dt.datetime
+    acknowledged_at: dt.datetime | None
+    acknowledged_by: str | None
+    resolved_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class StoredEscalation:
+    """An escalation as the database has it: its state still JSON, and who was paged."""
+
+    id: int
+    item: ItemRef
+    generation: int
+    severity: str
+    state: dict[str, Any]
+    paged: tuple[str, ...]
+    pages: tuple[PageMessage, ...]
+    breaches: int
+
+
+@dataclass(frozen=True)
+class EscalatingItem:
+    """What a page needs to know about an item: where it lives and whether it is over."""
+
+    ref: ItemRef
+    severity: str
+    title: str
+    channel_id: str
+    thread_ts: str | None  # the receipt or alert message; None until it is posted
+    link: str | None
+    started_at: dt.datetime
+    resolved_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page to one person (or the thread): what they are asked to look at, and why."""
+
+    item: EscalatingItem
+    severity_label: str
+    role: str  # "primary on-call", "secondary on-call", "lead", …
+    round: int  # 0-based round of the climb
+    rounds: int
+    sla_breached: bool
+    escalating_since: dt.datetime
+    acknowledged_by: str | None = None
+    acknowledged_at: dt.datetime | None = None
+
+
+# -- reports: local days, KPIs, digests, readiness, the weekly review -------------------------
+
+
+@dataclass(frozen=True)
+class LocalDays:
+    """The local days a period [since, until) touches, and the UTC instants days 1, 2, … start.
+
+    Computed by `bot.oncall.rota.local_days` (DST-safe); repositories bucket timestamps by it.
+    """
+
+    since: dt.datetime
+    until: dt.datetime
+    days: tuple[dt.date, ...]
+    starts: tuple[dt.datetime, ...]
+
+
+@dataclass(frozen=True)
+class MeanTimes:
+    """Mean time to acknowledge and to resolve one severity, and how many items each covers."""
+
+    mtta_seconds: float | None
+    mttr_seconds: float | None
+    acknowledged: int
+    resolved: int
+
+
+@dataclass(frozen=True)
+class ItemLine:
+    """One item in a section: its id, words, where it lives, and what to say about it."""
+
+    ref: str  # HC-12, or the alert's rule
+    summary: str  # user text: the renderer escapes it
+    severity: str
+    link: str | None  # the Slack thread
+    ticket_key: str | None = None
+    ticket_url: str | None = None
+    detail: str = ""  # "open 3 d 4 h · resolve-by passed 2 h ago"
+    flag: str = ""  # "breach" / "late" / "" — drives ordering and emphasis
+
+
+@dataclass(frozen=True)
+class Section:
+    """A part of the digest: its lines (top N), how many there were, and a one-line summary."""
+
+    title: str
+    lines: tuple[ItemLine, ...]
+    total: int
+    summary: str = ""  # "3 new: sev1 1 · sev2 2"; the renderer says "none" when total is 0
+    empty: str = "Nothing."
+
+    @property
+    def more(self) -> int:
+        """How many were left out of `lines`."""
+        return max(0, self.total - len(self.lines))
+
+
+@dataclass(frozen=True)
+class Digest:
+    """A stand-up digest for one period (from the previous digest's time to this one's)."""
+
+    title: str
+    since: dt.datetime
+    until: dt.datetime
+    zone: str
+    late: bool
+    sections: tuple[Section, ...]
+    on_call: str = ""
+    full_lists: dict[str, tuple[ItemLine, ...]] = field(default_factory=dict)
+
+
+class Verdict(StrEnum):
+    """Whether the exit criteria say hypercare may end."""
+
+    READY = "ready"
+    NOT_READY = "not_ready"
+    NO_CRITERIA = "no_criteria"
+
+
+class Trend(StrEnum):
+    """Which way a criterion's figure moved against the period before; "" when unknown."""
+
+    IMPROVING = "improving"
+    WORSE = "worse"
+    STEADY = "steady"
+    UNKNOWN = ""
+
+
+@dataclass(frozen=True)
+class CriterionResult:
+    """One criterion judged: met (None: no data), its figure in words, and its trend."""
+
+    label: str
+    met: bool | None
+    value: str
+    trend: Trend
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """Every criterion judged, the verdict, and where `now` is in the planned window."""
+
+    criteria: tuple[CriterionResult, ...]
+    verdict: Verdict
+    days_left: int | None  # None without a planned window
+    day_number: int | None
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A rendered chart and exactly what it plotted (also embedded in the PNG)."""
+
+    png: bytes
+    title: str
+    filename: str
+    categories: list[str]  # ISO days, or severity ids for the response-times chart
+    series: dict[str, list[float | None]]  # what each plotted series held, by name
+    no_data: bool  # True when the PNG is the 'No data this week' placeholder
+    texts: list[str]  # every visible text: title, axis and tick labels, legend, annotations
+
+
+@dataclass(frozen=True)
+class WeeklyReview:
+    """One week's review: its sections, the readiness verdict, and the charts."""
+
+    title: str
+    since: dt.datetime
+    until: dt.datetime
+    late: bool
+    numbers: tuple[str, ...]  # "12 opened · 9 resolved · 5 open now", …
+    sections: tuple[Section, ...]
+    readiness: Readiness
+    charts: tuple[Chart, ...]

@@ -1,18 +1,41 @@
-"""Ports: the small interfaces services use to reach the outside world.
+"""Ports: the small interfaces services use to reach the outside world, all in one place.
 
 Implementations raise `DeliveryDeferred` when a call may succeed later (rate limit, 5xx,
 timeout, connection failure) and `DeliveryRefused` when it never will (a 4xx such as an
 unknown channel). They never raise transport-specific exceptions to the services.
+
+The ports speak domain types (`bot.domain`) and the alert engine's pure shapes; nothing they
+import imports this module back (tests/test_ports.py checks it), so every layer may use them.
+Groups: time; the chat tool (notifiers, pager); the issue tracker; gateway metrics; stored
+figures the reports judge on.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from bot.domain import Feedback, ThreadNote, Ticket, TicketDraft
+from bot.alerts.engine.alerting import SourceEvent
+from bot.alerts.engine.model import Scrape, ScrapeFailure
+from bot.domain import (
+    Alert,
+    AlertNote,
+    Chart,
+    Digest,
+    Feedback,
+    LocalDays,
+    MeanTimes,
+    Page,
+    PageMessage,
+    ThreadNote,
+    Ticket,
+    TicketDraft,
+    WeeklyReview,
+)
+
+# -- time -----------------------------------------------------------------------------------
 
 Clock = Callable[[], dt.datetime]
 
@@ -20,6 +43,9 @@ Clock = Callable[[], dt.datetime]
 def utc_now() -> dt.datetime:
     """Return the current time in UTC (the production clock)."""
     return dt.datetime.now(dt.UTC)
+
+
+# -- the chat tool ---------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -67,6 +93,93 @@ class Notifier(Protocol):
         ...
 
 
+class AlertNotifier(Protocol):
+    """Tells the team about alerts (implemented by the Slack notifier)."""
+
+    def post_alert(self, alert: Alert) -> PostedMessage:
+        """Post a firing alert to its channel."""
+        ...
+
+    def alert_repeat(self, alert: Alert) -> None:
+        """Remind, in the alert's thread, that it is still firing."""
+        ...
+
+    def alert_resolved(self, alert: Alert) -> None:
+        """Update the alert's message in place and note the resolution in its thread."""
+        ...
+
+    def source_notice(self, channel_id: str, event: SourceEvent) -> None:
+        """Say a metrics source went down or came back."""
+        ...
+
+    def refresh_alert(self, alert: Alert, silenced_until: dt.datetime | None) -> None:
+        """Re-render the alert's message in place (acknowledged, silenced)."""
+        ...
+
+    def alert_note(self, alert: Alert, note: AlertNote) -> None:
+        """Post a short update in the alert's thread."""
+        ...
+
+
+class HandoffNotifier(Protocol):
+    """Tells the team the person on call changed."""
+
+    def handoff_notice(self, channel_id: str, handoff: Mapping[str, object]) -> None:
+        """Post who hands over to whom."""
+        ...
+
+
+class DigestNotifier(Protocol):
+    """Posts digests."""
+
+    def post_digest(self, channel_id: str, digest: Digest) -> PostedMessage:
+        """Post the digest; returns where it landed (its thread takes the full lists)."""
+        ...
+
+    def post_full_lists(self, channel_id: str, thread_ts: str, digest: Digest) -> None:
+        """Post the sections cut short, in full, in the digest's thread."""
+        ...
+
+
+class WeeklyNotifier(Protocol):
+    """Posts the weekly review and its charts."""
+
+    def post_weekly(self, channel_id: str, review: WeeklyReview) -> PostedMessage:
+        """Post the review message."""
+        ...
+
+    def upload_chart(self, channel_id: str, thread_ts: str, chart: Chart) -> None:
+        """Upload one chart as a PNG file in the review's thread."""
+        ...
+
+
+class Pager(Protocol):
+    """Reaches people in the chat tool for escalation."""
+
+    def user_for_email(self, email: str) -> str | None:
+        """The chat user with this e-mail, or None when there is none (or it is deactivated)."""
+        ...
+
+    def page_person(self, user: str, page: Page) -> PostedMessage:
+        """DM one person the page, with an Acknowledge button."""
+        ...
+
+    def page_in_thread(self, page: Page, mentions: Sequence[str], broadcast: bool) -> None:
+        """Mention the paged people (or a group, or the channel) in the item's thread."""
+        ...
+
+    def update_page(self, message: PageMessage, page: Page) -> None:
+        """Re-render a page DM after the item was acknowledged."""
+        ...
+
+    def report_missing(self, to: Sequence[str], page: Page, person: str, reason: str) -> None:
+        """Tell the admins (by DM, or a channel id) that a page reached nobody."""
+        ...
+
+
+# -- the issue tracker -----------------------------------------------------------------------
+
+
 class TicketTracker(Protocol):
     """An issue tracker (Jira). Raises DeliveryDeferred / DeliveryRefused like every port."""
 
@@ -91,3 +204,39 @@ class TicketTracker(Protocol):
     ) -> list[str]:
         """Return what of a mapping the tracker would refuse."""
         ...
+
+
+# -- gateway metrics -------------------------------------------------------------------------
+
+
+class MetricSource(Protocol):
+    """A gateway's metrics: an exposition endpoint, or a Prometheus server asked with PromQL."""
+
+    source_id: str
+
+    def read(self, now: dt.datetime) -> Scrape | ScrapeFailure:
+        """Read once; failures are returned, never raised."""
+        ...
+
+
+# -- stored figures the reports judge on -----------------------------------------------------
+
+
+class MetricHistory(Protocol):
+    """Stored daily gateway figures (gateway alerting's hourly table, folded into local days)."""
+
+    def metric_days(
+        self, days: LocalDays, unit: str
+    ) -> tuple[tuple[dt.date, ...], dict[str, tuple[float | None, ...]]]: ...
+
+
+class KpiSource(Protocol):
+    """The KPI reads readiness needs (`storage.kpis.Kpis` provides them)."""
+
+    def mean_times(self, since: dt.datetime, until: dt.datetime) -> Mapping[str, MeanTimes]: ...
+    def opened(self, since: dt.datetime, until: dt.datetime) -> Mapping[str, int]: ...
+    def open_counts(self, now: dt.datetime) -> Mapping[str, int]: ...
+    def sla_breaches(self, since: dt.datetime, until: dt.datetime) -> int: ...
+    def last_breach_at(self) -> dt.datetime | None: ...
+    def last_open_of_severity(self, severity: str, now: dt.datetime) -> dt.datetime | None: ...
+    def unowned_open(self, now: dt.datetime) -> int: ...

@@ -7,7 +7,7 @@ from typing import Any
 from slack_bolt import Ack
 from slack_sdk import WebClient
 
-from bot.escalation.model import ItemKind, ItemRef
+from bot.domain import ItemKind, ItemRef
 from bot.slack.blocks import alerts as alert_blocks
 from bot.slack.blocks import tickets as ticket_blocks
 from bot.tickets.service import RequestOutcome

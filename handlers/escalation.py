@@ -7,7 +7,8 @@ from typing import Any
 from slack_bolt import Ack
 from slack_sdk import WebClient
 
-from bot.escalation.model import AckOutcome, EscalateOutcome, ItemKind, ItemRef
+from bot.domain import ItemKind, ItemRef
+from bot.escalation.model import AckOutcome, EscalateOutcome
 from bot.oncall.overrides import OverrideSyntaxError, parse_override
 from bot.slack.blocks import escalation as escalation_blocks
 from bot.slack.blocks import oncall as oncall_blocks

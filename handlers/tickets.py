@@ -7,7 +7,7 @@ from typing import Any
 from slack_bolt import Ack
 from slack_sdk import WebClient
 
-from bot.escalation.model import ItemKind
+from bot.domain import ItemKind
 from bot.slack.blocks import tickets as ticket_blocks
 from bot.tickets.service import RequestOutcome
 from handlers import forms

@@ -20,9 +20,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.domain import Effect, FeedbackState
-from bot.escalation.model import EscalationRecord, ItemKind, ItemRef, PageMessage
-from bot.oncall.policy import EscalationState, next_due, sla
+from bot.domain import (
+    Effect,
+    EscalationValues,
+    FeedbackState,
+    ItemKind,
+    ItemRef,
+    PageMessage,
+    StoredEscalation,
+)
 from storage.models import AlertRow, AuditRow, EscalationRow, FeedbackRow, JobRunRow
 from storage.repositories import queue_effects
 
@@ -38,40 +44,44 @@ class Claim:
 
 @dataclass(frozen=True)
 class Update:
-    """What a change does to an escalation, decided by the service under the row lock."""
+    """What a change does to an escalation, decided by the service under the row lock.
 
-    state: EscalationState
+    `values` is the new state with what the rules computed of it; `breach` says this change
+    takes the SLA-breach round (counted, and dated by the resolve-by clock).
+    """
+
+    values: EscalationValues
     effects: Sequence[Effect] = ()
     claims: Sequence[Claim] = ()
     audit: tuple[str, str, dict[str, Any]] | None = None  # actor, action, detail
     restart: bool = False  # a new generation: the pages of the old climb are forgotten
+    breach: bool = False
 
 
-def _record(row: EscalationRow) -> EscalationRecord:
-    return EscalationRecord(
+def _record(row: EscalationRow) -> StoredEscalation:
+    return StoredEscalation(
         id=row.id,
         item=ItemRef(ItemKind(row.item_kind), row.item_id),
         generation=row.generation,
         severity=row.severity,
-        state=EscalationState.model_validate(row.state),
+        state=dict(row.state),
         paged=tuple(row.paged),
         pages=tuple(PageMessage(**page) for page in row.pages),
         breaches=row.breaches,
     )
 
 
-def _copy_state(row: EscalationRow, state: EscalationState, now: dt.datetime) -> None:
+def _copy_values(row: EscalationRow, values: EscalationValues) -> None:
     """Store the state whole and the columns queries need."""
-    clocks = sla(state, now)
-    row.state = state.model_dump(mode="json")
-    row.next_due = next_due(state)
+    row.state = values.state
+    row.next_due = values.next_due
     row.started_at, row.ack_due, row.resolve_due = (
-        state.started_at,
-        clocks.ack_due,
-        clocks.resolve_due,
+        values.started_at,
+        values.ack_due,
+        values.resolve_due,
     )
-    row.acknowledged_at, row.acknowledged_by = state.acknowledged_at, state.acknowledged_by
-    row.resolved_at = state.resolved_at
+    row.acknowledged_at, row.acknowledged_by = values.acknowledged_at, values.acknowledged_by
+    row.resolved_at = values.resolved_at
 
 
 @dataclass
@@ -96,7 +106,7 @@ class EscalationRepository:
         self._sessions = sessions
 
     def start(
-        self, item: ItemRef, severity: str, state: EscalationState, now: dt.datetime
+        self, item: ItemRef, severity: str, values: EscalationValues, now: dt.datetime
     ) -> int | None:
         """Store a new escalation; None when the item escalates already (started elsewhere)."""
         row = EscalationRow(
@@ -108,7 +118,7 @@ class EscalationRepository:
             paged=[],
             pages=[],
         )
-        _copy_state(row, state, now)
+        _copy_values(row, values)
         try:
             with self._sessions.begin() as session:
                 session.add(row)
@@ -117,7 +127,7 @@ class EscalationRepository:
         except IntegrityError:
             return None
 
-    def get(self, item: ItemRef) -> EscalationRecord | None:
+    def get(self, item: ItemRef) -> StoredEscalation | None:
         """The item's escalation, if it has one."""
         with self._sessions() as session:
             row = session.scalar(
@@ -127,7 +137,7 @@ class EscalationRepository:
             )
             return _record(row) if row else None
 
-    def by_id(self, escalation_id: int) -> EscalationRecord | None:
+    def by_id(self, escalation_id: int) -> StoredEscalation | None:
         """One escalation by its id."""
         with self._sessions() as session:
             row = session.get(EscalationRow, escalation_id)
@@ -173,7 +183,7 @@ class EscalationRepository:
         self,
         escalation_id: int,
         now: dt.datetime,
-        decide: Callable[[EscalationRecord], Update | None],
+        decide: Callable[[StoredEscalation], Update | None],
         *,
         skip_locked: bool = False,
     ) -> tuple[Update, int] | None:
@@ -201,39 +211,38 @@ class EscalationRepository:
                     won += 1
                     queue_effects(session, claim.effects, now)
             queue_effects(session, update.effects, now)
-            self._apply(session, row, before, update, now)
+            self._apply(session, row, update, now)
             return update, won
 
     def _apply(
         self,
         session: Session,
         row: EscalationRow,
-        before: EscalationRecord,
         update: Update,
         now: dt.datetime,
     ) -> None:
-        state = update.state
+        values = update.values
         if update.restart:
             row.generation += 1
             row.paged, row.pages = [], []
-        if state.breach_taken and not before.state.breach_taken:
+        if update.breach:
             row.breaches += 1
-            row.sla_breached_at = sla(state, now).resolve_due
-        _copy_state(row, state, now)
+            row.sla_breached_at = values.resolve_due
+        acknowledged = values.acknowledged_at is not None and row.acknowledged_at is None
+        _copy_values(row, values)
         if row.item_kind == ItemKind.FEEDBACK.value:
-            self._mirror_on_feedback(session, row, before, update, now)
+            self._mirror_on_feedback(session, row, acknowledged, update, now)
 
     def _mirror_on_feedback(
         self,
         session: Session,
         row: EscalationRow,
-        before: EscalationRecord,
+        acknowledged: bool,
         update: Update,
         now: dt.datetime,
     ) -> None:
         """Copy acknowledgements onto the feedback (its receipt shows them) and audit."""
-        state = update.state
-        acknowledged = state.acknowledged_at is not None and before.state.acknowledged_at is None
+        values = update.values
         if not (update.restart or acknowledged or update.audit):
             return  # a plain tick: nothing on the feedback changes, so it is not even locked
         feedback = session.get(FeedbackRow, row.item_id, with_for_update=True)
@@ -248,8 +257,8 @@ class EscalationRepository:
                 feedback.resolved_at = None
             feedback.updated_at = now
         elif acknowledged:
-            feedback.acknowledged_by = state.acknowledged_by
-            feedback.acknowledged_at = state.acknowledged_at
+            feedback.acknowledged_by = values.acknowledged_by
+            feedback.acknowledged_at = values.acknowledged_at
             if feedback.state == FeedbackState.NEW.value:
                 feedback.state = FeedbackState.ACKNOWLEDGED.value
             feedback.updated_at = now

@@ -14,7 +14,6 @@ import datetime as dt
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     ScalarSelect,
@@ -29,18 +28,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.domain import LocalDays, MeanTimes
 from storage.models import AlertRow, EscalationRow, FeedbackRow
-from storage.sqltime import LocalDays, Timestamp, at, local_day_index, seconds_between
-
-
-@dataclass(frozen=True)
-class MeanTimes:
-    """Mean time to acknowledge and to resolve one severity, and how many items each covers."""
-
-    mtta_seconds: float | None
-    mttr_seconds: float | None
-    acknowledged: int
-    resolved: int
+from storage.sqltime import Timestamp, at, local_day_index, seconds_between
 
 
 @dataclass(frozen=True)
@@ -158,12 +148,9 @@ class Kpis:
         )
         return {(int(row[0]), row[1]): int(row[2]) for row in session.execute(query)}
 
-    def volume_by_day(
-        self, since: dt.datetime, until: dt.datetime, zone: ZoneInfo, severities: Sequence[str] = ()
-    ) -> list[DayCount]:
+    def volume_by_day(self, days: LocalDays, severities: Sequence[str] = ()) -> list[DayCount]:
         """Feedback opened and resolved per local day; every day and severity is present."""
-        _check(since, until)
-        days = LocalDays.of(since, until, zone)
+        _check(days.since, days.until)
         with self._sessions() as session:
             opened = self._per_day(session, FeedbackRow.created_at, days)
             fixed = self._per_day(session, FeedbackRow.resolved_at, days)
@@ -178,7 +165,7 @@ class Kpis:
         ]
 
     def open_backlog_by_day(
-        self, since: dt.datetime, until: dt.datetime, zone: ZoneInfo, severities: Sequence[str] = ()
+        self, days: LocalDays, severities: Sequence[str] = ()
     ) -> list[DayBacklog]:
         """Feedback open at the end of each local day: just before next midnight (or `until`).
 
@@ -187,8 +174,8 @@ class Kpis:
         because an item is resolved after it is created; it costs the two per-day queries of
         `volume_by_day` and one count, whatever the number of days.
         """
-        running = self._open_by_severity(since, just_before=True)
-        volume = self.volume_by_day(since, until, zone, _keys(severities, running))
+        running = self._open_by_severity(days.since, just_before=True)
+        volume = self.volume_by_day(days, _keys(severities, running))
         backlog = []
         for day in volume:
             for key in day.opened_by_severity:

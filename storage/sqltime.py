@@ -4,21 +4,19 @@
   timestamps as UTC text, so it renders `julianday()` arithmetic there (to the millisecond:
   julianday() reads three decimals of a second); PostgreSQL gets `EXTRACT(EPOCH FROM …)`.
 - `local_day_index(column, starts)`: which calendar day, in the program's zone, a timestamp
-  falls on. The day boundaries are computed in Python as UTC instants with
-  `bot.oncall.rota.local_instant`, the one DST-safe place in the bot: a 23- or 25-hour day gets
-  exactly its own instants, and zones offset by 30 or 45 minutes work too (UTC-hour buckets
-  folded in Python would get those wrong). A balanced `CASE` tree then maps a timestamp to its
-  day in log2(days) comparisons. The SQL is the same on both databases, and neither needs its
-  own time-zone data. `LocalDays` computes the boundaries for a period.
+  falls on. The day boundaries come in as UTC instants (`bot.domain.LocalDays`, computed by
+  the caller with `bot.oncall.rota.local_days`, the one DST-safe place in the bot): a 23- or
+  25-hour day gets exactly its own instants, and zones offset by 30 or 45 minutes work too
+  (UTC-hour buckets folded in Python would get those wrong). A balanced `CASE` tree then maps a
+  timestamp to its day in log2(days) comparisons. The SQL is the same on both databases, and
+  neither needs its own time-zone data.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Float, Integer, SQLColumnExpression, case, literal, literal_column
 from sqlalchemy.ext.compiler import compiles
@@ -26,10 +24,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
-from bot.oncall.rota import local_instant
 from storage.models import UTCDateTime
-
-MAX_DAYS = 1000  # one bound parameter per day boundary; far beyond any hypercare window
 
 Timestamp = SQLColumnExpression[dt.datetime] | SQLColumnExpression[dt.datetime | None]
 
@@ -75,26 +70,3 @@ def _day_tree(column: Timestamp, starts: Sequence[dt.datetime], offset: int) -> 
         (column < at(starts[middle]), _day_tree(column, starts[:middle], offset)),
         else_=_day_tree(column, starts[middle + 1 :], offset + middle + 1),
     )
-
-
-@dataclass(frozen=True)
-class LocalDays:
-    """The local days that [since, until) touches, and the UTC instants days 1, 2, … start."""
-
-    since: dt.datetime
-    until: dt.datetime
-    days: tuple[dt.date, ...]
-    starts: tuple[dt.datetime, ...]
-
-    @classmethod
-    def of(cls, since: dt.datetime, until: dt.datetime, zone: ZoneInfo) -> LocalDays:
-        """The days from `since`'s local date to the local date of the last instant before
-        `until` (a period ending at midnight does not touch the next day)."""
-        first = since.astimezone(zone).date()
-        last = (until - dt.timedelta(microseconds=1)).astimezone(zone).date()
-        count = (last - first).days + 1
-        if count > MAX_DAYS:
-            raise ValueError(f"at most {MAX_DAYS} days per query, not {count}")
-        days = tuple(first + dt.timedelta(days=n) for n in range(count))
-        starts = tuple(local_instant(day, dt.time(0), zone) for day in days[1:])
-        return cls(since, until, days, starts)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.domain import LocalDays
 from storage.models import EscalationRow, FeedbackRow, MetricHourRow
-from storage.sqltime import LocalDays, local_day_index
+from storage.sqltime import local_day_index
 
 
 @dataclass(frozen=True)
@@ -89,14 +89,14 @@ class WeeklyQueries:
             return breaches
 
     def metric_days(
-        self, since: dt.datetime, until: dt.datetime, zone: ZoneInfo, unit: str
+        self, days: LocalDays, unit: str
     ) -> tuple[tuple[dt.date, ...], dict[str, tuple[float | None, ...]]]:
         """Per local day and source, the mean of the rules' observed values in `unit`.
 
         Error rates (`ratio`) and latencies (`ms`) come from gateway alerting's hourly table;
         a day without samples is None (a gap in the chart, not a zero).
         """
-        days = LocalDays.of(since, until, zone)
+        since, until = days.since, days.until
         index = local_day_index(MetricHourRow.hour, days.starts).label("day")
         with self._sessions() as session:
             rows = session.execute(

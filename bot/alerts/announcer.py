@@ -7,18 +7,10 @@ from collections.abc import Callable, Sequence
 
 from bot.alerts.engine.alerting import SourceEvent, SourceEventKind
 from bot.alerts.engine.model import FailureKind
-from bot.alerts.service import (
-    NOTE,
-    POST,
-    REFRESH,
-    REPEAT,
-    RESOLVED,
-    SOURCE_NOTICE,
-    AlertNote,
-    AlertNotifier,
-)
-from bot.domain import Alert, Effect
+from bot.alerts.service import NOTE, POST, REFRESH, REPEAT, RESOLVED, SOURCE_NOTICE
+from bot.domain import Alert, AlertNote, Effect
 from bot.errors import DeliveryDeferred, DeliveryRefused
+from bot.ports import AlertNotifier
 from storage.alerts import AlertRepository
 
 

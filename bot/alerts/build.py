@@ -7,12 +7,11 @@ from collections.abc import Callable, Mapping, Sequence
 
 from bot.alerts.announcer import AlertAnnouncer
 from bot.alerts.engine.build import build_rules
-from bot.alerts.engine.sources import MetricSource
-from bot.alerts.service import AlertNotifier, AlertService
+from bot.alerts.service import AlertService
 from bot.config import Program
 from bot.domain import Alert, Effect
 from bot.parts import Job, Part
-from bot.ports import Clock
+from bot.ports import AlertNotifier, Clock, MetricSource
 from storage.alerts import AlertRepository
 
 FiredFollowUps = Callable[[Alert, bool], Sequence[Effect]]

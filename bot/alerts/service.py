@@ -11,7 +11,6 @@ import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from bot.alerts.engine.alerting import (
@@ -24,9 +23,8 @@ from bot.alerts.engine.alerting import (
 from bot.alerts.engine.model import Scrape
 from bot.alerts.engine.rates import history_to_keep
 from bot.alerts.engine.rules import ErrorRateQuery, Rule, TrafficQuery, evaluate, required_history
-from bot.alerts.engine.sources import MetricSource
-from bot.domain import Alert, Effect
-from bot.ports import Clock, PostedMessage
+from bot.domain import Alert, AlertNote, Effect
+from bot.ports import AlertNotifier, Clock, MetricSource
 from storage.alerts import AlertRepository
 
 log = logging.getLogger(__name__)
@@ -38,44 +36,6 @@ SOURCE_NOTICE = "alert.source_notice"
 REFRESH = "alert.refresh"
 NOTE = "alert.note"
 BOOK = "alert-book"
-
-
-class AlertNotifier(Protocol):
-    """Tells the team about alerts (implemented by the Slack notifier)."""
-
-    def post_alert(self, alert: Alert) -> PostedMessage:
-        """Post a firing alert to its channel."""
-        ...
-
-    def alert_repeat(self, alert: Alert) -> None:
-        """Remind, in the alert's thread, that it is still firing."""
-        ...
-
-    def alert_resolved(self, alert: Alert) -> None:
-        """Update the alert's message in place and note the resolution in its thread."""
-        ...
-
-    def source_notice(self, channel_id: str, event: SourceEvent) -> None:
-        """Say a metrics source went down or came back."""
-        ...
-
-    def refresh_alert(self, alert: Alert, silenced_until: dt.datetime | None) -> None:
-        """Re-render the alert's message in place (acknowledged, silenced)."""
-        ...
-
-    def alert_note(self, alert: Alert, note: AlertNote) -> None:
-        """Post a short update in the alert's thread."""
-        ...
-
-
-@dataclass(frozen=True)
-class AlertNote:
-    """Who did what to an alert: acknowledged, silenced (until, why) or unsilenced."""
-
-    kind: str
-    by: str
-    until: dt.datetime | None = None
-    reason: str = ""
 
 
 _RECORDED_UNITS = frozenset({"ratio", "ms"})  # error rates and latencies feed the daily figures

@@ -14,21 +14,19 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.alerts.build import build_alerts
-from bot.alerts.engine.build import build_source
-from bot.alerts.engine.sources import MetricSource
 from bot.app.bolt import build_app
 from bot.app.outbox import OutboxWorker
 from bot.app.runtime import HTTP_THREADS, Runtime, _serve_until
 from bot.config import Program, Settings, environment
-from bot.domain import Alert, Effect
+from bot.domain import Alert, Effect, ItemKind
 from bot.escalation.build import build_escalation
 from bot.escalation.items import Items
-from bot.escalation.model import ItemKind
 from bot.feedback.build import build_feedback
 from bot.integrations.jira import JiraTracker
+from bot.integrations.prometheus import build_source
 from bot.oncall.build import build_oncall
 from bot.parts import OutboxHandler, Part
-from bot.ports import Clock, utc_now
+from bot.ports import Clock, MetricSource, utc_now
 from bot.reports.build import build_reports
 from bot.slack.notifier import SlackNotifier, make_client
 from bot.slack.pager import SlackPager

@@ -8,16 +8,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Program
 from bot.escalation.items import Items
-from bot.escalation.paging import (
-    Pager,
-    PageSender,
-    acknowledged_effects,
-    reescalated_effects,
-)
+from bot.escalation.paging import PageSender, acknowledged_effects, reescalated_effects
 from bot.escalation.service import EscalationService
 from bot.oncall.service import OnCallService
 from bot.parts import Job, Part
-from bot.ports import Clock
+from bot.ports import Clock, Pager
 from storage.escalations import EscalationRepository
 
 

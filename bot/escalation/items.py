@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from bot.domain import Alert, Feedback, FeedbackState
-from bot.escalation.model import EscalatingItem, ItemKind, ItemRef
+from bot.domain import Alert, EscalatingItem, Feedback, FeedbackState, ItemKind, ItemRef
 from storage.alerts import AlertRepository
 from storage.repositories import FeedbackRepository
 

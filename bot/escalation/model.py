@@ -3,61 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-from bot.oncall.policy import EscalationState
-
-
-class ItemKind(StrEnum):
-    """What escalates: filed feedback, or a gateway alert."""
-
-    FEEDBACK = "feedback"
-    ALERT = "alert"
-
-
-_REF = re.compile(r"^(feedback|alert):(\d{1,12})$")
-
-
-@dataclass(frozen=True)
-class ItemRef:
-    """One escalating item; spelled `feedback:12` or `alert:5` in button values and payloads."""
-
-    kind: ItemKind
-    id: int
-
-    def __str__(self) -> str:
-        return f"{self.kind.value}:{self.id}"
-
-    @classmethod
-    def parse(cls, value: object) -> ItemRef | None:
-        """Read `feedback:12` / `alert:5`; None for anything else (a forged button value)."""
-        match = _REF.match(value) if isinstance(value, str) else None
-        return cls(ItemKind(match.group(1)), int(match.group(2))) if match else None
-
-
-@dataclass(frozen=True)
-class EscalatingItem:
-    """What a page needs to know about an item: where it lives and whether it is over."""
-
-    ref: ItemRef
-    severity: str
-    title: str
-    channel_id: str
-    thread_ts: str | None  # the receipt or alert message; None until it is posted
-    link: str | None
-    started_at: dt.datetime
-    resolved_at: dt.datetime | None
-
-
-@dataclass(frozen=True)
-class PageMessage:
-    """A page DM as sent, so it can be updated when someone acknowledges."""
-
-    user: str
-    channel: str
-    ts: str
+from bot.domain import EscalationValues, ItemRef, PageMessage, StoredEscalation
+from bot.oncall.policy import EscalationState, next_due, sla
 
 
 @dataclass(frozen=True)
@@ -74,19 +24,33 @@ class EscalationRecord:
     breaches: int
 
 
-@dataclass(frozen=True)
-class Page:
-    """One page to one person (or the thread): what they are asked to look at, and why."""
+def record_of(stored: StoredEscalation) -> EscalationRecord:
+    """Read a stored escalation's state back into the timeline the rules work on."""
+    return EscalationRecord(
+        id=stored.id,
+        item=stored.item,
+        generation=stored.generation,
+        severity=stored.severity,
+        state=EscalationState.model_validate(stored.state),
+        paged=stored.paged,
+        pages=stored.pages,
+        breaches=stored.breaches,
+    )
 
-    item: EscalatingItem
-    severity_label: str
-    role: str  # "primary on-call", "secondary on-call", "lead", …
-    round: int  # 0-based round of the climb
-    rounds: int
-    sla_breached: bool
-    escalating_since: dt.datetime
-    acknowledged_by: str | None = None
-    acknowledged_at: dt.datetime | None = None
+
+def values_of(state: EscalationState, now: dt.datetime) -> EscalationValues:
+    """The state to store, with the due time and SLA clocks the rules compute from it at `now`."""
+    clocks = sla(state, now)
+    return EscalationValues(
+        state=state.model_dump(mode="json"),
+        started_at=state.started_at,
+        next_due=next_due(state),
+        ack_due=clocks.ack_due,
+        resolve_due=clocks.resolve_due,
+        acknowledged_at=state.acknowledged_at,
+        acknowledged_by=state.acknowledged_by,
+        resolved_at=state.resolved_at,
+    )
 
 
 class AckOutcome(StrEnum):

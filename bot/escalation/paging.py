@@ -14,16 +14,15 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 from bot.config import Program
-from bot.domain import Effect, NoteKind
+from bot.domain import Effect, EscalatingItem, ItemKind, NoteKind, Page, PageMessage
 from bot.errors import DeliveryDeferred, DeliveryRefused
-from bot.escalation.model import EscalatingItem, EscalationRecord, ItemKind, Page, PageMessage
+from bot.escalation.model import EscalationRecord
 from bot.escalation.service import PAGE, START, EscalationService
 from bot.oncall.program import StepKind
 from bot.oncall.rota import OnCallNow
-from bot.ports import Clock, PostedMessage
+from bot.ports import Clock, Pager
 from bot.tickets.subjects import NOTE, REFRESH_RECEIPT
 from storage.escalations import EscalationRepository
 
@@ -42,30 +41,6 @@ _ROLES = {
     StepKind.NOTIFY_GROUP: "user group",
     StepKind.NOTIFY_CHANNEL: "channel",
 }
-
-
-class Pager(Protocol):
-    """Reaches people in the chat tool for escalation."""
-
-    def user_for_email(self, email: str) -> str | None:
-        """The chat user with this e-mail, or None when there is none (or it is deactivated)."""
-        ...
-
-    def page_person(self, user: str, page: Page) -> PostedMessage:
-        """DM one person the page, with an Acknowledge button."""
-        ...
-
-    def page_in_thread(self, page: Page, mentions: Sequence[str], broadcast: bool) -> None:
-        """Mention the paged people (or a group, or the channel) in the item's thread."""
-        ...
-
-    def update_page(self, message: PageMessage, page: Page) -> None:
-        """Re-render a page DM after the item was acknowledged."""
-        ...
-
-    def report_missing(self, to: Sequence[str], page: Page, person: str, reason: str) -> None:
-        """Tell the admins (by DM, or a channel id) that a page reached nobody."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -116,7 +91,7 @@ class PageSender:
     ) -> tuple[EscalationRecord, EscalatingItem] | None:
         """The escalation and item, or None when the page must not go out any more."""
         escalation_id = payload.get("escalation_id")
-        record = self._repo.by_id(escalation_id) if isinstance(escalation_id, int) else None
+        record = self._service.by_id(escalation_id) if isinstance(escalation_id, int) else None
         if record is None:
             raise DeliveryRefused(f"escalation {escalation_id!r} does not exist")
         item = self._service.item(record.item)
@@ -260,7 +235,7 @@ class PageSender:
             raise DeliveryRefused(refused.reason, then=then) from None
         message = PageMessage(user, posted.channel_id, posted.ts)
         self._repo.record_page(record.id, message)
-        latest = self._repo.by_id(record.id)
+        latest = self._service.by_id(record.id)
         if latest is not None and latest.state.acknowledged_at is not None:
             # Acknowledged while this DM was on its way: show it at once.
             self._pager.update_page(message, self._page(latest, item, payload, page.role))
@@ -283,7 +258,7 @@ class PageSender:
     def report_missing(self, payload: dict[str, object]) -> Sequence[Effect]:
         """Tell the admins (else the team channel) that someone could not be paged."""
         escalation_id = payload.get("escalation_id")
-        record = self._repo.by_id(escalation_id) if isinstance(escalation_id, int) else None
+        record = self._service.by_id(escalation_id) if isinstance(escalation_id, int) else None
         item = self._service.item(record.item) if record else None
         if record is None or item is None:
             return []
@@ -307,7 +282,7 @@ class PageSender:
     def update_pages(self, payload: dict[str, object]) -> Sequence[Effect]:
         """Show on every page DM that the item was acknowledged, and by whom."""
         escalation_id = payload.get("escalation_id")
-        record = self._repo.by_id(escalation_id) if isinstance(escalation_id, int) else None
+        record = self._service.by_id(escalation_id) if isinstance(escalation_id, int) else None
         item = self._service.item(record.item) if record else None
         if record is None or item is None:
             return []

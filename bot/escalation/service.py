@@ -11,18 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from bot.config import Program
-from bot.domain import Effect
+from bot.domain import Effect, EscalatingItem, ItemKind, ItemRef, StoredEscalation
 from bot.escalation.items import Items
-from bot.escalation.model import (
-    AckOutcome,
-    EscalateOutcome,
-    EscalatingItem,
-    EscalationRecord,
-    ItemKind,
-    ItemRef,
-)
+from bot.escalation.model import AckOutcome, EscalateOutcome, EscalationRecord, record_of, values_of
 from bot.oncall import policy
 from bot.oncall.policy import DueStep, EscalationState, Snapshot
 from bot.oncall.program import EscalationPolicy
@@ -73,6 +68,20 @@ def page_effect(record: EscalationRecord, step: DueStep) -> Claim:
     return Claim(job=f"escalation:{key.item_id}", slot=slot, effects=[effect])
 
 
+@dataclass(frozen=True)
+class Change:
+    """What a change does to an escalation: the new state, and what to queue and audit with it."""
+
+    state: EscalationState
+    effects: Sequence[Effect] = ()
+    claims: Sequence[Claim] = ()
+    audit: tuple[str, str, dict[str, Any]] | None = None  # actor, action, detail
+    restart: bool = False  # a new generation: the pages of the old climb are forgotten
+
+
+Decide = Callable[[EscalationRecord], Change | None]
+
+
 class EscalationService:
     """Starts, advances, acknowledges and restarts escalations."""
 
@@ -116,7 +125,34 @@ class EscalationService:
 
     def get(self, ref: ItemRef) -> EscalationRecord | None:
         """The item's escalation, if any."""
-        return self._repo.get(ref)
+        stored = self._repo.get(ref)
+        return record_of(stored) if stored else None
+
+    def by_id(self, escalation_id: int) -> EscalationRecord | None:
+        """One escalation by its id."""
+        stored = self._repo.by_id(escalation_id)
+        return record_of(stored) if stored else None
+
+    def _change(
+        self, escalation_id: int, now: dt.datetime, decide: Decide, *, skip_locked: bool = False
+    ) -> tuple[Update, int] | None:
+        """Let `decide` change the escalation under its row lock; store what the rules computed."""
+
+        def update(stored: StoredEscalation) -> Update | None:
+            before = record_of(stored)
+            change = decide(before)
+            if change is None:
+                return None
+            return Update(
+                values_of(change.state, now),
+                effects=change.effects,
+                claims=change.claims,
+                audit=change.audit,
+                restart=change.restart,
+                breach=change.state.breach_taken and not before.state.breach_taken,
+            )
+
+        return self._repo.change(escalation_id, now, update, skip_locked=skip_locked)
 
     def item(self, ref: ItemRef) -> EscalatingItem | None:
         """The escalating item itself."""
@@ -146,7 +182,7 @@ class EscalationService:
         now = self._clock()
         snapshot = Snapshot.take(escalation_policy, now)
         state = policy.start(timeline_id(ref, 1), snapshot, min(item.started_at, now))
-        escalation_id = self._repo.start(ref, item.severity, state, now)
+        escalation_id = self._repo.start(ref, item.severity, values_of(state, now), now)
         if escalation_id is not None:
             log.info("escalation of %s started (%s policy)", ref, item.severity)
             self._advance(escalation_id, now)
@@ -157,7 +193,7 @@ class EscalationService:
         """Stop climbs whose item is over, then hand out every step that fell due; return pages."""
         now = self._clock()
         for escalation_id, resolved_at in self._repo.finished_items():
-            self._repo.change(escalation_id, now, self._resolver(resolved_at or now))
+            self._change(escalation_id, now, self._resolver(resolved_at or now))
         queued = 0
         while True:
             due = self._repo.due(now, TICK_BATCH)
@@ -168,24 +204,24 @@ class EscalationService:
         return queued
 
     @staticmethod
-    def _resolver(at: dt.datetime) -> Callable[[EscalationRecord], Update | None]:
-        def decide(record: EscalationRecord) -> Update | None:
+    def _resolver(at: dt.datetime) -> Decide:
+        def decide(record: EscalationRecord) -> Change | None:
             if record.state.resolved_at is not None:
                 return None
-            return Update(policy.resolve(record.state, at))
+            return Change(policy.resolve(record.state, at))
 
         return decide
 
     def _advance(self, escalation_id: int, now: dt.datetime) -> int:
         """Hand out one escalation's due steps; a row another replica holds is left to it."""
 
-        def decide(record: EscalationRecord) -> Update | None:
+        def decide(record: EscalationRecord) -> Change | None:
             moved = policy.tick(record.state, now)
             if not moved.steps and moved.state == record.state:
                 return None
-            return Update(moved.state, claims=[page_effect(record, s) for s in moved.steps])
+            return Change(moved.state, claims=[page_effect(record, s) for s in moved.steps])
 
-        result = self._repo.change(escalation_id, now, decide, skip_locked=True)
+        result = self._change(escalation_id, now, decide, skip_locked=True)
         won = result[1] if result else 0
         if won:
             self._on_enqueued()
@@ -195,14 +231,14 @@ class EscalationService:
         """A step reached nobody: pull the next one forward to now, and hand it out."""
         now = self._clock()
 
-        def decide(record: EscalationRecord) -> Update | None:
+        def decide(record: EscalationRecord) -> Change | None:
             if record.generation != generation:
                 return None
             key = policy.StepKey(record.state.item_id, step_index, round_)
             state = policy.skip_to_next(record.state, key, now)
-            return None if state == record.state else Update(state)
+            return None if state == record.state else Change(state)
 
-        if self._repo.change(escalation_id, now, decide) is not None:
+        if self._change(escalation_id, now, decide) is not None:
             self._advance(escalation_id, now)
 
     # -- people ------------------------------------------------------------------------------
@@ -213,27 +249,27 @@ class EscalationService:
 
     def acknowledge(self, ref: ItemRef, user: str) -> AckOutcome:
         """Stop the item's climb at once and record who acknowledged it."""
-        record = self._repo.get(ref)
+        record = self.get(ref)
         if record is None:
             # Pressed before the queued start ran (the receipt can be quicker): start it now.
             self._start(ref)
-            record = self._repo.get(ref)
+            record = self.get(ref)
         if record is None:
             return AckOutcome.NOT_ESCALATING
         if not self.may_acknowledge(record, user):
             return AckOutcome.NOT_ALLOWED
         now = self._clock()
 
-        def decide(current: EscalationRecord) -> Update | None:
+        def decide(current: EscalationRecord) -> Change | None:
             state = policy.acknowledge(current.state, user, now)
             if state == current.state:
                 return None
             audit = (user, "acknowledged", {"escalation": current.id})
-            return Update(
+            return Change(
                 state, effects=self._acknowledged_effects(current, user, now), audit=audit
             )
 
-        if self._repo.change(record.id, now, decide) is None:
+        if self._change(record.id, now, decide) is None:
             return AckOutcome.ALREADY
         log.info("%s acknowledged by %s", ref, user)
         self._on_enqueued()
@@ -251,14 +287,14 @@ class EscalationService:
             return EscalateOutcome.NO_POLICY
         now = self._clock()
         snapshot = Snapshot.take(escalation_policy, now)
-        record = self._repo.get(ref)
+        record = self.get(ref)
         if record is None:
             state = policy.start(timeline_id(ref, 1), snapshot, now)
-            escalation_id = self._repo.start(ref, item.severity, state, now)
+            escalation_id = self._repo.start(ref, item.severity, values_of(state, now), now)
         else:
             escalation_id = record.id
 
-            def decide(current: EscalationRecord) -> Update:
+            def decide(current: EscalationRecord) -> Change:
                 generation = current.generation + 1
                 fresh = policy.start(timeline_id(ref, generation), snapshot, now)
                 audit = (user, "reescalated", {"generation": generation})
@@ -266,9 +302,9 @@ class EscalationService:
                     current.id, ref, generation, current.severity, fresh, (), (), current.breaches
                 )
                 effects = self._reescalated_effects(restarted, user, now)
-                return Update(fresh, effects=effects, restart=True, audit=audit)
+                return Change(fresh, effects=effects, restart=True, audit=audit)
 
-            self._repo.change(record.id, now, decide)
+            self._change(record.id, now, decide)
         log.info("%s re-escalated by %s", ref, user)
         if escalation_id is not None:
             self._advance(escalation_id, now)
@@ -276,5 +312,5 @@ class EscalationService:
 
     def state(self, ref: ItemRef) -> EscalationState | None:
         """The item's escalation timeline, if it has one."""
-        record = self._repo.get(ref)
+        record = self.get(ref)
         return record.state if record else None

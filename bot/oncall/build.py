@@ -7,9 +7,9 @@ from collections.abc import Callable
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Program
-from bot.oncall.service import HandoffNotifier, OnCallService
+from bot.oncall.service import OnCallService
 from bot.parts import Job, Part
-from bot.ports import Clock
+from bot.ports import Clock, HandoffNotifier
 from storage.jobs import JobRuns
 from storage.oncall import OverrideRepository
 

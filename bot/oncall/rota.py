@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
+from bot.domain import LocalDays
 from bot.oncall.program import OnCallProgram, RotaConfig
 
 UTC = dt.UTC
@@ -59,6 +60,25 @@ def local_instant(day: dt.date, clock: dt.time, zone: ZoneInfo) -> dt.datetime:
         else:
             low = middle
     return dt.datetime.fromtimestamp(high, UTC)
+
+
+MAX_DAYS = 1000  # one bound parameter per day boundary in a query; beyond any hypercare window
+
+
+def local_days(since: dt.datetime, until: dt.datetime, zone: ZoneInfo) -> LocalDays:
+    """The local days from `since`'s local date to that of the last instant before `until`.
+
+    A period ending at midnight does not touch the next day. Days 1, 2, … start at the UTC
+    instants of their local midnights (`local_instant`), so a 23- or 25-hour day is exact.
+    """
+    first = since.astimezone(zone).date()
+    last = (until - dt.timedelta(microseconds=1)).astimezone(zone).date()
+    count = (last - first).days + 1
+    if count > MAX_DAYS:
+        raise ValueError(f"at most {MAX_DAYS} days per query, not {count}")
+    days = tuple(first + dt.timedelta(days=n) for n in range(count))
+    starts = tuple(local_instant(day, dt.time(0), zone) for day in days[1:])
+    return LocalDays(since, until, days, starts)
 
 
 def _instant(value: dt.datetime, zone: ZoneInfo) -> dt.datetime:

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
 
 from bot.config import Program
 from bot.domain import Effect
 from bot.oncall.overrides import OverrideRequest
 from bot.oncall.program import OnCallProgram, Override
 from bot.oncall.rota import Handoff, OnCallNow, next_handoffs, who_is_on_call
-from bot.ports import Clock
+from bot.ports import Clock, HandoffNotifier
 from storage.jobs import JobRuns
 from storage.oncall import OverrideRepository, StoredOverride
 
@@ -29,14 +28,6 @@ class OnCallView:
 
 
 HANDOFF = "oncall.handoff"
-
-
-class HandoffNotifier(Protocol):
-    """Tells the team the person on call changed."""
-
-    def handoff_notice(self, channel_id: str, handoff: Mapping[str, object]) -> None:
-        """Post who hands over to whom."""
-        ...
 
 
 class OverrideOutcome(StrEnum):

@@ -12,10 +12,10 @@ from bot.alerts.service import SilenceView
 from bot.config import Program
 from bot.oncall.service import OnCallService
 from bot.parts import Job, Part
-from bot.ports import Clock
-from bot.reports.digest import DigestNotifier, DigestService
+from bot.ports import Clock, DigestNotifier, WeeklyNotifier
+from bot.reports.digest import DigestService
 from bot.reports.status import StatusService
-from bot.reports.weekly import WeeklyNotifier, WeeklyService
+from bot.reports.weekly import WeeklyService
 from storage.digest import DigestQueries
 from storage.jobs import JobRuns
 from storage.kpis import Kpis

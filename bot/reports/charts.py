@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
+from bot.domain import Chart
 from bot.reports import _canvas as canvas
 from bot.reports._canvas import Series
 
@@ -100,19 +101,6 @@ class ResponseTimes:
             _check_finite(name, tuple(hours.values()))
             if any(h is not None and h < 0 for h in hours.values()):
                 raise ValueError(f"{name} cannot be negative")
-
-
-@dataclass(frozen=True)
-class Chart:
-    """A rendered chart and exactly what it plotted (also embedded in the PNG)."""
-
-    png: bytes
-    title: str
-    filename: str
-    categories: list[str]  # ISO days, or severity ids for the response-times chart
-    series: Series
-    no_data: bool  # True when the PNG is the 'No data this week' placeholder
-    texts: list[str]  # every visible text: title, axis and tick labels, legend, annotations
 
 
 def feedback_flow_chart(flow: FeedbackFlow) -> Chart:

@@ -12,14 +12,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
-from typing import Protocol
 
 from bot.alerts.service import SilenceView
 from bot.config import Program
-from bot.domain import Effect
+from bot.domain import Digest, Effect, ItemLine, Section
 from bot.oncall.rota import OnCallNow
-from bot.ports import Clock, PostedMessage
-from bot.reports.digest_model import Digest, ItemLine, Section
+from bot.ports import Clock, DigestNotifier
 from bot.reports.schedule import due_slot, previous_slot
 from storage.digest import AlertFact, DigestQueries, FeedbackFact
 from storage.jobs import JobRuns
@@ -28,18 +26,6 @@ log = logging.getLogger(__name__)
 
 POST_DAILY = "digest.post_daily"
 DAILY_JOB = "digest:daily"
-
-
-class DigestNotifier(Protocol):
-    """Posts digests."""
-
-    def post_digest(self, channel_id: str, digest: Digest) -> PostedMessage:
-        """Post the digest; returns where it landed (its thread takes the full lists)."""
-        ...
-
-    def post_full_lists(self, channel_id: str, thread_ts: str, digest: Digest) -> None:
-        """Post the sections cut short, in full, in the digest's thread."""
-        ...
 
 
 def _hours(seconds: float) -> str:

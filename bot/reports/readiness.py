@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
-from enum import StrEnum
-from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from bot.config import Program
+from bot.domain import CriterionResult, Readiness, Trend, Verdict
+from bot.oncall.rota import local_days
+from bot.ports import KpiSource, MetricHistory
 from bot.reports.program import (
     ErrorRateBelow,
     ExitCriterion,
@@ -33,72 +33,14 @@ from bot.reports.program import (
     OpenItemsBelow,
     P95LatencyBelow,
 )
-from storage.kpis import MeanTimes
 
 TREND_DAYS = 7  # the period a criterion without `days` (open items) is compared over
 STEADY_WITHIN = 0.05  # a relative change smaller than this is "steady", not a trend
 NO_METRIC_HISTORY = "no stored metric history yet"
 
 
-class MetricSource(Protocol):
-    """Daily gateway figures (the hourly table gateway alerting fills, folded into local days)."""
-
-    def metric_days(
-        self, since: dt.datetime, until: dt.datetime, zone: ZoneInfo, unit: str
-    ) -> tuple[tuple[dt.date, ...], dict[str, tuple[float | None, ...]]]: ...
-
-
-class KpiSource(Protocol):
-    """The KPI reads readiness needs (`storage.kpis.Kpis` provides them)."""
-
-    def mean_times(self, since: dt.datetime, until: dt.datetime) -> Mapping[str, MeanTimes]: ...
-    def opened(self, since: dt.datetime, until: dt.datetime) -> Mapping[str, int]: ...
-    def open_counts(self, now: dt.datetime) -> Mapping[str, int]: ...
-    def sla_breaches(self, since: dt.datetime, until: dt.datetime) -> int: ...
-    def last_breach_at(self) -> dt.datetime | None: ...
-    def last_open_of_severity(self, severity: str, now: dt.datetime) -> dt.datetime | None: ...
-    def unowned_open(self, now: dt.datetime) -> int: ...
-
-
-class Verdict(StrEnum):
-    """Whether the exit criteria say hypercare may end."""
-
-    READY = "ready"
-    NOT_READY = "not_ready"
-    NO_CRITERIA = "no_criteria"
-
-
-class Trend(StrEnum):
-    """Which way a criterion's figure moved against the period before; "" when unknown."""
-
-    IMPROVING = "improving"
-    WORSE = "worse"
-    STEADY = "steady"
-    UNKNOWN = ""
-
-
-@dataclass(frozen=True)
-class CriterionResult:
-    """One criterion judged: met (None: no data), its figure in words, and its trend."""
-
-    label: str
-    met: bool | None
-    value: str
-    trend: Trend
-
-
-@dataclass(frozen=True)
-class Readiness:
-    """Every criterion judged, the verdict, and where `now` is in the planned window."""
-
-    criteria: tuple[CriterionResult, ...]
-    verdict: Verdict
-    days_left: int | None  # None without a planned window
-    day_number: int | None
-
-
 def assess(
-    program: Program, kpis: KpiSource, now: dt.datetime, metrics: MetricSource | None = None
+    program: Program, kpis: KpiSource, now: dt.datetime, metrics: MetricHistory | None = None
 ) -> Readiness:
     """Judge the program's exit criteria at `now` (an aware instant)."""
     if now.tzinfo is None:
@@ -243,7 +185,7 @@ def _worst_per_day(
 
 def _metric(
     c: ErrorRateBelow | P95LatencyBelow,
-    metrics: MetricSource | None,
+    metrics: MetricHistory | None,
     now: dt.datetime,
     zone: ZoneInfo,
 ) -> CriterionResult:
@@ -261,8 +203,10 @@ def _metric(
     else:
         unit, limit = "ms", float(c.ms)
     recent, before = _periods(now, c.days)
-    current = _worst_per_day(metrics.metric_days(recent, now, zone, unit)[1], c.source)
-    previous = _worst_per_day(metrics.metric_days(before, recent, zone, unit)[1], c.source)
+    current = _worst_per_day(metrics.metric_days(local_days(recent, now, zone), unit)[1], c.source)
+    previous = _worst_per_day(
+        metrics.metric_days(local_days(before, recent, zone), unit)[1], c.source
+    )
     if not current:
         return CriterionResult(
             c.label, None, f"no gateway figures in the last {_count(c.days, 'day')}", Trend.UNKNOWN

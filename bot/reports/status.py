@@ -7,11 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.config import Program
+from bot.domain import Readiness, Section
 from bot.oncall.rota import OnCallNow
-from bot.ports import Clock
+from bot.ports import Clock, KpiSource, MetricHistory
 from bot.reports.digest import DigestService
-from bot.reports.digest_model import Section
-from bot.reports.readiness import KpiSource, MetricSource, Readiness, assess
+from bot.reports.readiness import assess
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class StatusService:
         digests: DigestService,
         clock: Clock,
         on_call: Callable[[], OnCallNow | None] = lambda: None,
-        metrics: MetricSource | None = None,
+        metrics: MetricHistory | None = None,
     ) -> None:
         self._program = program
         self._kpis = kpis

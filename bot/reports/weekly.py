@@ -10,18 +10,16 @@ import base64
 import datetime as dt
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Protocol
 
 from bot.config import Program
-from bot.domain import Effect
-from bot.ports import Clock, PostedMessage
+from bot.domain import Chart, Effect, ItemLine, MeanTimes, Section, WeeklyReview
+from bot.oncall.rota import local_days
+from bot.ports import Clock, WeeklyNotifier
 from bot.reports import charts
-from bot.reports.digest_model import ItemLine, Section
-from bot.reports.readiness import Readiness, assess
+from bot.reports.readiness import assess
 from bot.reports.schedule import due_slot, previous_slot
 from storage.jobs import JobRuns
-from storage.kpis import Kpis, MeanTimes
+from storage.kpis import Kpis
 from storage.weekly import WeeklyQueries
 
 log = logging.getLogger(__name__)
@@ -30,32 +28,6 @@ POST_WEEKLY = "digest.post_weekly"
 UPLOAD_CHART = "digest.upload_chart"
 WEEKLY_JOB = "digest:weekly"
 HOUR = 3600.0
-
-
-@dataclass(frozen=True)
-class WeeklyReview:
-    """One week's review: its sections, the readiness verdict, and the charts."""
-
-    title: str
-    since: dt.datetime
-    until: dt.datetime
-    late: bool
-    numbers: tuple[str, ...]  # "12 opened · 9 resolved · 5 open now", …
-    sections: tuple[Section, ...]
-    readiness: Readiness
-    charts: tuple[charts.Chart, ...]
-
-
-class WeeklyNotifier(Protocol):
-    """Posts the weekly review and its charts."""
-
-    def post_weekly(self, channel_id: str, review: WeeklyReview) -> PostedMessage:
-        """Post the review message."""
-        ...
-
-    def upload_chart(self, channel_id: str, thread_ts: str, chart: charts.Chart) -> None:
-        """Upload one chart as a PNG file in the review's thread."""
-        ...
 
 
 def _hours_text(seconds: float | None) -> str:
@@ -136,7 +108,7 @@ class WeeklyService:
     def _upload(self, payload: dict[str, object]) -> Sequence[Effect]:
         if self._notifier is None:
             return []
-        chart = charts.Chart(
+        chart = Chart(
             png=base64.b64decode(str(payload["png"])),
             title=str(payload["title"]),
             filename=str(payload["filename"]),
@@ -160,8 +132,9 @@ class WeeklyService:
         since = previous_slot(program.reports.weekly, zone, slot_at or until).at_utc
         severities = [s.id for s in program.severities]
         labels = tuple(charts.SeverityLabel(s.id, s.label) for s in program.severities)
-        volume = self._kpis.volume_by_day(since, until, zone, severities)
-        backlog = self._kpis.open_backlog_by_day(since, until, zone, severities)
+        period = local_days(since, until, zone)
+        volume = self._kpis.volume_by_day(period, severities)
+        backlog = self._kpis.open_backlog_by_day(period, severities)
         times = self._kpis.mean_times(since, until)
         days = tuple(day.day for day in volume)
 
@@ -177,8 +150,8 @@ class WeeklyService:
             tuple(b.day for b in backlog),
             {s: tuple(float(b.open_by_severity.get(s, 0)) for b in backlog) for s in severities},
         )
-        metric_days, error_rates = self._queries.metric_days(since, until, zone, "ratio")
-        _, latencies = self._queries.metric_days(since, until, zone, "ms")
+        metric_days, error_rates = self._queries.metric_days(period, "ratio")
+        _, latencies = self._queries.metric_days(period, "ms")
         percent = {
             source: tuple(None if v is None else v * 100 for v in values)
             for source, values in error_rates.items()

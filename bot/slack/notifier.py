@@ -14,9 +14,8 @@ from slack_sdk.http_retry import ConnectionErrorRetryHandler, RateLimitErrorRetr
 from slack_sdk.web import SlackResponse
 
 from bot.alerts.engine.alerting import SourceEvent
-from bot.alerts.service import AlertNote
 from bot.config import Program
-from bot.domain import Alert, Feedback, ThreadNote
+from bot.domain import Alert, AlertNote, Feedback, ThreadNote
 from bot.errors import DeliveryDeferred, DeliveryRefused
 from bot.ports import PostedMessage
 from bot.slack.blocks import alerts as alert_blocks

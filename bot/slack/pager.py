@@ -8,8 +8,8 @@ from collections.abc import Sequence
 
 from slack_sdk import WebClient
 
+from bot.domain import Page, PageMessage
 from bot.errors import DeliveryRefused
-from bot.escalation.model import Page, PageMessage
 from bot.ports import PostedMessage
 from bot.slack.blocks import escalation as escalation_blocks
 from bot.slack.notifier import slack_call

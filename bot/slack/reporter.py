@@ -6,10 +6,8 @@ from slack_sdk import WebClient
 from slack_sdk.models.blocks import Block
 
 from bot.config import Program
+from bot.domain import Chart, Digest, WeeklyReview
 from bot.ports import PostedMessage
-from bot.reports.charts import Chart
-from bot.reports.digest_model import Digest
-from bot.reports.weekly import WeeklyReview
 from bot.slack.blocks import digest as digest_blocks
 from bot.slack.blocks import weekly as weekly_blocks
 from bot.slack.notifier import slack_call

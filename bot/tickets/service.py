@@ -10,9 +10,8 @@ from collections.abc import Callable, Sequence
 from enum import StrEnum
 
 from bot.config import Program
-from bot.domain import Effect, Feedback, NoteKind, ThreadNote, TicketCategory
+from bot.domain import Effect, Feedback, ItemKind, NoteKind, ThreadNote, TicketCategory
 from bot.errors import DeliveryDeferred, DeliveryRefused
-from bot.escalation.model import ItemKind
 from bot.feedback.service import feedback_of
 from bot.ports import Clock, Notifier, TicketTracker
 from bot.tickets.subjects import (

@@ -11,9 +11,8 @@ from bot.alerts.service import NOTE as ALERT_NOTE
 from bot.alerts.service import REFRESH as ALERT_REFRESH
 from bot.alerts.service import value_text
 from bot.config import Program
-from bot.domain import Alert, Effect, Feedback, NoteKind, ThreadNote, Ticket, TicketDraft
+from bot.domain import Alert, Effect, Feedback, ItemKind, NoteKind, ThreadNote, Ticket, TicketDraft
 from bot.errors import DeliveryRefused
-from bot.escalation.model import ItemKind
 from bot.feedback.service import feedback_of
 from storage.alerts import AlertRepository
 from storage.repositories import FeedbackRepository

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from bot.app.build import Runtime, build_runtime
-from bot.escalation.model import ItemKind, ItemRef
+from bot.domain import ItemKind, ItemRef
 from sandbox.gateway.exposition import KongExposition
 from sandbox.slack import SlackEmulator, SlackUserSimulator
 from tests.conftest import SIGNING_SECRET, bot_settings

@@ -15,8 +15,7 @@ from sqlalchemy import update
 
 from bot.app.build import Runtime, build_runtime
 from bot.config import Program
-from bot.domain import FeedbackDraft, UsersAffected
-from bot.escalation.model import ItemKind, ItemRef
+from bot.domain import FeedbackDraft, ItemKind, ItemRef, UsersAffected
 from bot.slack.blocks.digest import digest_text
 from sandbox.demo.samples import feedback_draft
 from sandbox.slack import SlackEmulator

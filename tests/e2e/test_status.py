@@ -10,7 +10,7 @@ import pytest
 
 from bot.app.build import Runtime
 from bot.config import Program
-from bot.escalation.model import ItemKind, ItemRef
+from bot.domain import ItemKind, ItemRef
 from sandbox.slack import SlackEmulator, SlackUserSimulator
 from tests.conftest import SIGNING_SECRET
 from tests.e2e.test_alert_flow import Clock

@@ -15,8 +15,8 @@ from sqlalchemy import select, update
 
 from bot.app.build import Runtime, build_runtime
 from bot.config import Program
-from bot.domain import FeedbackDraft
-from bot.escalation.model import AckOutcome, ItemKind, ItemRef
+from bot.domain import FeedbackDraft, ItemKind, ItemRef
+from bot.escalation.model import AckOutcome
 from sandbox.demo.samples import feedback_draft
 from sandbox.slack import SlackEmulator
 from storage import db

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.escalation.model import ItemKind, ItemRef
+from bot.domain import ItemKind, ItemRef
 from bot.oncall.overrides import OverrideSyntaxError, parse_override
 from handlers.forms import escalate_reference, override_text, plain_command_text
 

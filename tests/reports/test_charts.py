@@ -18,10 +18,10 @@ import pytest
 from PIL import Image
 from PIL.PngImagePlugin import PngImageFile
 
+from bot.domain import Chart
 from bot.reports._canvas import day_label
 from bot.reports.charts import (
     Backlog,
-    Chart,
     DailySeries,
     FeedbackFlow,
     GatewayHealth,

@@ -14,16 +14,10 @@ from typing import Any
 import pytest
 
 from bot.config import Program, load_program
+from bot.domain import CriterionResult, LocalDays, MeanTimes, Trend, Verdict
+from bot.ports import KpiSource
 from bot.reports.program import ReportsProgram
-from bot.reports.readiness import (
-    NO_METRIC_HISTORY,
-    CriterionResult,
-    KpiSource,
-    Trend,
-    Verdict,
-    assess,
-)
-from storage.kpis import MeanTimes
+from bot.reports.readiness import NO_METRIC_HISTORY, assess
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = dt.datetime(2026, 12, 4, 15, 0, tzinfo=dt.UTC)  # Fri 16:00 in Berlin, day 19 of 33
@@ -232,9 +226,9 @@ class FakeMetrics:
     days: dict[tuple[Period, str], dict[str, tuple[float | None, ...]]]
 
     def metric_days(
-        self, since: dt.datetime, until: dt.datetime, zone: Any, unit: str
+        self, days: LocalDays, unit: str
     ) -> tuple[tuple[dt.date, ...], dict[str, tuple[float | None, ...]]]:
-        series = self.days.get(((since, until), unit), {})
+        series = self.days.get(((days.since, days.until), unit), {})
         length = max((len(v) for v in series.values()), default=0)
         return tuple(dt.date(2026, 11, 1) + dt.timedelta(days=n) for n in range(length)), series
 

@@ -17,10 +17,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.domain import MeanTimes
+from bot.oncall.rota import local_days
 from storage import db
-from storage.kpis import AlertStats, DayBacklog, DayCount, Kpis, MeanTimes, RuleFiring
+from storage.kpis import AlertStats, DayBacklog, DayCount, Kpis, RuleFiring
 from storage.models import AlertRow, EscalationRow, FeedbackRow
-from storage.sqltime import LocalDays
 
 BERLIN = ZoneInfo("Europe/Berlin")
 SINCE = dt.datetime(2026, 10, 22, 22, 0, tzinfo=dt.UTC)  # Fri 23 Oct, 00:00 CEST
@@ -187,7 +188,7 @@ def kpis(database_url: str) -> Kpis:
 
 def test_local_days_follow_the_clock_change() -> None:
     """The fall-back Sunday starts at 22:00 UTC and lasts 25 hours; the others 24."""
-    days = LocalDays.of(SINCE, UNTIL, BERLIN)
+    days = local_days(SINCE, UNTIL, BERLIN)
     assert list(days.days) == DAYS
     assert list(days.starts) == [utc(23, 22), utc(24, 22), utc(25, 23), utc(26, 23)]
 
@@ -211,7 +212,7 @@ def test_mean_times_of_an_empty_period(kpis: Kpis) -> None:
 
 def test_volume_by_local_day(kpis: Kpis) -> None:
     """Opened and resolved per Berlin day; Monday is present with zeros."""
-    volume = kpis.volume_by_day(SINCE, UNTIL, BERLIN, SEVERITIES)
+    volume = kpis.volume_by_day(local_days(SINCE, UNTIL, BERLIN), SEVERITIES)
 
     def day(day: int, opened: tuple[int, int, int], resolved: tuple[int, int, int]) -> DayCount:
         return DayCount(dt.date(2026, 10, day), by_severity(*opened), by_severity(*resolved))
@@ -227,14 +228,14 @@ def test_volume_by_local_day(kpis: Kpis) -> None:
 
 def test_volume_lists_severities_found_beyond_those_given(kpis: Kpis) -> None:
     """A severity absent from the list is still counted, after the listed ones."""
-    volume = kpis.volume_by_day(SINCE, UNTIL, BERLIN, ["sev3"])
+    volume = kpis.volume_by_day(local_days(SINCE, UNTIL, BERLIN), ["sev3"])
     assert list(volume[0].opened_by_severity) == ["sev3", "sev1", "sev2"]
     assert sum(sum(d.opened_by_severity.values()) for d in volume) == 7
 
 
 def test_open_backlog_at_the_end_of_each_day(kpis: Kpis) -> None:
     """Open just before each local midnight: created before it, not resolved before it."""
-    backlog = kpis.open_backlog_by_day(SINCE, UNTIL, BERLIN, SEVERITIES)
+    backlog = kpis.open_backlog_by_day(local_days(SINCE, UNTIL, BERLIN), SEVERITIES)
     expected = {
         23: (0, 0, 1),  # open at the start: F0, F1, F10 (F11 not yet); F1 left
         24: (0, 1, 1),  # F4
@@ -250,10 +251,10 @@ def test_open_backlog_at_the_end_of_each_day(kpis: Kpis) -> None:
 def test_a_period_ending_mid_day_counts_up_to_its_end(kpis: Kpis) -> None:
     """The last day is cut at `until`: the backlog is the one at that instant."""
     until = utc(25, 1, 0)  # Sun 02:00 CET, in the repeated hour (F4 resolved, F5 not yet filed)
-    volume = kpis.volume_by_day(utc(24, 12), until, BERLIN, SEVERITIES)
+    volume = kpis.volume_by_day(local_days(utc(24, 12), until, BERLIN), SEVERITIES)
     assert [d.day for d in volume] == [dt.date(2026, 10, 24), dt.date(2026, 10, 25)]
     assert volume[1].resolved_by_severity == {"sev1": 0, "sev2": 1, "sev3": 0}
-    backlog = kpis.open_backlog_by_day(utc(24, 12), until, BERLIN, SEVERITIES)
+    backlog = kpis.open_backlog_by_day(local_days(utc(24, 12), until, BERLIN), SEVERITIES)
     assert [b.open_by_severity for b in backlog] == [
         {"sev1": 0, "sev2": 1, "sev3": 1},
         {"sev1": 1, "sev2": 0, "sev3": 1},
@@ -327,7 +328,7 @@ def test_a_quarter_hour_zone(kpis: Kpis, database_url: str) -> None:
         session.add(feedback("sev3", utc(24, 18, 15), None))  # 00:00 on the 25th
     zone = ZoneInfo("Asia/Kathmandu")
     since = dt.datetime(2026, 10, 23, tzinfo=zone)
-    volume = kpis.volume_by_day(since, since + dt.timedelta(days=3), zone, SEVERITIES)
+    volume = kpis.volume_by_day(local_days(since, since + dt.timedelta(days=3), zone), SEVERITIES)
     opened = [sum(day.opened_by_severity.values()) for day in volume]
     assert opened == [2, 1, 4]
 
@@ -337,4 +338,4 @@ def test_periods_must_be_aware_and_ordered(kpis: Kpis) -> None:
     with pytest.raises(ValueError, match="aware"):
         kpis.mean_times(SINCE.replace(tzinfo=None), UNTIL)
     with pytest.raises(ValueError, match="after"):
-        kpis.volume_by_day(UNTIL, SINCE, BERLIN)
+        kpis.volume_by_day(local_days(UNTIL, SINCE, BERLIN))

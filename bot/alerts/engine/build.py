@@ -1,9 +1,11 @@
-"""Turn the program's `metrics:` section into sources and rules the engine understands."""
+"""Turn the program's `metrics:` section into rules the engine understands.
+
+The readers of its sources are built by `bot.integrations.prometheus.build_source`.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
 
 from bot.alerts.engine.presets import GatewayPreset, LatencySpec, get_preset
 from bot.alerts.engine.program import MetricsProgram, RuleConfig, SourceConfig
@@ -19,32 +21,6 @@ from bot.alerts.engine.rules import (
     Rule,
     TrafficQuery,
 )
-from bot.alerts.engine.sources import ExpositionSource, MetricSource, PromQLSource, headers_from_env
-
-
-def build_source(
-    config: SourceConfig, allowed_hosts: list[str], environ: Mapping[str, str]
-) -> MetricSource:
-    """Build the reader of one source."""
-    headers = headers_from_env(config.headers_env, environ)
-    if config.type == "prometheus_query":
-        return PromQLSource(
-            config.id,
-            config.url,
-            dict(config.queries),
-            timeout=config.timeout,
-            max_bytes=config.max_bytes,
-            headers=headers,
-            allowed_hosts=allowed_hosts,
-        )
-    return ExpositionSource(
-        config.id,
-        config.url,
-        timeout=config.timeout,
-        max_bytes=config.max_bytes,
-        headers=headers,
-        allowed_hosts=allowed_hosts,
-    )
 
 
 def _query(rule: RuleConfig, preset: GatewayPreset | None) -> Query:

@@ -21,8 +21,8 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot.alerts.engine.alerting import SourceEvent, SourceEventKind
-from bot.alerts.service import AlertNote, SilenceView, SourceStatus, silence_choices, value_text
-from bot.domain import Alert
+from bot.alerts.service import SilenceView, SourceStatus, silence_choices, value_text
+from bot.domain import Alert, AlertNote
 from bot.slack.blocks.tickets import when
 from bot.slack.ids import Action, Callback
 from bot.slack.text import escape

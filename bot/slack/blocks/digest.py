@@ -13,7 +13,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.config import Program
-from bot.reports.digest_model import Digest, ItemLine, Section
+from bot.domain import Digest, ItemLine, Section
 from bot.slack.blocks.tickets import when
 from bot.slack.text import escape, safe, shorten
 

@@ -13,8 +13,8 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.domain import Feedback, FeedbackState
-from bot.escalation.model import EscalateOutcome, ItemKind, ItemRef, Page
+from bot.domain import Feedback, FeedbackState, ItemKind, ItemRef, Page
+from bot.escalation.model import EscalateOutcome
 from bot.slack.blocks.tickets import when
 from bot.slack.ids import Action
 from bot.slack.text import escape, safe

@@ -14,7 +14,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot.config import Program
-from bot.reports.readiness import Readiness, Trend, Verdict
+from bot.domain import Readiness, Trend, Verdict
 from bot.reports.status import Overview
 from bot.slack.blocks.digest import line_text
 from bot.slack.blocks.oncall import person

@@ -13,7 +13,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.config import Program
-from bot.reports.weekly import WeeklyReview
+from bot.domain import WeeklyReview
 from bot.slack.blocks.digest import section_text
 from bot.slack.blocks.status import readiness_blocks, window_text
 from bot.slack.blocks.tickets import when

@@ -19,13 +19,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from bot.alerts.engine.model import FailureKind, Scrape, ScrapeFailure
-from bot.alerts.engine.sources import (
-    ExpositionSource,
-    MetricSource,
-    PromQLSource,
-    check_url,
-    headers_from_env,
-)
+from bot.integrations.prometheus import ExpositionSource, PromQLSource, check_url, headers_from_env
+from bot.ports import MetricSource
 
 FIXTURES = Path(__file__).parent / "fixtures"
 NOW = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)

@@ -1,4 +1,4 @@
-"""Metric sources: scrape an exposition endpoint, or ask a Prometheus server with PromQL.
+"""Metric sources over HTTP: scrape an exposition endpoint, or ask a Prometheus server with PromQL.
 
 A source's `read` never raises: every way a read can fail becomes a `ScrapeFailure` whose
 `detail` is a short reason for operators (never the response body, never header values), so the
@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import json
 import logging
 import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import httpx
 
 from bot.alerts.engine.exposition import ExpositionError, parse_exposition
-from bot.alerts.engine.model import FailureKind, Labels, Sample, Scrape, ScrapeFailure, labels_of
+from bot.alerts.engine.model import FailureKind, Sample, Scrape, ScrapeFailure
+from bot.alerts.engine.program import SourceConfig
+from bot.alerts.engine.promql import ReadError, http_failure, query_samples
+from bot.ports import MetricSource
 
 log = logging.getLogger(__name__)
 
@@ -35,16 +36,6 @@ _METADATA_IPS = {ipaddress.ip_address("100.100.100.200"), ipaddress.ip_address("
 
 Resolver = Callable[[str], Sequence[str]]
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-class MetricSource(Protocol):
-    """Anything the poller can read metrics from."""
-
-    source_id: str
-
-    def read(self, now: dt.datetime) -> Scrape | ScrapeFailure:
-        """Read once; failures are returned, never raised."""
-        ...
 
 
 def headers_from_env(spec: Mapping[str, str], environ: Mapping[str, str]) -> dict[str, str]:
@@ -129,15 +120,6 @@ def check_url(
     return None
 
 
-class _Failed(Exception):
-    """Internal: one fetch failed; carries the failure kind and a short detail."""
-
-    def __init__(self, kind: FailureKind, detail: str) -> None:
-        super().__init__(detail)
-        self.kind = kind
-        self.detail = detail
-
-
 class _HttpSource:
     """What both sources share: SSRF check, bounded GET, and failure mapping."""
 
@@ -176,9 +158,9 @@ class _HttpSource:
         try:
             reason = check_url(self._url, self._allowed)
             if reason:
-                raise _Failed(FailureKind.REFUSED, reason)
+                raise ReadError(FailureKind.REFUSED, reason)
             samples = fetch(time.monotonic() + self._timeout)
-        except _Failed as failed:
+        except ReadError as failed:
             return ScrapeFailure(self.source_id, now, failed.kind, failed.detail)
         except Exception as error:  # read() must never raise; this is a bug, not a peer problem
             log.exception("metrics source %s: unexpected error", self.source_id)
@@ -191,7 +173,7 @@ class _HttpSource:
         """GET with no redirects, a hard deadline and a size cap; returns status, type, body."""
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise _Failed(FailureKind.TIMEOUT, f"no time left within {self._timeout:g}s")
+            raise ReadError(FailureKind.TIMEOUT, f"no time left within {self._timeout:g}s")
         headers = {"Accept": accept, **self._headers}
         try:
             with self._client.stream(
@@ -204,16 +186,16 @@ class _HttpSource:
             ) as response:
                 status = response.status_code
                 if 300 <= status < 400:
-                    raise _Failed(FailureKind.REFUSED, f"HTTP {status} redirect not followed")
+                    raise ReadError(FailureKind.REFUSED, f"HTTP {status} redirect not followed")
                 length = response.headers.get("Content-Length", "")
                 if length.isdigit() and int(length) > self._max_bytes:
-                    raise _Failed(FailureKind.TOO_LARGE, f"Content-Length {length} over cap")
+                    raise ReadError(FailureKind.TOO_LARGE, f"Content-Length {length} over cap")
                 body = self._body(response, deadline)
                 return status, response.headers.get("Content-Type"), body
         except httpx.TimeoutException:
-            raise _Failed(FailureKind.TIMEOUT, f"no answer within {self._timeout:g}s") from None
+            raise ReadError(FailureKind.TIMEOUT, f"no answer within {self._timeout:g}s") from None
         except httpx.HTTPError as error:  # connect refused, DNS, TLS, reset, bad HTTP
-            raise _Failed(FailureKind.DOWN, type(error).__name__) from None
+            raise ReadError(FailureKind.DOWN, type(error).__name__) from None
 
     def _body(self, response: httpx.Response, deadline: float) -> bytes:
         """Read at most max_bytes (decoded), then drop the connection instead of draining it."""
@@ -222,20 +204,12 @@ class _HttpSource:
         for chunk in response.iter_bytes():
             size += len(chunk)
             if size > self._max_bytes:
-                raise _Failed(FailureKind.TOO_LARGE, f"body over {self._max_bytes} bytes")
+                raise ReadError(FailureKind.TOO_LARGE, f"body over {self._max_bytes} bytes")
             if time.monotonic() > deadline:
                 # A server dribbling bytes keeps each read under the timeout; cap the total too.
-                raise _Failed(FailureKind.TIMEOUT, f"body not complete within {self._timeout:g}s")
+                raise ReadError(FailureKind.TIMEOUT, f"body not complete within {self._timeout:g}s")
             chunks.append(chunk)
         return b"".join(chunks)
-
-
-def _http_failure(status: int) -> _Failed | None:
-    if status >= 500:
-        return _Failed(FailureKind.DOWN, f"HTTP {status}")
-    if status >= 400:
-        return _Failed(FailureKind.REFUSED, f"HTTP {status}")
-    return None
 
 
 class ExpositionSource(_HttpSource):
@@ -268,13 +242,13 @@ class ExpositionSource(_HttpSource):
 
     def _scrape(self, deadline: float) -> tuple[Sample, ...]:
         status, content_type, body = self._get(self._url, deadline, accept=ACCEPT_EXPOSITION)
-        failure = _http_failure(status)
+        failure = http_failure(status)
         if failure:
             raise failure
         try:
             return parse_exposition(body, content_type)
         except ExpositionError as error:
-            raise _Failed(FailureKind.PARSE_ERROR, str(error)) from None
+            raise ReadError(FailureKind.PARSE_ERROR, str(error)) from None
 
 
 class PromQLSource(_HttpSource):
@@ -314,53 +288,30 @@ class PromQLSource(_HttpSource):
             status, _, body = self._get(
                 self._url, deadline, params=params, accept="application/json"
             )
-            samples += _query_samples(name, status, body)
+            samples += query_samples(name, status, body)
         return tuple(samples)
 
 
-def _query_samples(name: str, status: int, body: bytes) -> list[Sample]:
-    """Turn one `/api/v1/query` answer into samples named after the query."""
-    try:
-        envelope: Any = json.loads(body)
-    except (ValueError, RecursionError):
-        envelope = None
-    if not isinstance(envelope, dict) or envelope.get("status") not in ("success", "error"):
-        # Not Prometheus talking: a proxy's HTML page, a login redirect target, a load balancer.
-        raise _http_failure(status) or _Failed(
-            FailureKind.PARSE_ERROR, f"query {name}: answer is not a Prometheus API envelope"
+def build_source(
+    config: SourceConfig, allowed_hosts: list[str], environ: Mapping[str, str]
+) -> MetricSource:
+    """Build the reader of one source."""
+    headers = headers_from_env(config.headers_env, environ)
+    if config.type == "prometheus_query":
+        return PromQLSource(
+            config.id,
+            config.url,
+            dict(config.queries),
+            timeout=config.timeout,
+            max_bytes=config.max_bytes,
+            headers=headers,
+            allowed_hosts=allowed_hosts,
         )
-    if envelope["status"] == "error" or status >= 300:
-        error_type = str(envelope.get("errorType") or "unknown")[:40]
-        kind = FailureKind.DOWN if status >= 500 else FailureKind.PARSE_ERROR
-        raise _Failed(kind, f"query {name}: HTTP {status}, errorType {error_type}")
-    try:
-        return _result_samples(name, envelope["data"])
-    except (KeyError, TypeError, ValueError, IndexError):
-        raise _Failed(FailureKind.PARSE_ERROR, f"query {name}: malformed result") from None
-
-
-def _result_samples(name: str, data: dict[str, Any]) -> list[Sample]:
-    result_type, result = data["resultType"], data["result"]
-    if result_type == "scalar":
-        return [Sample(name, (), _value(result))]
-    if result_type != "vector":
-        raise ValueError(f"unsupported resultType {result_type}")
-    samples: list[Sample] = []
-    seen: set[Labels] = set()
-    for series in result:
-        # The query name replaces the metric name; a series that only differed by it is ambiguous.
-        metric = {str(k): str(v) for k, v in series["metric"].items() if k != "__name__"}
-        labels = labels_of(metric)
-        if labels in seen:
-            raise ValueError("duplicate series")
-        seen.add(labels)
-        samples.append(Sample(name, labels, _value(series["value"])))
-    return samples
-
-
-def _value(pair: list[Any]) -> float:
-    """`[<unix time>, "<value>"]`: values are strings so they can carry NaN and ±Inf."""
-    _, text = pair
-    if not isinstance(text, str):
-        raise TypeError("value is not a string")
-    return float(text)
+    return ExpositionSource(
+        config.id,
+        config.url,
+        timeout=config.timeout,
+        max_bytes=config.max_bytes,
+        headers=headers,
+        allowed_hosts=allowed_hosts,
+    )

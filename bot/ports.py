@@ -153,6 +153,10 @@ class WeeklyNotifier(Protocol):
         ...
 
 
+class ReportNotifier(DigestNotifier, WeeklyNotifier, Protocol):
+    """Posts both reports (one adapter does)."""
+
+
 class Pager(Protocol):
     """Reaches people in the chat tool for escalation."""
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -12,7 +11,7 @@ from bot.alerts.service import SilenceView
 from bot.config import Program
 from bot.oncall.service import OnCallService
 from bot.parts import Job, Part
-from bot.ports import Clock, DigestNotifier, WeeklyNotifier
+from bot.ports import Clock, DigestNotifier, ReportNotifier, WeeklyNotifier
 from bot.reports.digest import DigestService
 from bot.reports.status import StatusService
 from bot.reports.weekly import WeeklyService
@@ -20,10 +19,6 @@ from storage.digest import DigestQueries
 from storage.jobs import JobRuns
 from storage.kpis import Kpis
 from storage.weekly import WeeklyQueries
-
-
-class ReportNotifier(DigestNotifier, WeeklyNotifier, Protocol):
-    """Posts both reports."""
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,11 @@ def quiet_program_file(folder: Path) -> Path:
 
 
 def serve_env(
-    slack: SlackEmulator, database_url: str, port: int, config: Path, **extra: str
+    slack: SlackEmulator,
+    database_url: str,
+    port: int,
+    config: Path = ROOT / "hypercare.example.yaml",
+    **extra: str,
 ) -> dict[str, str]:
     """The environment of `hypercare-bot serve` in HTTP mode against the Slack emulator."""
     env = {

@@ -7,7 +7,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -15,6 +14,7 @@ import yaml
 
 from sandbox.slack import SlackEmulator, SlackUserSimulator
 from tests.conftest import BOT_TOKEN, ROOT, SIGNING_SECRET
+from tests.support import wait_until
 
 
 def free_port() -> int:
@@ -26,15 +26,15 @@ def free_port() -> int:
 
 def wait_healthy(port: int, proc: subprocess.Popen[str], timeout: float = 30) -> None:
     """Wait until /healthz answers, failing early if the process died."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def healthy() -> bool:
         assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return
+            return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
         except httpx.TransportError:
-            time.sleep(0.1)
-    raise AssertionError("the bot did not become healthy")
+            return False
+
+    wait_until(healthy, timeout=timeout)
 
 
 def quiet_program_file(folder: Path) -> Path:

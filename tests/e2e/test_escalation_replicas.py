@@ -11,13 +11,12 @@ import json
 import re
 import signal
 import subprocess
-import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 import yaml
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from sandbox.slack import SlackEmulator, SlackUserSimulator
 from tests.conftest import SIGNING_SECRET
@@ -25,7 +24,7 @@ from tests.e2e.test_cli import free_port, serve_env, wait_healthy
 from tests.e2e.test_escalation import LEAD, PRIMARY, SECONDARY, escalating_file
 from tests.e2e.test_feedback_flow import good_values, open_modal
 from tests.e2e.test_jira_crash import start_bot
-from tests.support import wait_until
+from tests.support import claims, database, wait_outbox_drained, wait_until
 
 ITEMS = 4
 ROUNDS = 3
@@ -47,19 +46,15 @@ def page_keys(slack: SlackEmulator) -> list[tuple[str, str, str]]:
 
 def leader(database_url: str) -> str | None:
     """The application_name of the connection holding the scheduler lock."""
-    engine = create_engine(database_url)
-    try:
-        with engine.connect() as conn:
-            return conn.execute(
-                text(
-                    "SELECT a.application_name FROM pg_locks l "
-                    "JOIN pg_stat_activity a ON a.pid = l.pid "
-                    "WHERE l.locktype = 'advisory' AND l.objid = :id AND l.granted"
-                ),
-                {"id": _LEADER_LOCK_ID},
-            ).scalar()
-    finally:
-        engine.dispose()
+    with database(database_url) as engine, engine.connect() as conn:
+        return conn.execute(
+            text(
+                "SELECT a.application_name FROM pg_locks l "
+                "JOIN pg_stat_activity a ON a.pid = l.pid "
+                "WHERE l.locktype = 'advisory' AND l.objid = :id AND l.granted"
+            ),
+            {"id": _LEADER_LOCK_ID},
+        ).scalar()
 
 
 def test_two_replicas_page_each_step_once_across_a_leader_kill(
@@ -112,7 +107,11 @@ def test_two_replicas_page_each_step_once_across_a_leader_kill(
         wait_until(lambda: leader(database_url) == other, timeout=20)
         expected = ITEMS * 3 * ROUNDS
         wait_until(lambda: len(page_keys(slack)) >= expected, timeout=60)
-        time.sleep(2)  # anything doubled would arrive now
+        with database(database_url) as engine:
+            # Every step of every climb claimed, then the outbox drained (the killed leader's
+            # leased rows, once their lease ran out, included): every page has gone out.
+            wait_until(lambda: len(claims(engine, "escalation:")) == expected, timeout=30)
+            wait_outbox_drained(engine, timeout=30)
         keys = page_keys(slack)
         doubled = {key: n for key, n in Counter(keys).items() if n > 1}
         assert doubled == {}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from sandbox.slack import SlackEmulator, SlackUserSimulator
 from tests.conftest import SIGNING_SECRET
 from tests.e2e.test_cli import free_port, serve_env, wait_healthy
 from tests.e2e.test_feedback_flow import good_values, open_modal
-from tests.support import wait_until
+from tests.support import database, wait_outbox_drained, wait_until
 
 
 @pytest.fixture
@@ -76,7 +75,9 @@ def test_sigkill_between_jira_answer_and_database_update_adopts_the_ticket(
             "POST", "/rest/api/2/search/jql"
         )
         assert searches, "the restarted bot searched for the label before creating"
-        time.sleep(1)
+        # Once every queued effect ran (the adopted create among them), no other create follows.
+        with database(database_url) as engine:
+            wait_outbox_drained(engine, timeout=30)
         assert len(jira.issues()) == 1
     finally:
         second.send_signal(signal.SIGTERM)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -12,11 +11,12 @@ from pydantic import SecretStr
 
 from bot.app.build import Runtime, build_runtime
 from bot.config import Program
+from bot.tickets.subjects import CREATE
 from sandbox.jira.api import JiraEmulator
 from sandbox.slack import SlackEmulator, SlackUserSimulator
 from tests.conftest import SIGNING_SECRET, bot_settings
 from tests.e2e.test_feedback_flow import good_values, open_modal
-from tests.support import wait_until
+from tests.support import outbox_attempted, wait_outbox_drained, wait_until
 
 JIRA_EMAIL, JIRA_TOKEN, HOOK_SECRET = "bot@example.com", "jira-canary-token", "hook-secret"
 
@@ -196,7 +196,8 @@ def test_while_jira_is_down_feedback_is_accepted_and_drains_in_order(
     for n in range(5):
         file(user, slack, summary=f"Outage report {n}")
     slack.wait_for("chat.postEphemeral", count=5)
-    time.sleep(1)
+    # The bot tried Jira and was turned away: the creates wait in the outbox, none got through.
+    wait_until(lambda: outbox_attempted(bot.engine, CREATE))
     assert jira.issues() == []
     jira.come_back()
     wait_until(lambda: len(jira.issues()) == 5, timeout=40)
@@ -223,7 +224,7 @@ def test_status_changes_reach_the_thread_once_by_poll_or_webhook(
             c for c in slack.calls_to("chat.postMessage") if "In Progress" in c.args.get("text", "")
         ]
     )
-    time.sleep(0.5)
+    wait_outbox_drained(bot.engine)  # the poll's and the webhook's effects all ran
     assert (
         len(
             [
@@ -258,7 +259,7 @@ def test_the_first_poll_of_a_new_issue_announces_nothing(
     key = ticket_of(bot)
     assert bot.services.tickets.sync(5) == 0
     assert bot.services.tickets.sync(5) == 0
-    time.sleep(0.3)
+    wait_outbox_drained(bot.engine)  # whatever the polls queued has been posted
     assert not [c for c in slack.calls_to("chat.postMessage") if "is now" in c.args.get("text", "")]
     feedback = bot.services.tickets.lookup(key)
     assert feedback is not None and feedback.ticket_status == "To Do"

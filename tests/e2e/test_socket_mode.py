@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -15,6 +15,7 @@ from bot.config import Program, Settings
 from sandbox.slack import SlackEmulator, SocketModeUser
 from tests.conftest import BOT_TOKEN, FEEDBACK_CHANNEL
 from tests.e2e.test_feedback_flow import good_values, rows
+from tests.support import wait_until
 
 # Steady-state acks take milliseconds; a stall of a second eats a third of Slack's 3 s deadline.
 PROMPT_ACK_SECONDS = 1.0
@@ -43,8 +44,10 @@ def socket_bot(slack: SlackEmulator, database_url: str, program: Program) -> Ite
         # read; then wait until the bot dropped the socket, since closing it at the same time
         # races in slack_sdk (Connection.disconnect checks sock, then uses it after it was cleared).
         slack.socket_mode.stop()
-        wait_until(lambda: not runtime.ready()[1]["slack"])
-        runtime.stop()
+        try:
+            wait_until(lambda: not runtime.ready()[1]["slack"], timeout=5)
+        finally:
+            runtime.stop()
 
 
 @pytest.fixture
@@ -53,16 +56,6 @@ def socket_user(socket_bot: Runtime, slack: SlackEmulator) -> Iterator[SocketMod
     user = SocketModeUser(slack.socket_mode, emulator=slack)
     yield user
     user.close()
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
-    """Poll `condition` until it holds or `timeout` passes; returns whether it held."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 def readyz(bot: Runtime) -> httpx.Response:
@@ -128,7 +121,7 @@ def test_readyz_follows_the_socket(socket_bot: Runtime, slack: SlackEmulator) ->
     assert response.status_code == 200 and response.json()["slack"] is True
     slack.socket_mode.stop()
     # The server's close frame makes the client drop the session at once; allow a margin.
-    assert wait_until(lambda: readyz(socket_bot).status_code == 503)
+    wait_until(lambda: readyz(socket_bot).status_code == 503, timeout=5)
     assert readyz(socket_bot).json() == {"database": True, "slack": False}
 
 

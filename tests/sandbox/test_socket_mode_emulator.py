@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from websockets.sync.client import connect
 
 from sandbox.slack import SlackEmulator, SocketModeServer, SocketModeUser
 from sandbox.slack.workspace import APP_ID
+from tests.support import wait_until
 
 BOT_TOKEN = "xoxb-test-token"
 APP_TOKEN = "xapp-1-A0HYPER-test"
@@ -81,18 +81,10 @@ def sdk(emulator: SlackEmulator) -> Iterator[SdkClient]:
     # then wait until the client dropped the socket, since closing it at the same time races in
     # slack_sdk (Connection.disconnect checks sock, then uses it after another thread cleared it).
     emulator.socket_mode.stop()
-    until(lambda: not sdk.client.is_connected())
-    sdk.client.close()
-
-
-def until(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
-    """Poll `condition` until it holds or `timeout` passes; returns whether it held."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()
+    try:
+        wait_until(lambda: not sdk.client.is_connected(), timeout=5)
+    finally:
+        sdk.client.close()
 
 
 # -- apps.connections.open -------------------------------------------------------------------------
@@ -146,7 +138,7 @@ def test_app_token_is_refused_for_ordinary_methods(emulator: SlackEmulator) -> N
 def test_client_connects_over_ws_and_gets_hello(emulator: SlackEmulator, sdk: SdkClient) -> None:
     """slack_sdk's builtin client connects to the ws:// URL and receives Slack's hello."""
     assert sdk.client.is_connected()
-    assert until(lambda: len(sdk.hellos()) == 1)
+    wait_until(lambda: len(sdk.hellos()) == 1, timeout=5)
     hello = sdk.hellos()[0]
     assert hello["connection_info"] == {"app_id": APP_ID}
     assert hello["num_connections"] == 1 and isinstance(hello["debug_info"], dict)
@@ -235,14 +227,14 @@ def test_disconnect_makes_the_client_reconnect(emulator: SlackEmulator, sdk: Sdk
     assert not server.connection_log[0].open
     envelope_id = server.send_envelope("events_api", {"type": "event_callback"})
     assert server.wait_for_ack(envelope_id) == {"envelope_id": envelope_id}
-    assert until(lambda: len(sdk.hellos()) == 2)
+    wait_until(lambda: len(sdk.hellos()) == 2, timeout=5)
 
 
 def test_stopped_server_drops_the_client(emulator: SlackEmulator, sdk: SdkClient) -> None:
     """Stopping the server closes the socket; the client notices at once and is disconnected."""
     server = emulator.socket_mode
     server.stop()
-    assert until(lambda: not sdk.client.is_connected())
+    wait_until(lambda: not sdk.client.is_connected(), timeout=5)
     assert server.connections == 0 and not server.running
     # apps.connections.open keeps answering, with a URL that no longer connects.
     with pytest.raises(OSError):
@@ -253,7 +245,7 @@ def test_emulator_stop_stops_the_socket_server(emulator: SlackEmulator, sdk: Sdk
     """Stopping the emulator also stops its Socket Mode server."""
     emulator.stop()
     assert not emulator.socket_mode.running
-    assert until(lambda: not sdk.client.is_connected())
+    wait_until(lambda: not sdk.client.is_connected(), timeout=5)
 
 
 # -- the user, over Socket Mode --------------------------------------------------------------------

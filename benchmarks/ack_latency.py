@@ -40,6 +40,7 @@ from bot.app.build import HTTP_THREADS, Runtime, _serve_until, build_runtime
 from bot.config import Program, Settings
 from sandbox.demo.samples import feedback_form
 from sandbox.slack import SlackEmulator, SlackUserSimulator
+from sandbox.slack.user import request_headers
 
 TOKEN = "xoxb-bench-token"  # the emulator's, not a real secret
 SECRET = "bench-signing-secret"  # signs loopback requests only
@@ -179,16 +180,9 @@ class _BodyRecorder(SlackUserSimulator):
         super().__init__(f"http://127.0.0.1:9{EVENTS_PATH}", SECRET)
         self.bodies: list[bytes] = []
 
-    def send_raw(
-        self,
-        body: bytes | str,
-        *,
-        headers: dict[str, str] | None = None,
-        sign: bool = True,
-        timestamp: str | None = None,
-    ) -> httpx.Response:
-        """Keep `body` (it is signed when sent) and answer like an empty ack."""
-        self.bodies.append(body.encode("utf-8") if isinstance(body, str) else body)
+    def deliver(self, raw: bytes, headers: dict[str, str]) -> httpx.Response:
+        """Keep the body (it is signed afresh when sent) and answer like an empty ack."""
+        self.bodies.append(raw)
         return httpx.Response(200)
 
 
@@ -205,19 +199,9 @@ def build_bodies(kind: str, count: int, view: dict[str, Any]) -> list[bytes]:
         return user.bodies
 
 
-def signed_headers(verifier: SignatureVerifier, body: bytes) -> dict[str, str]:
-    """The headers Slack sends with a body, signed now."""
-    stamp = str(int(time.time()))
-    return {
-        "Content-Type": "application/x-www-form-urlencoded",
-        "X-Slack-Request-Timestamp": stamp,
-        "X-Slack-Signature": verifier.generate_signature(timestamp=stamp, body=body) or "",
-    }
-
-
 def send(client: httpx.Client, url: str, body: bytes, verifier: SignatureVerifier) -> float | None:
     """Post one signed body; return its latency in ms, or None for an error answer."""
-    headers = signed_headers(verifier, body)
+    headers = request_headers(verifier, body)
     start = time.perf_counter()
     try:
         response = client.post(url, content=body, headers=headers)

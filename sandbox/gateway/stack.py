@@ -40,9 +40,7 @@ from types import TracebackType
 from typing import Any, Self
 
 import httpx
-
-from bot.alerts.engine.exposition import parse_exposition
-from bot.alerts.engine.model import Sample
+from prometheus_client.parser import text_string_to_metric_families
 
 HOST = "127.0.0.1"
 HAPROXY_ENV = "HYPERCARE_HAPROXY_BIN"
@@ -50,6 +48,15 @@ PROMETHEUS_ENV = "HYPERCARE_PROMETHEUS_BIN"
 MAX_LOAD_REQUESTS = 10_000
 MAX_LOAD_SECONDS = 120.0
 _LOG_TAIL = 2_000  # characters of a process log quoted in errors
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One series' value in one scrape of the exporter."""
+
+    name: str
+    labels: dict[str, str]
+    value: float
 
 
 class GatewayProcessError(RuntimeError):
@@ -372,11 +379,16 @@ class HAProxyGateway(_Owned):
         )
 
     def scrape(self) -> tuple[Sample, ...]:
-        """GET the exporter and parse it with the bot's own parser."""
+        """GET the exporter and parse it with prometheus_client, not the bot's parser (a shared
+        parser would hide the bot's parsing bugs)."""
         with _client(5.0) as client:
             response = client.get(self.metrics_url)
         response.raise_for_status()
-        return parse_exposition(response.content, response.headers.get("content-type"))
+        return tuple(
+            Sample(sample.name, dict(sample.labels), sample.value)
+            for family in text_string_to_metric_families(response.text)
+            for sample in family.samples
+        )
 
     def value(self, name: str, **labels: str) -> float | None:
         """The value of the one sample `name` whose labels include `labels`, or None if absent."""

@@ -372,10 +372,12 @@ class SocketModeUser(SlackUserSimulator):
     """Plays a Slack user over Socket Mode: the HTTP simulator's payloads, sent as envelopes.
 
     Every action of `SlackUserSimulator` (slash_command, message_shortcut, submit_view,
-    click_button) builds the same payload and is delivered through `send_raw`, which this class
-    turns into an envelope. The ack comes back as the HTTP answer Bolt would have given: its
-    `payload` as a JSON body, a bare ack as an empty 200.
+    click_button) builds the same payload and goes through the one `send_raw`, whose `deliver`
+    this class turns into an envelope (the HTTP headers stay behind). The ack comes back as the
+    HTTP answer Bolt would have given: its `payload` as a JSON body, a bare ack as an empty 200.
     """
+
+    transport = "Socket Mode"
 
     def __init__(
         self,
@@ -392,18 +394,9 @@ class SocketModeUser(SlackUserSimulator):
         self.last_envelope_id: str | None = None
         self.last_ack: JsonDict | None = None
 
-    def send_raw(
-        self,
-        body: bytes | str,
-        *,
-        headers: dict[str, str] | None = None,
-        sign: bool = True,
-        timestamp: str | None = None,
-    ) -> httpx.Response:
+    def deliver(self, raw: bytes, headers: dict[str, str]) -> httpx.Response:
         """Send an HTTP-mode body as its envelope, wait for the ack and return it as a response."""
-        if headers or not sign or timestamp is not None:
-            raise ValueError("Socket Mode has no HTTP headers, signatures or timestamps")
-        kind, payload, accepts = envelope_for_body(body)
+        kind, payload, accepts = envelope_for_body(raw)
         self.last_envelope_id = self.server.send_envelope(
             kind, payload, accepts_response_payload=accepts
         )

@@ -9,14 +9,16 @@ import secrets
 import time
 import uuid
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import httpx
 from slack_sdk.signature import SignatureVerifier
 
-from sandbox.slack.api import SlackEmulator
 from sandbox.slack.workspace import APP_ID, JsonDict
+
+if TYPE_CHECKING:  # only for annotations: the emulator itself starts this module's subclasses
+    from sandbox.slack.api import SlackEmulator
 
 TEAM_DOMAIN = "hypercare-test"
 # Slack still sends the deprecated verification token in every payload; Bolt ignores it.
@@ -40,6 +42,8 @@ _MULTI_OPTION = {"multi_static_select", "multi_external_select", "checkboxes"}
 
 class SlackUserSimulator:
     """Plays a Slack user: builds Slack-shaped payloads, signs them and posts them to the bot."""
+
+    transport = "HTTP"  # how `deliver` carries requests; only HTTP has headers and signatures
 
     def __init__(
         self,
@@ -217,18 +221,15 @@ class SlackUserSimulator:
         sign: bool = True,
         timestamp: str | None = None,
     ) -> httpx.Response:
-        """Post `body` as-is, timestamped and signed (unless sign=False); `headers` go on last."""
+        """Send `body` as-is, timestamped and signed (unless sign=False); `headers` go on last."""
+        if self.transport != "HTTP" and (headers or not sign or timestamp is not None):
+            raise ValueError(f"{self.transport} has no HTTP headers, signatures or timestamps")
         raw = body.encode("utf-8") if isinstance(body, str) else body
-        stamp = timestamp if timestamp is not None else str(int(time.time()))
-        sent = {"Content-Type": "application/x-www-form-urlencoded"}
-        # The timestamp goes out even unsigned, so a test isolates the signature check.
-        sent["X-Slack-Request-Timestamp"] = stamp
-        if sign:
-            sent["X-Slack-Signature"] = (
-                self._verifier.generate_signature(timestamp=stamp, body=raw) or ""
-            )
-        sent.update(headers or {})
-        return self._http.post(self.bot_url, content=raw, headers=sent)
+        return self.deliver(raw, request_headers(self._verifier, raw, sign, timestamp, headers))
+
+    def deliver(self, raw: bytes, headers: dict[str, str]) -> httpx.Response:
+        """Carry one request to the bot: here an HTTP POST; subclasses carry it otherwise."""
+        return self._http.post(self.bot_url, content=raw, headers=headers)
 
     def opened_view(self) -> JsonDict:
         """The view the bot most recently opened or updated in the emulator."""
@@ -358,3 +359,20 @@ def _rich_text(text: str) -> JsonDict:
     """The rich_text block Slack attaches to a message a person typed."""
     section = {"type": "rich_text_section", "elements": [{"type": "text", "text": text}]}
     return {"type": "rich_text", "block_id": secrets.token_urlsafe(4), "elements": [section]}
+
+
+def request_headers(
+    verifier: SignatureVerifier,
+    raw: bytes,
+    sign: bool = True,
+    timestamp: str | None = None,
+    extra: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """The headers Slack sends with `raw`: timestamped, signed unless told not to, then `extra`."""
+    stamp = timestamp if timestamp is not None else str(int(time.time()))
+    # The timestamp goes out even unsigned, so a test isolates the signature check.
+    sent = {"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": stamp}
+    if sign:
+        sent["X-Slack-Signature"] = verifier.generate_signature(timestamp=stamp, body=raw) or ""
+    sent.update(extra or {})
+    return sent

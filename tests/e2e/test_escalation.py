@@ -18,7 +18,7 @@ import yaml
 
 from bot.app.build import Runtime, build_runtime
 from bot.config import Program
-from bot.escalation.model import ItemKind, ItemRef
+from bot.domain import ItemKind, ItemRef
 from sandbox.slack import SlackEmulator, SlackUserSimulator
 from sandbox.slack.api import RecordedCall
 from tests.conftest import SIGNING_SECRET, bot_settings

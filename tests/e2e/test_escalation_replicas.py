@@ -57,10 +57,15 @@ def leader(database_url: str) -> str | None:
         ).scalar()
 
 
-def test_two_replicas_page_each_step_once_across_a_leader_kill(
+def test_two_replicas_page_every_step_across_a_leader_kill_doubling_at_most_one_dm(
     slack: SlackEmulator, database_url: str, tmp_path: Path
 ) -> None:
-    """Four sev1s climb three rounds of three tiers; the leader dies after the first round."""
+    """Four sev1s climb three rounds of three tiers; the leader dies after the first round.
+
+    Pages are sent at least once (README, Known limits): the one DM the leader had posted but
+    not yet recorded when it died may go out again from the survivor; nothing else doubles and
+    nothing is lost.
+    """
     if not database_url.startswith("postgresql"):
         pytest.skip("several replicas need PostgreSQL; SQLite means one replica")
     raw = escalating_file()
@@ -114,8 +119,8 @@ def test_two_replicas_page_each_step_once_across_a_leader_kill(
             wait_outbox_drained(engine, timeout=30)
         keys = page_keys(slack)
         doubled = {key: n for key, n in Counter(keys).items() if n > 1}
-        assert doubled == {}
-        assert len(keys) == expected
+        assert len(doubled) <= 1 and set(doubled.values()) <= {2}, doubled
+        assert len(set(keys)) == expected
         assert {person for person, _, _ in keys} == {PRIMARY, SECONDARY, LEAD}
         user.close()
     finally:

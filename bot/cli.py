@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from bot.config import Program, ProgramFileError, RunMode, Settings, load_program
+from bot.config import Program, ProgramFileError, Settings, load_program
 from bot.errors import DeliveryDeferred, DeliveryRefused
 from bot.logs import setup_logging
 
@@ -31,12 +31,7 @@ def _settings() -> Settings:
 
 def check_config(settings: Settings, *, ask_jira: bool = True) -> int:
     """Validate the program file and environment (and the Jira mapping); print every problem."""
-    problems = settings.problems()
-    try:
-        program = load_program(settings.hypercare_config)
-    except ProgramFileError as exc:
-        problems += [f"{exc.path}: {p}" for p in exc.problems]
-        program = None
+    program, problems = _load(settings)
     if program is not None and not problems and ask_jira:
         problems += _jira_problems(settings, program)
     for problem in problems:
@@ -64,18 +59,27 @@ def _jira_problems(settings: Settings, program: Program) -> list[str]:
         return []
 
 
+def _load(settings: Settings) -> tuple[Program | None, list[str]]:
+    """The program, and every problem of the program file and the environment it needs."""
+    try:
+        program = load_program(settings.hypercare_config)
+    except ProgramFileError as exc:
+        return None, settings.problems() + [f"{exc.path}: {p}" for p in exc.problems]
+    return program, settings.problems(program)
+
+
 def serve(settings: Settings) -> int:
-    """Run the bot until SIGTERM or Ctrl-C; with no Slack credentials, run the demo."""
-    if settings.mode is RunMode.DEMO:
-        log.info("no SLACK_BOT_TOKEN set: running the local demo instead (see README)")
-        return demo(settings)
-    if check_config(settings, ask_jira=False) != 0:  # the runtime checks Jira without blocking
-        print("refusing to start: fix the problems above.", file=sys.stderr)
+    """Run the bot until SIGTERM or Ctrl-C; refuse to start, one line per problem, when a
+    secret or the program file is missing or wrong (a deploy must not look healthy)."""
+    program, problems = _load(settings)  # the runtime checks the Jira mapping without blocking
+    for problem in problems:
+        print(f"error: cannot start: {problem}", file=sys.stderr)
+    if problems or program is None:
         return 1
     from bot.app.build import build_runtime
 
     try:
-        runtime = build_runtime(settings, load_program(settings.hypercare_config)).start()
+        runtime = build_runtime(settings, program).start()
     except Exception as exc:  # say why in one line; the log above has the details
         log.exception("the bot could not start")
         print(f"error: the bot could not start: {type(exc).__name__}: {exc}", file=sys.stderr)
@@ -100,7 +104,15 @@ def migrate(settings: Settings) -> int:
 
 def demo(settings: Settings) -> int:
     """Play a scripted hypercare morning against local emulators and print what users see."""
-    from sandbox.demo.play import run_demo
+    try:
+        from sandbox.demo.play import run_demo
+    except ModuleNotFoundError as missing:  # an installed wheel holds the product only
+        print(
+            f"error: the demo needs the source checkout ({missing.name} is not installed): "
+            "in a clone of the repository run `pip install -e '.[demo]' && hypercare-bot demo`",
+            file=sys.stderr,
+        )
+        return 1
 
     run_demo(log_level=settings.log_level)
     return 0

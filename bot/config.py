@@ -40,7 +40,6 @@ class RunMode(StrEnum):
 
     SOCKET = "socket"
     HTTP = "http"
-    DEMO = "demo"
 
 
 class Settings(BaseSettings):
@@ -72,21 +71,34 @@ class Settings(BaseSettings):
 
     @property
     def mode(self) -> RunMode:
-        """Socket Mode with an app token, HTTP mode with a signing secret, else the demo."""
-        if self.slack_bot_token is None:
-            return RunMode.DEMO
+        """Socket Mode with an app token, else HTTP mode (with a signing secret)."""
         if self.slack_app_token is not None:
             return RunMode.SOCKET
         return RunMode.HTTP
 
-    def problems(self) -> list[str]:
-        """List what is missing for the chosen mode and integrations."""
+    def problems(self, program: Program | None = None) -> list[str]:
+        """List what is missing for Slack and, when the program opens tickets, for Jira.
+
+        A deploy with a missing secret must not look healthy: each problem names the variables
+        to set, and the Slack one points at the demo, which needs no credentials.
+        """
         problems = []
+        missing = [] if self.slack_bot_token else ["SLACK_BOT_TOKEN"]
         if self.mode is RunMode.HTTP and self.slack_signing_secret is None:
+            missing.append("SLACK_SIGNING_SECRET (or SLACK_APP_TOKEN for Socket Mode)")
+        if missing:
             problems.append(
-                "SLACK_SIGNING_SECRET is required in HTTP mode (or set SLACK_APP_TOKEN)"
+                f"{' and '.join(missing)} not set: the bot cannot reach Slack. Set "
+                f"{'it' if len(missing) == 1 else 'them'} (see README), or run "
+                "`hypercare-bot demo` to try the bot without Slack"
             )
-        if self.jira_url and not (self.jira_pat or (self.jira_email and self.jira_api_token)):
+        jira_missing = self._jira_missing() if program and program.jira else []
+        if jira_missing:
+            problems.append(
+                f"{' and '.join(jira_missing)} not set, but the program file's `jira:` section "
+                "opens tickets. Set them, or remove the section to run without Jira"
+            )
+        elif self.jira_url and not (self.jira_pat or (self.jira_email and self.jira_api_token)):
             problems.append(
                 "JIRA_URL is set but no credentials: set JIRA_EMAIL and JIRA_API_TOKEN "
                 "(Jira Cloud)"
@@ -95,6 +107,12 @@ class Settings(BaseSettings):
         if self.jira_url and not self.jira_url.startswith(("https://", "http://")):
             problems.append("JIRA_URL must start with https://")
         return problems
+
+    def _jira_missing(self) -> list[str]:
+        missing = [] if self.jira_url else ["JIRA_URL"]
+        if not (self.jira_pat or (self.jira_email and self.jira_api_token)):
+            missing.append("JIRA_EMAIL and JIRA_API_TOKEN (or JIRA_PAT)")
+        return missing
 
 
 class _Strict(BaseModel):

@@ -38,10 +38,14 @@ def wait_healthy(port: int, proc: subprocess.Popen[str], timeout: float = 30) ->
 
 
 def quiet_program_file(folder: Path) -> Path:
-    """The example program file without its digest channel: a bot started after a report's
-    slot posts it late, and rendering the weekly charts would race the test's requests."""
+    """The example program file without its digest channel (a bot started after a report's
+    slot posts it late, and rendering the weekly charts would race the test's requests) and
+    without Jira (serve would want its credentials)."""
     raw = yaml.safe_load((ROOT / "hypercare.example.yaml").read_text(encoding="utf-8"))
     raw["channels"].pop("digest", None)
+    raw.pop("jira", None)  # serve refuses a `jira:` section without Jira credentials
+    for severity in raw["severities"]:
+        severity.pop("auto_ticket", None)
     path = folder / "hypercare.yaml"
     path.write_text(yaml.safe_dump(raw), encoding="utf-8")
     return path
@@ -143,16 +147,52 @@ def test_demo_plays_the_scripted_morning(tmp_path: Path) -> None:
     assert not list(tmp_path.iterdir())  # the demo leaves nothing behind
 
 
-def test_no_credentials_means_serve_runs_the_demo(tmp_path: Path) -> None:
-    """Running `hypercare-bot` with no Slack token plays the demo instead of failing."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_")}
-    result = subprocess.run(
-        [sys.executable, "-m", "bot"],
-        env=env,
+def run_cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run `hypercare-bot <args>` with no Slack or Jira variables but `env`."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "JIRA_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        env={**clean, "DATABASE_URL": f"sqlite:///{tmp_path / 'h.db'}", **env},
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=60,
         check=False,
     )
-    assert result.returncode == 0 and "Hypercare Bot demo" in result.stdout
+
+
+def test_serve_without_slack_credentials_fails_in_one_line_pointing_at_the_demo(
+    tmp_path: Path,
+) -> None:
+    """A deploy with a missing secret must not look healthy: `hypercare-bot` (serve) exits 1
+    with one line naming the variables and the demo; check-config says the same."""
+    config = str(quiet_program_file(tmp_path))
+    result = run_cli(tmp_path, HYPERCARE_CONFIG=config)
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert "SLACK_BOT_TOKEN" in line and "SLACK_SIGNING_SECRET" in line
+    assert "hypercare-bot demo" in line and "Hypercare Bot demo" not in result.stdout
+    socket = run_cli(tmp_path, "serve", HYPERCARE_CONFIG=config, SLACK_APP_TOKEN="xapp-1")
+    [line] = socket.stderr.splitlines()
+    assert socket.returncode == 1 and "SLACK_BOT_TOKEN not set" in line
+    assert "SIGNING_SECRET" not in line  # Socket Mode needs none
+    check = run_cli(tmp_path, "check-config", HYPERCARE_CONFIG=config)
+    assert check.returncode == 1 and "SLACK_BOT_TOKEN" in check.stderr
+    assert not (tmp_path / "h.db").exists()  # nothing was started
+
+
+def test_serve_with_a_jira_section_but_no_jira_credentials_fails_naming_them(
+    tmp_path: Path,
+) -> None:
+    """The example program opens Jira tickets: without JIRA_* set, serve refuses to start."""
+    slack = {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET}
+    example = str(ROOT / "hypercare.example.yaml")
+    result = run_cli(tmp_path, "serve", HYPERCARE_CONFIG=example, **slack)
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert "JIRA_URL" in line and "JIRA_API_TOKEN" in line and "`jira:`" in line
+    token_only = run_cli(
+        tmp_path, "check-config", HYPERCARE_CONFIG=example, JIRA_URL="https://x.invalid", **slack
+    )
+    assert token_only.returncode == 1 and "JIRA_URL" not in token_only.stderr.split(" not set")[0]
+    assert "JIRA_EMAIL and JIRA_API_TOKEN (or JIRA_PAT) not set" in token_only.stderr

@@ -306,6 +306,8 @@ def check_config_with_jira(
     monkeypatch.chdir(tmp_path)
     for name, value in {
         "HYPERCARE_CONFIG": str(path),
+        "SLACK_BOT_TOKEN": "xoxb-check",
+        "SLACK_SIGNING_SECRET": "check",
         "JIRA_URL": jira.url,
         "JIRA_EMAIL": JIRA_EMAIL,
         "JIRA_API_TOKEN": token,

@@ -22,7 +22,7 @@ from bot.alerts.engine.model import FailureKind, Scrape, ScrapeFailure
 from bot.integrations.prometheus import ExpositionSource, PromQLSource, check_url, headers_from_env
 from bot.ports import MetricSource
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parent.parent / "alerts" / "engine" / "fixtures"
 NOW = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
 HUGE = 50 * 1024 * 1024
 CHUNK = 64 * 1024

@@ -12,9 +12,9 @@ from tests.conftest import ROOT
 
 def test_the_wheel_holds_the_product_and_no_emulator(tmp_path: Path) -> None:
     """Built offline with the backend in the environment, as a release would build it."""
+    build = ["wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path)]
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]
-        + ["-w", str(tmp_path), str(ROOT)],
+        [sys.executable, "-m", "pip", *build, str(ROOT)],
         check=True,
         capture_output=True,
         timeout=300,

@@ -129,10 +129,10 @@ class _HttpSource:
         url: str,
         *,
         timeout: float,
-        max_bytes: int,
-        headers: Mapping[str, str] | None,
-        client: httpx.Client | None,
-        allowed_hosts: Sequence[str] | None,
+        max_bytes: int = MAX_BYTES,
+        headers: Mapping[str, str] | None = None,
+        client: httpx.Client | None = None,
+        allowed_hosts: Sequence[str] | None = None,
     ) -> None:
         self.source_id = source_id
         self._url = url
@@ -214,27 +214,6 @@ class _HttpSource:
 
 class ExpositionSource(_HttpSource):
     """Scrapes a Prometheus/OpenMetrics endpoint (a gateway's /metrics)."""
-
-    def __init__(
-        self,
-        source_id: str,
-        url: str,
-        *,
-        timeout: float,
-        max_bytes: int = MAX_BYTES,
-        headers: Mapping[str, str] | None = None,
-        client: httpx.Client | None = None,
-        allowed_hosts: Sequence[str] | None = None,
-    ) -> None:
-        super().__init__(
-            source_id,
-            url,
-            timeout=timeout,
-            max_bytes=max_bytes,
-            headers=headers,
-            client=client,
-            allowed_hosts=allowed_hosts,
-        )
 
     def read(self, now: dt.datetime) -> Scrape | ScrapeFailure:
         """Scrape once."""

@@ -257,6 +257,11 @@ def alert_draft(alert: Alert, program: Program) -> TicketDraft:
     )
 
 
+def _alert_note(alert_id: int, kind: str, *, by: str, reason: str) -> dict[str, object]:
+    """The payload of a ticket note in an alert's thread (the alert announcer renders it)."""
+    return {"alert_id": alert_id, "kind": kind, "by": by, "until": None, "reason": reason}
+
+
 class AlertSubjects:
     """Tickets for alert incidents: linked from the alert's message and thread."""
 
@@ -300,13 +305,7 @@ class AlertSubjects:
     def record_ticket(self, subject: Subject, ticket: Ticket, now: dt.datetime) -> None:
         """Link it, note it in the alert's thread and refresh the alert's message."""
         tag = f"{subject.id}:ticket:{ticket.key}"
-        note: dict[str, object] = {
-            "alert_id": subject.id,
-            "kind": "ticketed",
-            "by": ticket.key,
-            "until": None,
-            "reason": ticket.url,
-        }
+        note = _alert_note(subject.id, "ticketed", by=ticket.key, reason=ticket.url)
         self._alerts.record_ticket(
             subject.id,
             ticket.key,
@@ -321,12 +320,6 @@ class AlertSubjects:
     def record_refusal(self, subject: Subject, reason: str, now: dt.datetime) -> None:
         """Say in the alert's thread that Jira refused the ticket, and why (leads can press
         *Create Jira ticket* again once the mapping is fixed)."""
-        note: dict[str, object] = {
-            "alert_id": subject.id,
-            "kind": "ticket_refused",
-            "by": "",
-            "until": None,
-            "reason": reason,
-        }
+        note = _alert_note(subject.id, "ticket_refused", by="", reason=reason)
         tag = f"{subject.id}:refused:{now:%Y%m%dT%H%M%S%f}"
         self._alerts.queue([Effect(ALERT_NOTE, note, f"{ALERT_NOTE}:{tag}")], now)

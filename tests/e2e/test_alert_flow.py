@@ -7,10 +7,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from bot.app.build import Runtime, build_runtime
 from bot.config import Program
 from sandbox.gateway.exposition import KongExposition
+from sandbox.jira.api import JiraEmulator
 from sandbox.slack import SlackEmulator, SlackUserSimulator
 from tests.conftest import SIGNING_SECRET, bot_settings
 from tests.support import wait_until
@@ -249,21 +251,20 @@ def test_acknowledge_and_a_leads_silence(
     assert "No alert is silenced" in str(user.slash_command("silences").json()["blocks"])
 
 
-def test_an_auto_ticket_rule_opens_one_jira_issue_linked_from_the_thread(
-    slack: SlackEmulator, gateway: KongExposition, database_url: str, program: Program
-) -> None:
-    """A rule with auto_ticket opens exactly one Jira issue when it fires, noted in its thread."""
-    from pydantic import SecretStr
-
-    from sandbox.jira.api import JiraEmulator
-
-    jira = JiraEmulator(email="bot@example.com", api_token="t").start()
+def start_ticketing_bot(
+    slack: SlackEmulator,
+    gateway: KongExposition,
+    database_url: str,
+    program: Program,
+    jira: JiraEmulator,
+    clock: Clock,
+) -> Runtime:
+    """A started bot whose checkout 5xx rule opens a Jira ticket in the emulator when it fires."""
     metrics = {
         "allowed_hosts": ["127.0.0.1"],
         "sources": [kong_source(gateway)],
         "rules": [checkout_5xx(auto_ticket=True)],
     }
-    alerting_program = with_metrics(program, metrics)
     settings = bot_settings(slack, database_url).model_copy(
         update={
             "jira_url": jira.url,
@@ -271,8 +272,16 @@ def test_an_auto_ticket_rule_opens_one_jira_issue_linked_from_the_thread(
             "jira_api_token": SecretStr("t"),
         }
     )
+    return build_runtime(settings, with_metrics(program, metrics), clock=clock).start()
+
+
+def test_an_auto_ticket_rule_opens_one_jira_issue_linked_from_the_thread(
+    slack: SlackEmulator, gateway: KongExposition, database_url: str, program: Program
+) -> None:
+    """A rule with auto_ticket opens exactly one Jira issue when it fires, noted in its thread."""
+    jira = JiraEmulator(email="bot@example.com", api_token="t").start()
     clock = Clock()
-    runtime = build_runtime(settings, alerting_program, clock=clock).start()
+    runtime = start_ticketing_bot(slack, gateway, database_url, program, jira, clock)
     try:
         fire(runtime, clock, gateway, slack)
         wait_until(lambda: jira.issues())
@@ -305,10 +314,6 @@ def test_a_ticket_jira_refuses_is_explained_in_the_alert_thread(
     slack: SlackEmulator, gateway: KongExposition, database_url: str, program: Program
 ) -> None:
     """A 400 on an alert's ticket is not retried: the alert's thread says what Jira said."""
-    from pydantic import SecretStr
-
-    from sandbox.jira.api import JiraEmulator
-
     jira = JiraEmulator(email="bot@example.com", api_token="t").start()
     jira.fail_next(
         "POST",
@@ -316,20 +321,8 @@ def test_a_ticket_jira_refuses_is_explained_in_the_alert_thread(
         status=400,
         body={"errorMessages": [], "errors": {"priority": "Priority 'Highest' is not valid"}},
     )
-    metrics = {
-        "allowed_hosts": ["127.0.0.1"],
-        "sources": [kong_source(gateway)],
-        "rules": [checkout_5xx(auto_ticket=True)],
-    }
-    settings = bot_settings(slack, database_url).model_copy(
-        update={
-            "jira_url": jira.url,
-            "jira_email": "bot@example.com",
-            "jira_api_token": SecretStr("t"),
-        }
-    )
     clock = Clock()
-    runtime = build_runtime(settings, with_metrics(program, metrics), clock=clock).start()
+    runtime = start_ticketing_bot(slack, gateway, database_url, program, jira, clock)
     try:
         fire(runtime, clock, gateway, slack)
         note = wait_until(lambda: [n for n in thread_notes(slack) if "Jira refused" in n])

@@ -6,6 +6,7 @@ Slack emulator; people press buttons through the signed user simulator.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -17,11 +18,12 @@ import yaml
 
 from bot.app.build import Runtime, build_runtime
 from bot.config import Program
+from bot.domain import ItemKind, ItemRef
 from sandbox.slack import SlackEmulator, SlackUserSimulator
 from sandbox.slack.api import RecordedCall
 from tests.conftest import SIGNING_SECRET, bot_settings
 from tests.e2e.test_feedback_flow import good_values, open_modal
-from tests.support import wait_until
+from tests.support import JobRuns, claims, wait_outbox_drained, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 PRIMARY, SECONDARY, LEAD, ADMIN = "U0PRIM", "U0SECOND", "U0LEAD1", "U0ADMIN1"
@@ -121,7 +123,8 @@ def test_an_unacknowledged_sev1_climbs_each_tier_at_its_time(
     start_bot: Start, slack: SlackEmulator
 ) -> None:
     """Primary at once, secondary after the first wait, the lead after the second; once each."""
-    _, user = start_bot(escalating_program())
+    bot, user = start_bot(escalating_program())
+    ticks = JobRuns(bot, "escalation-tick")
     filed, receipt = file_sev1(user, slack)
     [primary] = wait_until(lambda: pages_to(slack, PRIMARY))
     [secondary] = wait_until(lambda: pages_to(slack, SECONDARY), timeout=10)
@@ -136,7 +139,10 @@ def test_an_unacknowledged_sev1_climbs_each_tier_at_its_time(
     assert any(f"Paging <@{PRIMARY}> (primary on-call)" in t for t in texts)
     assert any(f"Paging <@{SECONDARY}> (secondary on-call)" in t for t in texts)
     assert any(f"Paging <@{LEAD}> (lead)" in t for t in texts)
-    time.sleep(1)
+    # A tick after the lead's page, then the outbox drained: a second page would be out by now.
+    ticks.wait_for_run_after(lead.at)
+    wait_outbox_drained(bot.engine)
+    assert len(claims(bot.engine, "escalation:")) == 3  # each step was handed out once
     assert [len(pages_to(slack, p)) for p in (PRIMARY, SECONDARY, LEAD)] == [1, 1, 1]
 
 
@@ -144,7 +150,8 @@ def test_acknowledging_mid_climb_stops_it_and_updates_the_messages(
     start_bot: Start, slack: SlackEmulator
 ) -> None:
     """The primary presses Acknowledge in the DM: no secondary page, receipt and DM say who."""
-    _, user = start_bot(escalating_program())
+    bot, user = start_bot(escalating_program())
+    ticks = JobRuns(bot, "escalation-tick")
     _, receipt = file_sev1(user, slack)
     [page] = wait_until(lambda: pages_to(slack, PRIMARY))
     response = user.click_button(
@@ -167,7 +174,13 @@ def test_acknowledging_mid_climb_stops_it_and_updates_the_messages(
     )
     wait_until(lambda: "Acknowledged by" in json.dumps(slack.message("C0FEEDBACK", receipt["ts"])))
     wait_until(lambda: any("acknowledged HC-1" in t for t in thread_texts(slack, receipt)))
-    time.sleep(WAIT + 1)
+    # A tick past the time the lead was due, then the outbox drained: neither tier was paged.
+    assert bot.services.escalation is not None
+    record = bot.services.escalation.get(ItemRef(ItemKind.FEEDBACK, 1))
+    assert record is not None
+    ticks.wait_for_run_after(record.state.started_at + dt.timedelta(seconds=2 * WAIT))
+    wait_outbox_drained(bot.engine)
+    assert len(claims(bot.engine, "escalation:")) == 1  # the primary's step only
     assert pages_to(slack, SECONDARY) == [] and pages_to(slack, LEAD) == []
 
 

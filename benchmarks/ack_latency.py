@@ -11,12 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
-import logging
 import math
-import os
-import platform
-import tempfile
 import textwrap
 import threading
 import time
@@ -28,24 +23,39 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from pydantic import SecretStr
 from slack_bolt import Ack, App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
 from slack_sdk.signature import SignatureVerifier
-from sqlalchemy.engine import make_url
 from waitress.server import create_server
 
 from bot.app.build import HTTP_THREADS, Runtime, _serve_until, build_runtime
-from bot.config import Program, Settings
+from bot.config import Program
 from sandbox.demo.samples import feedback_form
 from sandbox.slack import SlackEmulator, SlackUserSimulator
 from sandbox.slack.user import request_headers
 
-TOKEN = "xoxb-bench-token"  # the emulator's, not a real secret
-SECRET = "bench-signing-secret"  # signs loopback requests only
-FEEDBACK = "C0FEEDBACK"
-REPORTER = "U0ALICE"
+from _harness import (
+    FEEDBACK,
+    REPORTER,
+    SIGNING_SECRET,
+    SLACK_TOKEN,
+    add_output_options,
+    bot_settings,
+    database,
+    database_kind,
+    finite,
+    machine,
+    machine_line,
+    parser,
+    percentile,
+    positive_int,
+    quiet_logging,
+    slack_emulator,
+    time_ms,
+    write_json,
+)
+
 COMMAND = "/hypercare"
 MODAL = "hypercare-feedback-modal"
 EVENTS_PATH = "/slack/events"
@@ -118,9 +128,9 @@ class Cell:
             "concurrency": self.concurrency,
             "n": self.sent,
             "errors": self.errors,
-            "p50_ms": _finite(self.p50),
-            "p99_ms": _finite(self.p99),
-            "requests_per_s": _finite(self.throughput),
+            "p50_ms": finite(self.p50),
+            "p99_ms": finite(self.p99),
+            "requests_per_s": finite(self.throughput),
         }
 
 
@@ -154,22 +164,6 @@ class Run:
         self.accepted.add(kind, accepted)
 
 
-def _finite(value: float) -> float | None:
-    """The value rounded for JSON, or None when it is not a number."""
-    return None if math.isnan(value) else round(value, 3)
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """The q-th percentile (0-100), interpolating linearly between closest ranks."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100
-    low = math.floor(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
 # -- requests ----------------------------------------------------------------------------------
 
 
@@ -177,7 +171,7 @@ class _BodyRecorder(SlackUserSimulator):
     """A simulated Slack user that keeps each request body instead of sending it."""
 
     def __init__(self) -> None:
-        super().__init__(f"http://127.0.0.1:9{EVENTS_PATH}", SECRET)
+        super().__init__(f"http://127.0.0.1:9{EVENTS_PATH}", SIGNING_SECRET)
         self.bodies: list[bytes] = []
 
     def deliver(self, raw: bytes, headers: dict[str, str]) -> httpx.Response:
@@ -202,12 +196,10 @@ def build_bodies(kind: str, count: int, view: dict[str, Any]) -> list[bytes]:
 def send(client: httpx.Client, url: str, body: bytes, verifier: SignatureVerifier) -> float | None:
     """Post one signed body; return its latency in ms, or None for an error answer."""
     headers = request_headers(verifier, body)
-    start = time.perf_counter()
     try:
-        response = client.post(url, content=body, headers=headers)
+        elapsed, response = time_ms(lambda: client.post(url, content=body, headers=headers))
     except httpx.HTTPError:
         return None
-    elapsed = (time.perf_counter() - start) * 1000
     return None if response.status_code != 200 or _form_errors(response) else elapsed
 
 
@@ -236,7 +228,7 @@ class Load:
 
 def run_load(url: str, warmup: list[bytes], timed: list[bytes], concurrency: int) -> Load:
     """Send warmups, then time the bodies from `concurrency` keep-alive clients at once."""
-    verifier = SignatureVerifier(SECRET)
+    verifier = SignatureVerifier(SIGNING_SECRET)
     barrier = threading.Barrier(concurrency + 1)
     lock = threading.Lock()
     pending = list(reversed(timed))
@@ -277,8 +269,8 @@ def run_load(url: str, warmup: list[bytes], timed: list[bytes], concurrency: int
 def build_baseline_app(api_url: str) -> App:
     """A bare Bolt app that verifies signatures and only acks the same two requests."""
     app = App(
-        client=WebClient(token=TOKEN, base_url=api_url),
-        signing_secret=SECRET,
+        client=WebClient(token=SLACK_TOKEN, base_url=api_url),
+        signing_secret=SIGNING_SECRET,
         request_verification_enabled=True,
         token_verification_enabled=False,
     )
@@ -315,15 +307,7 @@ def serve_baseline(api_url: str) -> Iterator[str]:
 @contextlib.contextmanager
 def run_bot(slack: SlackEmulator, database_url: str) -> Iterator[Runtime]:
     """Start the real bot in HTTP mode against the emulator; stop it afterwards."""
-    settings = Settings(
-        slack_bot_token=SecretStr(TOKEN),
-        slack_signing_secret=SecretStr(SECRET),
-        slack_api_url=slack.base_url,
-        database_url=database_url,
-        host="127.0.0.1",
-        port=0,
-        _env_file=None,
-    )
+    settings = bot_settings(slack, database_url)
     runtime = build_runtime(settings, Program.model_validate(PROGRAM)).start()
     try:
         yield runtime
@@ -331,28 +315,9 @@ def run_bot(slack: SlackEmulator, database_url: str) -> Iterator[Runtime]:
         runtime.stop()
 
 
-@contextlib.contextmanager
-def emulator() -> Iterator[SlackEmulator]:
-    """The Slack Web API emulator with the channel and reporter the bot posts to."""
-    with SlackEmulator(token=TOKEN) as slack:
-        slack.add_channel(FEEDBACK, "hypercare-feedback")
-        slack.add_user(REPORTER, "alice")
-        yield slack
-
-
-@contextlib.contextmanager
-def database(url: str | None) -> Iterator[str]:
-    """The given database URL, or a temporary SQLite file removed afterwards."""
-    if url:
-        yield url
-        return
-    with tempfile.TemporaryDirectory(prefix="hc-bench-") as tmp:
-        yield f"sqlite:///{Path(tmp) / 'bench.db'}"
-
-
 def open_modal(bot_url: str, slack: SlackEmulator) -> dict[str, Any]:
     """Run /hypercare once through the bot and return the modal it opened."""
-    with SlackUserSimulator(bot_url, SECRET, emulator=slack) as user:
+    with SlackUserSimulator(bot_url, SIGNING_SECRET, emulator=slack) as user:
         response = user.slash_command(user_id=REPORTER, channel_id=FEEDBACK)
         if response.status_code != 200:
             raise RuntimeError(f"/hypercare answered {response.status_code}")
@@ -402,14 +367,9 @@ def measure(
 
 def environment(options: Options, database_url: str) -> dict[str, Any]:
     """What the figures depend on."""
-    url = make_url(database_url)
-    kind = url.drivername + ("" if options.database_url else " (temporary file)")
     return {
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
-        "database": kind,
+        **machine(),
+        "database": database_kind(database_url, options.database_url),
         "slack_bolt": version("slack-bolt"),
         "waitress": version("waitress"),
         "http_threads": HTTP_THREADS,
@@ -455,8 +415,7 @@ def report(env: dict[str, Any], run: Run, options: Options, stored: int) -> None
     """Print the environment, the table, the after-ack backlog and the storage check."""
     print("Hypercare Bot ack latency: the bot next to a bare Bolt app, same waitress, 127.0.0.1")
     print(
-        f"Python {env['python']} ({env['implementation']}) | {env['cpus']} CPUs | "
-        f"database {env['database']} | slack-bolt {env['slack_bolt']} | "
+        f"{machine_line(env)} | database {env['database']} | slack-bolt {env['slack_bolt']} | "
         f"waitress {env['waitress']} ({env['http_threads']} threads)"
     )
     print(
@@ -474,16 +433,15 @@ def report(env: dict[str, Any], run: Run, options: Options, stored: int) -> None
         print(f"WARNING: {stored} feedback rows stored for {sent} view submissions")
 
 
-def write_json(path: Path, env: dict[str, Any], run: Run, stored: int) -> None:
-    """Write the figures as JSON."""
-    data = {
+def figures(env: dict[str, Any], run: Run, stored: int) -> dict[str, Any]:
+    """The figures, for --json."""
+    return {
         "environment": env,
         "cells": [c.summary() for c in run.cells],
         "after_ack_backlog_s": {k: round(v, 3) for k, v in run.backlog.items()},
         "feedback_rows_stored": stored,
         "view_submissions_sent": run.sent.submission,
     }
-    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
 # -- entry point -------------------------------------------------------------------------------
@@ -496,50 +454,33 @@ def _concurrency(text: str) -> list[int]:
     return levels
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
 def parse_options(argv: Sequence[str] | None = None) -> Options:
     """Read the command line."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument(
+    cli = parser(__doc__)
+    cli.add_argument(
         "--requests",
-        type=_positive,
+        type=positive_int,
         default=200,
         help=f"timed requests per cell (at concurrency 1: at most {SINGLE_MAX}; default 200)",
     )
-    parser.add_argument(
+    cli.add_argument(
         "--concurrency", type=_concurrency, default=[1, 10, 50], help="default 1,10,50"
     )
-    parser.add_argument("--warmup", type=int, default=20, help="untimed requests per cell")
-    parser.add_argument("--database-url", help="SQLAlchemy URL (default: a temporary SQLite file)")
-    parser.add_argument("--json", type=Path, dest="json_path", help="also write figures here")
-    args = parser.parse_args(argv)
+    cli.add_argument("--warmup", type=int, default=20, help="untimed requests per cell")
+    add_output_options(cli, "SQLAlchemy URL (default: a temporary SQLite file)")
+    args = cli.parse_args(argv)
     return Options(
         args.requests, args.concurrency, max(args.warmup, 0), args.database_url, args.json_path
     )
 
 
-def quiet_logging() -> None:
-    """Warnings only; waitress's queue-depth notes are expected above 16 connections."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    for name in ("bot", "handlers", "storage", "slack_bolt", "slack_sdk", "alembic", "httpx"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    logging.getLogger("waitress").setLevel(logging.WARNING)
-    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the benchmark and print the table."""
     options = parse_options(argv)
-    quiet_logging()
+    quiet_logging(errors_only=("waitress.queue",))  # its queue-depth notes: expected above 16
     with (
         database(options.database_url) as database_url,
-        emulator() as slack,
+        slack_emulator() as slack,
         run_bot(slack, database_url) as runtime,
         serve_baseline(slack.base_url) as baseline_url,
     ):
@@ -552,8 +493,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         env = environment(options, database_url)
     report(env, run, options, stored)
     if options.json_path is not None:
-        write_json(options.json_path, env, run, stored)
-        print(f"figures written to {options.json_path}")
+        write_json(options.json_path, figures(env, run, stored))
 
 
 if __name__ == "__main__":

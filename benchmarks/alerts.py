@@ -12,18 +12,11 @@ message. Everything runs in one process on 127.0.0.1. Run it with:
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import datetime as dt
 import itertools
-import json
-import logging
 import math
-import os
-import platform
 import random
-import statistics
-import tempfile
 import threading
 import time
 import tracemalloc
@@ -35,23 +28,37 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from prometheus_client.parser import text_string_to_metric_families
-from pydantic import SecretStr
 
 from bot.alerts.engine.exposition import parse_exposition
 from bot.alerts.engine.model import Scrape
 from bot.alerts.engine.presets import KONG
 from bot.alerts.engine.rules import ErrorRateQuery, HistogramLatencyQuery, Rule, evaluate
 from bot.app.build import Runtime, build_runtime
-from bot.config import Program, Settings
+from bot.config import Program
 from bot.integrations.prometheus import MAX_BYTES, ExpositionSource
 from sandbox.slack import RecordedCall, SlackEmulator
 
+from _harness import (
+    FEEDBACK,
+    HOST,
+    TEMPORARY,
+    add_output_options,
+    bot_settings,
+    database,
+    machine,
+    machine_line,
+    median,
+    parser,
+    positive_int,
+    quiet_logging,
+    slack_emulator,
+    time_ms,
+    write_json,
+)
+
 T = TypeVar("T")
 
-TOKEN = "xoxb-bench-token"  # the emulator's, not a real secret
-SECRET = "bench-signing-secret"  # nothing signed is sent
-FEEDBACK, ALERTS = "C0FEEDBACK", "C0ALERTS"
-HOST = "127.0.0.1"
+ALERTS = "C0ALERTS"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 SEED = 20261116
 MIB = 1024 * 1024
@@ -100,14 +107,7 @@ class Options:
     json_path: Path | None
 
 
-# -- timing helpers ------------------------------------------------------------------------------
-
-
-def timed(work: Callable[[], T]) -> tuple[float, T]:
-    """Run `work`; return its wall time in ms and its result."""
-    start = time.perf_counter()
-    result = work()
-    return (time.perf_counter() - start) * 1000, result
+# -- memory ----------------------------------------------------------------------------------------
 
 
 def traced(work: Callable[[], T]) -> tuple[float, float, T]:
@@ -119,11 +119,6 @@ def traced(work: Callable[[], T]) -> tuple[float, float, T]:
     finally:
         tracemalloc.stop()
     return peak / MIB, kept / MIB, result
-
-
-def median(values: Sequence[float]) -> float:
-    """The median, or NaN for no values."""
-    return statistics.median(values) if values else math.nan
 
 
 # -- a metrics endpoint on 127.0.0.1 -------------------------------------------------------------
@@ -376,11 +371,11 @@ def one_repetition(
     """Time each step once, in the same order every time; keep the figures of the last one."""
     text = exposition.newer.decode()
     now = earlier.at + dt.timedelta(seconds=SCRAPE_GAP_S)
-    ms, count = timed(lambda: consume(text))
+    ms, count = time_ms(lambda: consume(text))
     run.times_ms["floor"].append(ms)
     if count != run.samples:
         run.problems.append(f"prometheus_client gave {count} samples, not {run.samples}")
-    ms, parsed = timed(lambda: parse_exposition(exposition.newer, CONTENT_TYPE))
+    ms, parsed = time_ms(lambda: parse_exposition(exposition.newer, CONTENT_TYPE))
     run.times_ms["parse"].append(ms)
     if len(parsed) != run.samples:
         run.problems.append(f"parse_exposition gave {len(parsed)} samples, not {run.samples}")
@@ -518,16 +513,8 @@ def alerting_program(url: str) -> Program:
 @contextlib.contextmanager
 def running_bot(slack: SlackEmulator, url: str) -> Iterator[Runtime]:
     """The real bot in HTTP mode on a temporary SQLite file, its scheduler polling `url`."""
-    with tempfile.TemporaryDirectory(prefix="hc-bench-") as tmp:
-        settings = Settings(
-            slack_bot_token=SecretStr(TOKEN),
-            slack_signing_secret=SecretStr(SECRET),
-            slack_api_url=slack.base_url,
-            database_url=f"sqlite:///{Path(tmp) / 'alerts.db'}",
-            host=HOST,
-            port=0,
-            _env_file=None,
-        )
+    with database(None, "alerts") as database_url:
+        settings = bot_settings(slack, database_url)
         runtime = build_runtime(settings, alerting_program(url)).start()
         try:
             yield runtime
@@ -608,13 +595,12 @@ def measure_alerts(options: Options) -> AlertRun:
     """Part 2: the real bot reading a backend that fails `--trials` times."""
     run = AlertRun()
     backend = FailingBackend()
+    channels = {FEEDBACK: "hypercare-feedback", ALERTS: "hypercare-alerts"}
     with (
-        SlackEmulator(token=TOKEN) as slack,
+        slack_emulator(channels, users={}) as slack,
         Endpoint(backend.body) as endpoint,
         running_bot(slack, endpoint.url),
     ):
-        slack.add_channel(FEEDBACK, "hypercare-feedback")
-        slack.add_channel(ALERTS, "hypercare-alerts")
         healthy_since = time.time()
         for number in range(options.trials):
             if not settle(slack, endpoint, healthy_since, resolved=number):
@@ -637,14 +623,11 @@ def measure_alerts(options: Options) -> AlertRun:
 def environment() -> dict[str, Any]:
     """What the figures depend on."""
     return {
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
+        **machine(),
         "prometheus_client": version("prometheus-client"),
         "httpx": version("httpx"),
         "apscheduler": version("apscheduler"),
-        "database": "sqlite (temporary file)",
+        "database": f"sqlite{TEMPORARY}",
     }
 
 
@@ -689,9 +672,8 @@ def report(env: dict[str, Any], scrape: ScrapeRun, alerts: AlertRun, options: Op
     """Print the environment, both tables and the notes."""
     print("Hypercare Bot gateway alerts: scrape cost and failure-to-alert time, 127.0.0.1")
     print(
-        f"Python {env['python']} ({env['implementation']}) | {env['cpus']} CPUs | "
-        f"prometheus-client {env['prometheus_client']} | httpx {env['httpx']} | "
-        f"APScheduler {env['apscheduler']} | database {env['database']}"
+        f"{machine_line(env)} | prometheus-client {env['prometheus_client']} | "
+        f"httpx {env['httpx']} | APScheduler {env['apscheduler']} | database {env['database']}"
     )
     print(
         f"\n1. One scrape of a Kong 3.x exposition: {scrape.samples:,} samples "
@@ -723,10 +705,10 @@ def report(env: dict[str, Any], scrape: ScrapeRun, alerts: AlertRun, options: Op
         print(f"WARNING: {problem}")
 
 
-def write_json(path: Path, env: dict[str, Any], scrape: ScrapeRun, alerts: AlertRun) -> None:
-    """Write the figures as JSON."""
+def figures(env: dict[str, Any], scrape: ScrapeRun, alerts: AlertRun) -> dict[str, Any]:
+    """The figures, for --json."""
     floor = scrape.median_ms("floor")
-    data = {
+    return {
         "environment": env,
         "scrape": {
             "samples": scrape.samples,
@@ -753,35 +735,20 @@ def write_json(path: Path, env: dict[str, Any], scrape: ScrapeRun, alerts: Alert
             "problems": alerts.problems,
         },
     }
-    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
 # -- entry point ---------------------------------------------------------------------------------
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
 def parse_options(argv: Sequence[str] | None = None) -> Options:
     """Read the command line."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--series", type=_positive, default=100_000, help="samples (100000)")
-    parser.add_argument("--repeat", type=_positive, default=5, help="timed runs per step (5)")
-    parser.add_argument("--trials", type=_positive, default=5, help="backend failures (5)")
-    parser.add_argument("--json", type=Path, dest="json_path", help="also write figures here")
-    args = parser.parse_args(argv)
+    cli = parser(__doc__)
+    cli.add_argument("--series", type=positive_int, default=100_000, help="samples (100000)")
+    cli.add_argument("--repeat", type=positive_int, default=5, help="timed runs per step (5)")
+    cli.add_argument("--trials", type=positive_int, default=5, help="backend failures (5)")
+    add_output_options(cli)
+    args = cli.parse_args(argv)
     return Options(args.series, args.repeat, args.trials, args.json_path)
-
-
-def quiet_logging() -> None:
-    """Warnings only."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    for name in ("bot", "storage", "slack_sdk", "alembic", "httpx", "apscheduler", "waitress"):
-        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -794,8 +761,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     env = environment()
     report(env, scrape, alerts, options)
     if options.json_path is not None:
-        write_json(options.json_path, env, scrape, alerts)
-        print(f"figures written to {options.json_path}")
+        write_json(options.json_path, figures(env, scrape, alerts))
 
 
 if __name__ == "__main__":

@@ -14,22 +14,15 @@ To time another function, add one `@measure("name")` function taking a `Cell`.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
-import json
-import os
-import platform
+import functools
 import random
-import statistics
-import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, Index, func, insert, select, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Program, load_program
@@ -42,7 +35,19 @@ from storage import db
 from storage.kpis import Kpis
 from storage.models import Base, FeedbackRow
 
-ROOT = Path(__file__).resolve().parent.parent
+from _harness import (
+    EXAMPLE_PROGRAM,
+    add_output_options,
+    database,
+    database_kind,
+    machine,
+    median,
+    parser,
+    positive_int,
+    repeat_ms,
+    write_json,
+)
+
 NOW = dt.datetime(2026, 12, 4, 15, 0, tzinfo=dt.UTC)
 SPAN = dt.timedelta(days=120)  # the seeded timeline ends at NOW
 BATCH = 10_000
@@ -283,13 +288,7 @@ class Seeder:
 
 def timed(function: Callable[[Cell], object], cell: Cell, repeat: int) -> float:
     """The median of `repeat` runs after one warm-up, in ms."""
-    function(cell)
-    runs = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function(cell)
-        runs.append(1000 * (time.perf_counter() - start))
-    return statistics.median(runs)
+    return median(repeat_ms(functools.partial(function, cell), repeat, warmup=1))
 
 
 def settle(engine: Engine) -> None:
@@ -312,16 +311,6 @@ def refuse_non_empty(engine: Engine) -> None:
                 raise SystemExit(f"the database already has {table} rows; give an empty one")
 
 
-@contextlib.contextmanager
-def database(url: str | None) -> Iterator[str]:
-    """The given URL, or a temporary SQLite file."""
-    if url:
-        yield url
-        return
-    with tempfile.TemporaryDirectory(prefix="hc-kpis-") as tmp:
-        yield f"sqlite:///{Path(tmp) / 'kpis.db'}"
-
-
 def kpi_indexes() -> list[Index]:
     """The indexes migration 0007 adds for the KPI queries."""
     return [
@@ -338,7 +327,7 @@ def run(url: str, sizes: Sequence[int], repeat: int, *, indexes: bool) -> dict[s
         for index in kpi_indexes():
             index.drop(engine)
     sessions = db.make_sessions(engine)
-    example = load_program(ROOT / "hypercare.example.yaml")
+    example = load_program(EXAMPLE_PROGRAM)
     reports = ReportsProgram.model_validate({"exit_criteria": CRITERIA})
     cell = Cell(Kpis(sessions), sessions, example.model_copy(update={"reports": reports}))
     seeder = Seeder(sessions)
@@ -393,22 +382,22 @@ def _sizes(value: str) -> list[int]:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Seed, time and print."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--sizes", type=_sizes, default=[10_000, 100_000, 1_000_000])
-    parser.add_argument("--repeat", type=int, default=5, help="timed runs per cell (5)")
-    parser.add_argument("--database-url", help="SQLAlchemy URL (default: a temporary SQLite file)")
-    parser.add_argument("--json", type=Path, dest="json_path", help="also write figures here")
-    parser.add_argument(
+    cli = parser(__doc__)
+    cli.add_argument("--sizes", type=_sizes, default=[10_000, 100_000, 1_000_000])
+    cli.add_argument("--repeat", type=positive_int, default=5, help="timed runs per cell (5)")
+    add_output_options(cli, "SQLAlchemy URL (default: a temporary SQLite file)")
+    cli.add_argument(
         "--without-kpi-indexes",
         action="store_true",
         help="drop migration 0007's indexes for the run (to see what they buy); put back after",
     )
-    args = parser.parse_args(argv)
-    with database(args.database_url) as url:
-        kind = make_url(url).drivername + ("" if args.database_url else " (temporary)")
+    args = cli.parse_args(argv)
+    env = machine()
+    with database(args.database_url, "kpis") as url:
+        kind = database_kind(url, args.database_url)
         print(
-            f"Hypercare Bot digest KPIs | Python {platform.python_version()} | "
-            f"{os.cpu_count()} CPUs | database {kind} | median of {args.repeat} runs"
+            f"Hypercare Bot digest KPIs | Python {env['python']} | "
+            f"{env['cpus']} CPUs | database {kind} | median of {args.repeat} runs"
             + (" | WITHOUT the KPI indexes" if args.without_kpi_indexes else "")
         )
         results = run(url, args.sizes, args.repeat, indexes=not args.without_kpi_indexes)
@@ -416,8 +405,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(table(results))
     if args.json_path is not None:
         results["database"] = kind
-        args.json_path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-        print(f"figures written to {args.json_path}")
+        write_json(args.json_path, results)
 
 
 if __name__ == "__main__":

@@ -24,12 +24,8 @@ import datetime as dt
 import json
 import logging
 import math
-import os
-import platform
 import re
 import resource
-import statistics
-import tempfile
 import time
 import uuid
 from collections import Counter
@@ -39,12 +35,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import SecretStr
 from sqlalchemy import Engine, event, select, text
 from sqlalchemy.engine import make_url
 
 from bot.app.build import Runtime, build_runtime
-from bot.config import Program, Settings
+from bot.config import Program
 from bot.domain import EscalatingItem, FeedbackDraft, ItemKind, ItemRef, Page
 from bot.escalation.model import values_of
 from bot.escalation.paging import DM, MENTION
@@ -54,6 +49,7 @@ from bot.oncall.policy import Snapshot
 from bot.ports import utc_now
 from bot.slack.notifier import make_client
 from bot.slack.pager import SlackPager
+from sandbox.demo.programs import two_tier_escalation
 from sandbox.demo.samples import feedback_draft
 from sandbox.slack import RecordedCall, SlackEmulator
 from storage import db
@@ -61,16 +57,33 @@ from storage.escalations import EscalationRepository
 from storage.models import OutboxRow
 from storage.repositories import FeedbackRepository
 
-ROOT = Path(__file__).resolve().parent.parent
-PROGRAM_FILE = ROOT / "hypercare.example.yaml"
-SLACK_TOKEN = "xoxb-bench-token"  # the emulator's, not a real secret
-SIGNING_SECRET = "bench-signing-secret"  # never used: nothing is served to Slack
-FEEDBACK = "C0FEEDBACK"  # the example program's feedback channel
+from _harness import (
+    EXAMPLE_PROGRAM,
+    FEEDBACK,
+    RECEIPT_TS_BASE,
+    REPORTER,
+    SLACK_TOKEN,
+    TEMPORARY,
+    add_output_options,
+    bot_settings,
+    finite,
+    machine,
+    machine_line,
+    median,
+    parser,
+    percentile,
+    positive_int,
+    quiet_logging,
+    repeat_ms,
+    slack_emulator,
+    sqlite_files,
+    time_ms,
+    write_json,
+)
+
 PRIMARY, SECONDARY, BASELINE_USER = "U0PRIM", "U0SECOND", "U0BASELINE"
-REPORTER = "U0ALICE"
 SEVERITY = "sev1"
 WAIT = dt.timedelta(seconds=5)  # the policy's wait between the primary and the secondary
-RECEIPT_TS_BASE = 1_800_000_000  # receipt ts = base + feedback id, beyond the emulator's own
 BASELINE_POSTS = 200
 SETTLE_FLOOR_S = 60.0  # how long part 1 waits past the last due time, at least
 _ITEM_IN_BUTTON = re.compile(r'"value": "feedback:(\d+)"')
@@ -94,39 +107,30 @@ class Options:
 def escalating_program() -> Program:
     """The example program with one-person rotas (on call since 2020) and a short sev1 policy.
 
-    `resolve_within` is hours away, so no SLA-breach round falls due during a run.
+    `resolve_within` is hours away, so no SLA-breach round falls due during a run. The digest
+    channel is dropped: this measures escalation, and without it no digest or weekly review is
+    scheduled (one would post to a channel the emulator does not know, on a run across 16:00
+    on a Friday, say).
     """
-    raw: dict[str, Any] = yaml.safe_load(PROGRAM_FILE.read_text(encoding="utf-8"))
-    raw["oncall"] = {
-        "primary": "first",
-        "secondary": "second",
-        "rotas": [
-            {"id": "first", "members": [PRIMARY], "handoff": "MON 09:00", "start": "2020-01-06"},
-            {"id": "second", "members": [SECONDARY], "handoff": "MON 09:00", "start": "2020-01-06"},
-        ],
-    }
-    wait = f"{int(WAIT.total_seconds())}s"
-    raw["escalation"] = {
-        "policies": [
-            {
-                "severity": SEVERITY,
-                "ack_within": "1h",
-                "resolve_within": "4h",
-                "steps": ["notify_primary", {"wait": wait}, "notify_secondary"],
-            }
-        ]
-    }
+    raw: dict[str, Any] = yaml.safe_load(EXAMPLE_PROGRAM.read_text(encoding="utf-8"))
+    raw["channels"].pop("digest", None)
+    raw.update(
+        two_tier_escalation(
+            PRIMARY,
+            SECONDARY,
+            wait_s=WAIT.total_seconds(),
+            severity=SEVERITY,
+            ack_within="1h",
+            resolve_within="4h",
+            notify_leads=False,
+        )
+    )
     return Program.model_validate(raw)
 
 
-@contextlib.contextmanager
-def slack_emulator() -> Iterator[SlackEmulator]:
+def emulator() -> contextlib.AbstractContextManager[SlackEmulator]:
     """A fresh Slack emulator per cell: it keeps every call in memory until it is dropped."""
-    with SlackEmulator(token=SLACK_TOKEN) as slack:
-        slack.add_channel(FEEDBACK, "hypercare-feedback")
-        for user, name in ((PRIMARY, "primary"), (SECONDARY, "secondary"), (REPORTER, "alice")):
-            slack.add_user(user, name)
-        yield slack
+    return slack_emulator(users={PRIMARY: "primary", SECONDARY: "secondary", REPORTER: "alice"})
 
 
 @contextlib.contextmanager
@@ -137,16 +141,7 @@ def bot(
     clock: Callable[[], dt.datetime] = utc_now,
 ) -> Iterator[Runtime]:
     """The bot as build_runtime wires it, migrated and not started; stopped afterwards."""
-    settings = Settings(
-        slack_bot_token=SecretStr(SLACK_TOKEN),
-        slack_signing_secret=SecretStr(SIGNING_SECRET),
-        slack_api_url=slack.base_url,
-        database_url=database_url,
-        host="127.0.0.1",
-        port=0,
-        escalation_tick_seconds=tick_s,
-        _env_file=None,
-    )
+    settings = bot_settings(slack, database_url, escalation_tick_seconds=tick_s)
     runtime = build_runtime(settings, escalating_program(), clock)
     try:
         db.migrate(runtime.engine)
@@ -174,10 +169,10 @@ class Databases:
         self._url = url
         self._stack = stack
         self._count = 0
-        self._tmp: Path | None = None
+        self._sqlite: Callable[[str], str] | None = None
         self._admin: Engine | None = None
         if url is None:
-            self._tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hc-bench-")))
+            self._sqlite = stack.enter_context(sqlite_files())
         else:
             self._admin = db.make_engine(url)
             stack.callback(self._admin.dispose)  # after the schemas are dropped (LIFO)
@@ -186,14 +181,14 @@ class Databases:
     def kind(self) -> str:
         """The backend, for the report."""
         if self._url is None:
-            return "sqlite (temporary file)"
+            return f"sqlite{TEMPORARY}"
         return make_url(self._url).drivername
 
     def fresh(self) -> str:
         """A URL to an empty database, removed when the run ends."""
         self._count += 1
-        if self._tmp is not None:
-            return f"sqlite:///{self._tmp / f'cell{self._count}.db'}"
+        if self._sqlite is not None:
+            return self._sqlite(f"cell{self._count}")
         assert self._url is not None and self._admin is not None
         schema = f"hcbench_{uuid.uuid4().hex[:10]}"
         with self._admin.begin() as conn:
@@ -331,11 +326,11 @@ class LagCell:
             "claim_to_page_handled_s": quantiles(self.to_handled),
             "page_handled_to_dm_s": quantiles(self.to_dm),
             "drain_s": round(self.drain_s, 3),
-            "first_dm_s": round(min(self.lags, default=math.nan), 4),
+            "first_dm_s": finite(min(self.lags, default=math.nan), 4),
             "skipped_ticks": self.skipped_ticks,
             "page_rows_done_before_first_dm": self.pages_before_first_dm,
             "last_slack_call_s": round(self.last_call_s, 3),
-            "pages_per_s": round(self.pages_per_s, 1),
+            "pages_per_s": finite(self.pages_per_s, 1),
             "slack_calls": dict(self.slack_calls),
             "problems": self.problems,
         }
@@ -350,20 +345,14 @@ class BarePost:
     @property
     def p50_ms(self) -> float:
         """The median round trip, in ms."""
-        return statistics.median(self.latencies_ms)
+        return median(self.latencies_ms)
 
 
 def bare_posts(slack: SlackEmulator, count: int) -> BarePost:
     """Time `count` page DMs sent through SlackPager.page_person, after a few warm-ups."""
     pager = SlackPager(make_client(SLACK_TOKEN, slack.base_url))
     page = sample_page(utc_now())
-    for _ in range(10):
-        pager.page_person(BASELINE_USER, page)
-    latencies = []
-    for _ in range(count):
-        start = time.perf_counter()
-        pager.page_person(BASELINE_USER, page)
-        latencies.append((time.perf_counter() - start) * 1000)
+    latencies = repeat_ms(lambda: pager.page_person(BASELINE_USER, page), count, warmup=10)
     slack.reset_calls()
     return BarePost(latencies)
 
@@ -461,7 +450,7 @@ def lag_cell(options: Options, tick_s: float, spread_s: float, url: str) -> LagC
     shape = "burst" if spread_s == 0 else f"spread {spread_s:g}s"
     cell = LagCell(shape, tick_s, spread_s, options.items)
     skipped = SkippedTicks()
-    with slack_emulator() as slack, bot(slack, url, tick_s) as runtime, skipped.attached():
+    with emulator() as slack, bot(slack, url, tick_s) as runtime, skipped.attached():
         began = time.time()
         ids = seed_feedback(runtime, options.items, utc_now)
         feedback_s = time.time() - began
@@ -591,7 +580,7 @@ class Timed:
     @property
     def p50(self) -> float:
         """The median, in ms."""
-        return statistics.median(self.ms)
+        return median(self.ms)
 
     @property
     def p95(self) -> float:
@@ -603,14 +592,9 @@ def timed(label: str, engine: Engine, run: Callable[[], int], repeat: int) -> Ti
     """Run `run` a few times untimed, then `repeat` times timed, counting statements."""
     for _ in range(min(3, repeat)):
         run()
-    latencies = []
-    result = 0
     with StatementCounter(engine) as counter:
-        for _ in range(repeat):
-            start = time.perf_counter()
-            result = run()
-            latencies.append((time.perf_counter() - start) * 1000)
-    return Timed(label, latencies, counter.count / repeat, result)
+        runs = [time_ms(run) for _ in range(repeat)]
+    return Timed(label, [ms for ms, _ in runs], counter.count / repeat, runs[-1][1])
 
 
 def select_one(engine: Engine) -> Callable[[], int]:
@@ -668,7 +652,7 @@ def tick_cost(options: Options, urls: Databases, rounds: int) -> TickCost:
         epoch = utc_now().replace(microsecond=0)
         clock = ManualClock(epoch)
         secondary_due = epoch + WAIT
-        with slack_emulator() as slack, bot(slack, urls.fresh(), 5.0, clock) as runtime:
+        with emulator() as slack, bot(slack, urls.fresh(), 5.0, clock) as runtime:
             service, engine = escalation_service(runtime), runtime.engine
             if result is None:
                 ones = timed("SELECT 1", engine, select_one(engine), options.repeat)
@@ -682,9 +666,7 @@ def tick_cost(options: Options, urls: Databases, rounds: int) -> TickCost:
                 result = TickCost(options.items, ones, empty, idle)
             clock.at = epoch + WAIT
             with StatementCounter(engine) as counter:
-                start = time.perf_counter()
-                pages = service.tick()
-                elapsed = (time.perf_counter() - start) * 1000
+                elapsed, pages = time_ms(service.tick)
             label = f"tick, {options.items} escalations, all due"
             result.due.append(Timed(label, [elapsed], counter.count, pages))
             if pages != options.items:
@@ -696,31 +678,20 @@ def tick_cost(options: Options, urls: Databases, rounds: int) -> TickCost:
 # -- output ------------------------------------------------------------------------------------
 
 
-def percentile(values: Sequence[float], pct: float) -> float:
-    """The nearest-rank percentile (nan for no values)."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)]
-
-
-def quantiles(values: Sequence[float]) -> dict[str, float]:
-    """p50/p95/p99/max, rounded, for --json."""
+def quantiles(values: Sequence[float]) -> dict[str, float | None]:
+    """p50/p95/p99/max, rounded, for --json (None for no values)."""
     return {
-        "p50": round(percentile(values, 50), 4),
-        "p95": round(percentile(values, 95), 4),
-        "p99": round(percentile(values, 99), 4),
-        "max": round(max(values, default=math.nan), 4),
+        "p50": finite(percentile(values, 50), 4),
+        "p95": finite(percentile(values, 95), 4),
+        "p99": finite(percentile(values, 99), 4),
+        "max": finite(max(values, default=math.nan), 4),
     }
 
 
 def environment(options: Options, kind: str) -> dict[str, Any]:
     """What the figures depend on."""
     return {
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
+        **machine(),
         "database": kind,
         "items": options.items,
         "policy": f"notify_primary, wait {WAIT.total_seconds():g}s, notify_secondary",
@@ -772,8 +743,8 @@ def tick_table(cost: TickCost) -> str:
             f"{t.statements:>7.0f}{t.result if t is not cost.select_one else '':>7}"
         )
     if cost.due:
-        per_item = statistics.median(t.p50 for t in cost.due) / cost.items
-        stmts = statistics.median(t.statements for t in cost.due) / cost.items
+        per_item = median([t.p50 for t in cost.due]) / cost.items
+        stmts = median([t.statements for t in cost.due]) / cost.items
         lines.append(
             f"all due, per item: {per_item:.3f} ms ({per_item / base:.1f}x SELECT 1), "
             f"{stmts:.1f} statements, {1000 / per_item:.0f} items/s claimed"
@@ -785,8 +756,7 @@ def report(env: dict[str, Any], bare: BarePost, cells: list[LagCell], cost: Tick
     """Print the environment, the tables and every problem found."""
     print("Hypercare Bot escalation scheduler: page lag and tick cost, 127.0.0.1")
     print(
-        f"Python {env['python']} ({env['implementation']}) | {env['cpus']} CPUs | "
-        f"database {env['database']} | N = {env['items']} sev1 items\n"
+        f"{machine_line(env)} | database {env['database']} | N = {env['items']} sev1 items\n"
         f"policy {env['policy']}; bare post = the same page DM through the bot's client "
         f"(SlackPager), p50 {bare.p50_ms:.2f} ms,\n"
         f"p99 {percentile(bare.latencies_ms, 99):.2f} ms over {len(bare.latencies_ms)} posts"
@@ -827,11 +797,11 @@ def report(env: dict[str, Any], bare: BarePost, cells: list[LagCell], cost: Tick
     print(f"\npeak RSS of the process: {rss:.0f} MiB")
 
 
-def write_json(
-    path: Path, env: dict[str, Any], bare: BarePost, cells: list[LagCell], cost: TickCost
-) -> None:
-    """Write the figures as JSON."""
-    data = {
+def figures(
+    env: dict[str, Any], bare: BarePost, cells: list[LagCell], cost: TickCost
+) -> dict[str, Any]:
+    """The figures, for --json."""
+    return {
         "environment": env,
         "bare_post_ms": {
             "p50": round(bare.p50_ms, 3),
@@ -840,17 +810,9 @@ def write_json(
         "lag": [c.summary() for c in cells],
         "tick": cost.summary(),
     }
-    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
 # -- entry point -------------------------------------------------------------------------------
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def _ticks(text: str) -> list[float]:
@@ -862,49 +824,41 @@ def _ticks(text: str) -> list[float]:
 
 def parse_options(argv: Sequence[str] | None = None) -> Options:
     """Read the command line."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--items", type=_positive, default=1000, help="escalating items (1000)")
-    parser.add_argument(
+    cli = parser(__doc__)
+    cli.add_argument("--items", type=positive_int, default=1000, help="escalating items (1000)")
+    cli.add_argument(
         "--ticks",
         type=_ticks,
         default=[1.0, 5.0],
         help="scheduler intervals, s (1,5; 5 is the default)",
     )
-    parser.add_argument(
+    cli.add_argument(
         "--spread",
         type=float,
         default=30.0,
         help="last cell: due times spread over this many s, last interval (30; 0: skip)",
     )
-    parser.add_argument(
-        "--repeat", type=_positive, default=30, help="timed runs of idle ticks (30)"
+    cli.add_argument(
+        "--repeat", type=positive_int, default=30, help="timed runs of idle ticks (30)"
     )
-    parser.add_argument("--database-url", help="PostgreSQL URL (default: temporary SQLite files)")
-    parser.add_argument("--json", type=Path, dest="json_path", help="also write figures here")
-    args = parser.parse_args(argv)
+    add_output_options(cli, "PostgreSQL URL (default: temporary SQLite files)")
+    args = cli.parse_args(argv)
     if args.spread < 0:
-        parser.error("--spread must be 0 or more")
+        cli.error("--spread must be 0 or more")
     if args.database_url and make_url(args.database_url).get_backend_name() != "postgresql":
-        parser.error("--database-url takes PostgreSQL (SQLite is the default, in temporary files)")
+        cli.error("--database-url takes PostgreSQL (SQLite is the default, in temporary files)")
     return Options(
         args.items, args.ticks, args.spread, args.repeat, args.database_url, args.json_path
     )
 
 
-def quiet_logging() -> None:
-    """Warnings only: the page sender logs every step it drops or skips."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    for name in ("bot", "storage", "slack_sdk", "alembic", "apscheduler"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     """Run both parts and print the tables."""
     options = parse_options(argv)
-    quiet_logging()
+    quiet_logging()  # warnings only: the page sender logs every step it drops or skips
     with contextlib.ExitStack() as stack:
         urls = Databases(options.database_url, stack)
-        with slack_emulator() as slack:
+        with emulator() as slack:
             bare = bare_posts(slack, BASELINE_POSTS)
         plan = [(tick_s, 0.0) for tick_s in options.ticks]
         if options.spread > 0:  # one spread cell, at the last interval (the bot's default)
@@ -914,8 +868,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         env = environment(options, urls.kind)
     report(env, bare, cells, cost)
     if options.json_path is not None:
-        write_json(options.json_path, env, bare, cells, cost)
-        print(f"figures written to {options.json_path}")
+        write_json(options.json_path, figures(env, bare, cells, cost))
 
 
 if __name__ == "__main__":

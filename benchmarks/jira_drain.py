@@ -14,12 +14,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import itertools
-import json
-import logging
-import os
-import platform
-import tempfile
 import time
 import uuid
 from collections import Counter
@@ -31,10 +25,9 @@ from typing import Any
 
 from jira import JIRA
 from pydantic import SecretStr
-from sqlalchemy.engine import make_url
 
 from bot.app.build import Runtime, build_runtime
-from bot.config import Program, Settings, load_program
+from bot.config import Program, load_program
 from bot.domain import FeedbackDraft, UsersAffected
 from bot.integrations.jira import TICKET_FIELDS, create_fields, label_query
 from bot.ports import utc_now
@@ -45,17 +38,28 @@ from sandbox.slack.workspace import WORKSPACE_URL
 from storage import db
 from storage.repositories import FeedbackRepository, OutboxRepository
 
-ROOT = Path(__file__).resolve().parent.parent
-PROGRAM_FILE = ROOT / "hypercare.example.yaml"
-SLACK_TOKEN = "xoxb-bench-token"  # the emulator's, not a real secret
-SIGNING_SECRET = "bench-signing-secret"  # never used: nothing is served
+from _harness import (
+    EXAMPLE_PROGRAM,
+    FEEDBACK,
+    RECEIPT_TS_BASE,
+    REPORTER,
+    add_output_options,
+    bot_settings,
+    database_kind,
+    databases,
+    machine,
+    machine_line,
+    parser,
+    positive_int,
+    quiet_logging,
+    slack_emulator,
+    write_json,
+)
+
 JIRA_EMAIL, JIRA_TOKEN = "bot@example.com", "jira-bench-token"  # the emulator's
-FEEDBACK = "C0FEEDBACK"  # the example program's feedback channel
-REPORTER = "U0ALICE"
 CALLS_PER_TICKET = 2  # one search for the idempotency label, one create
 UNPACED = 10_000.0  # requests per second: pacing effectively off
 CONFIG_MAX_RATE = 100.0  # what the program file accepts (JiraProgram.max_requests_per_second)
-RECEIPT_TS_BASE = 1_800_000_000  # receipt ts = base + feedback id, beyond the emulator's own
 
 TEXT: dict[str, Any] = {
     "summary": "Checkout returns 504 for card payments",
@@ -136,19 +140,10 @@ class Bare:
 
 def example_program(rate: float, project: str) -> Program:
     """The example program with its Jira calls paced at `rate` (may exceed the file's cap)."""
-    program = load_program(PROGRAM_FILE)
+    program = load_program(EXAMPLE_PROGRAM)
     assert program.jira is not None, "the example program maps Jira tickets"
     jira = program.jira.model_copy(update={"max_requests_per_second": rate, "project": project})
     return program.model_copy(update={"jira": jira})
-
-
-@contextlib.contextmanager
-def slack_emulator() -> Iterator[SlackEmulator]:
-    """The Slack Web API emulator with the feedback channel and the reporter."""
-    with SlackEmulator(token=SLACK_TOKEN) as slack:
-        slack.add_channel(FEEDBACK, "hypercare-feedback")
-        slack.add_user(REPORTER, "alice")
-        yield slack
 
 
 @contextlib.contextmanager
@@ -156,17 +151,12 @@ def bot(
     slack: SlackEmulator, jira: JiraEmulator, database_url: str, rate: float
 ) -> Iterator[Runtime]:
     """The bot as build_runtime wires it, migrated but not started: the benchmark drives it."""
-    settings = Settings(
-        slack_bot_token=SecretStr(SLACK_TOKEN),
-        slack_signing_secret=SecretStr(SIGNING_SECRET),
-        slack_api_url=slack.base_url,
-        database_url=database_url,
-        host="127.0.0.1",
-        port=0,
+    settings = bot_settings(
+        slack,
+        database_url,
         jira_url=jira.url,
         jira_email=JIRA_EMAIL,
         jira_api_token=SecretStr(JIRA_TOKEN),
-        _env_file=None,
     )
     runtime = build_runtime(settings, example_program(rate, jira.project_key))
     try:
@@ -174,16 +164,6 @@ def bot(
         yield runtime
     finally:
         runtime.stop()
-
-
-@contextlib.contextmanager
-def databases(url: str | None) -> Iterator[Iterator[str]]:
-    """A URL per cell: the given one each time, or a fresh temporary SQLite file."""
-    if url:
-        yield itertools.repeat(url)
-        return
-    with tempfile.TemporaryDirectory(prefix="hc-bench-") as tmp:
-        yield (f"sqlite:///{Path(tmp) / f'cell{n}.db'}" for n in itertools.count())
 
 
 def draft(program: Program, batch: str, number: int) -> FeedbackDraft:
@@ -359,13 +339,9 @@ def bare_calls(runtime: Runtime, jira: JiraEmulator, ids: list[int]) -> Bare:
 
 def environment(options: Options, database_url: str) -> dict[str, Any]:
     """What the figures depend on."""
-    kind = make_url(database_url).drivername + ("" if options.database_url else " (temporary)")
     return {
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
-        "database": kind,
+        **machine(),
+        "database": database_kind(database_url, options.database_url),
         "jira_library": version("jira"),
         "tickets": options.tickets,
     }
@@ -410,8 +386,8 @@ def report(env: dict[str, Any], drains: list[Drain], worker: Drain, bare: Bare) 
     """Print the environment, both tables and every problem found."""
     print("Hypercare Bot Jira drain: outbox worker + TicketService + JiraTracker, 127.0.0.1")
     print(
-        f"Python {env['python']} ({env['implementation']}) | {env['cpus']} CPUs | "
-        f"database {env['database']} | jira {env['jira_library']} | N = {env['tickets']}"
+        f"{machine_line(env)} | database {env['database']} | jira {env['jira_library']} | "
+        f"N = {env['tickets']}"
     )
     print(
         "\n1. Drain of N pending ticket.create rows (Jira Cloud emulator limited to the same "
@@ -433,11 +409,9 @@ def report(env: dict[str, Any], drains: list[Drain], worker: Drain, bare: Bare) 
             print(f"WARNING: {cell.name}: {problem}")
 
 
-def write_json(
-    path: Path, env: dict[str, Any], drains: list[Drain], worker: Drain, bare: Bare
-) -> None:
-    """Write the figures as JSON."""
-    data = {
+def figures(env: dict[str, Any], drains: list[Drain], worker: Drain, bare: Bare) -> dict[str, Any]:
+    """The figures, for --json."""
+    return {
         "environment": env,
         "drains": [d.summary() for d in drains],
         "overhead": {
@@ -447,17 +421,9 @@ def write_json(
             "worker_jira_phase_ms_per_ticket": round(worker.per_ticket_ms(worker.jira_phase_s), 3),
         },
     }
-    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
 # -- entry point -------------------------------------------------------------------------------
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def _rate(text: str) -> float:
@@ -469,15 +435,14 @@ def _rate(text: str) -> float:
 
 def parse_options(argv: Sequence[str] | None = None) -> Options:
     """Read the command line."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--tickets", type=_positive, default=1000, help="N per cell (1000)")
-    parser.add_argument("--rate", type=_rate, default=50.0, help="Jira requests/s (50)")
-    parser.add_argument("--fast-rate", type=_rate, default=200.0, help="second cell (200; 0: skip)")
-    parser.add_argument("--database-url", help="SQLAlchemy URL (default: temporary SQLite files)")
-    parser.add_argument("--json", type=Path, dest="json_path", help="also write figures here")
-    args = parser.parse_args(argv)
+    cli = parser(__doc__)
+    cli.add_argument("--tickets", type=positive_int, default=1000, help="N per cell (1000)")
+    cli.add_argument("--rate", type=_rate, default=50.0, help="Jira requests/s (50)")
+    cli.add_argument("--fast-rate", type=_rate, default=200.0, help="second cell (200; 0: skip)")
+    add_output_options(cli, "SQLAlchemy URL (default: temporary SQLite files)")
+    args = cli.parse_args(argv)
     if args.rate <= 0:
-        parser.error("--rate must be above 0")
+        cli.error("--rate must be above 0")
     return Options(args.tickets, args.rate, args.fast_rate, args.database_url, args.json_path)
 
 
@@ -497,13 +462,6 @@ def refuse_busy(url: str) -> None:
         engine.dispose()
     if pending:
         raise SystemExit(f"the database has {pending} pending outbox rows; give an empty one")
-
-
-def quiet_logging() -> None:
-    """Warnings only."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    for name in ("bot", "storage", "slack_sdk", "alembic", "jira", "urllib3"):
-        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -528,8 +486,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     env = environment(options, worker.database_url)
     report(env, drains, worker, bare)
     if options.json_path is not None:
-        write_json(options.json_path, env, drains, worker, bare)
-        print(f"figures written to {options.json_path}")
+        write_json(options.json_path, figures(env, drains, worker, bare))
 
 
 if __name__ == "__main__":

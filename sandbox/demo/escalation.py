@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot.config import Program
+from sandbox.demo.programs import two_tier_escalation
 from sandbox.slack.api import RecordedCall
 
 if TYPE_CHECKING:
@@ -24,39 +25,12 @@ if TYPE_CHECKING:
 PRIMARY, SECONDARY = "U0PRIYA", "U0SAM"
 ON_CALL = {PRIMARY: "priya", SECONDARY: "sam"}  # display names, merged into the demo's people
 WAIT = 2  # seconds between tiers here; the example program waits 5 minutes
-WEEKLY = {"rotation": "weekly", "handoff": "MON 09:00", "start": "2020-01-06"}
 T = TypeVar("T")
 
 
 def escalation_sections() -> dict[str, Any]:
     """The `oncall` and `escalation` sections: one-person rotas (since 2020), a fast sev1 policy."""
-    return {
-        "oncall": {
-            "primary": "integrator",
-            "secondary": "customer",
-            "rotas": [
-                # 2020-01-06 is a Monday: the first shift starts at a hand-off.
-                {"id": "integrator", "members": [PRIMARY], **WEEKLY},
-                {"id": "customer", "members": [SECONDARY], **WEEKLY},
-            ],
-        },
-        "escalation": {
-            "policies": [
-                {
-                    "severity": "sev1",
-                    "ack_within": "1m",
-                    "resolve_within": "1h",
-                    "steps": [
-                        "notify_primary",
-                        {"wait": f"{WAIT}s"},
-                        "notify_secondary",
-                        {"wait": f"{WAIT}s"},
-                        "notify_leads",
-                    ],
-                }
-            ]
-        },
-    }
+    return two_tier_escalation(PRIMARY, SECONDARY, wait_s=WAIT, rotas=("integrator", "customer"))
 
 
 def escalating_program(base: dict[str, Any]) -> Program:

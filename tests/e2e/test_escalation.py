@@ -19,6 +19,7 @@ import yaml
 from bot.app.build import Runtime, build_runtime
 from bot.config import Program
 from bot.domain import ItemKind, ItemRef
+from sandbox.demo.programs import two_tier_escalation
 from sandbox.slack import SlackEmulator, SlackUserSimulator
 from sandbox.slack.api import RecordedCall
 from tests.conftest import SIGNING_SECRET, bot_settings
@@ -38,30 +39,7 @@ def escalating_program(primary: str = PRIMARY, secondary: str = SECONDARY) -> Pr
 def escalating_file(primary: str = PRIMARY, secondary: str = SECONDARY) -> dict[str, Any]:
     """The program file of `escalating_program`, as YAML would load it."""
     raw: dict[str, Any] = yaml.safe_load((ROOT / "hypercare.example.yaml").read_text())
-    raw["oncall"] = {
-        "primary": "first",
-        "secondary": "second",
-        "rotas": [
-            {"id": "first", "members": [primary], "handoff": "MON 09:00", "start": "2020-01-06"},
-            {"id": "second", "members": [secondary], "handoff": "MON 09:00", "start": "2020-01-06"},
-        ],
-    }
-    raw["escalation"] = {
-        "policies": [
-            {
-                "severity": "sev1",
-                "ack_within": "1m",
-                "resolve_within": "1h",
-                "steps": [
-                    "notify_primary",
-                    {"wait": f"{WAIT}s"},
-                    "notify_secondary",
-                    {"wait": f"{WAIT}s"},
-                    "notify_leads",
-                ],
-            }
-        ]
-    }
+    raw.update(two_tier_escalation(primary, secondary, wait_s=WAIT))
     return raw
 
 

@@ -1,0 +1,228 @@
+"""What the benchmark scripts share: statistics, timing, databases, the bot's settings, output.
+
+The scripts run as `python benchmarks/<name>.py`, so this directory is on `sys.path` and they
+import it as `from _harness import ...`. Everything here is one definition for all of them:
+one percentile (linear interpolation between closest ranks, numpy's default), one way to
+describe the machine, to write figures as JSON, to quiet logging, to pick a database (the
+given `--database-url`, or temporary SQLite files removed at the end), to read positive
+numbers from the command line, and to time a call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import itertools
+import json
+import logging
+import math
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import SecretStr
+from sqlalchemy.engine import make_url
+
+from bot.config import Settings
+from sandbox.slack import SlackEmulator
+
+T = TypeVar("T")
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE_PROGRAM = ROOT / "hypercare.example.yaml"
+SLACK_TOKEN = "xoxb-bench-token"  # the emulator's, not a real secret
+SIGNING_SECRET = "bench-signing-secret"  # signs loopback requests only, if any
+FEEDBACK = "C0FEEDBACK"  # the example program's feedback channel
+REPORTER = "U0ALICE"
+HOST = "127.0.0.1"
+RECEIPT_TS_BASE = 1_800_000_000  # a seeded receipt's ts = base + feedback id, past the emulator's
+TEMPORARY = " (temporary file)"  # after the driver name, when no --database-url was given
+
+# Loggers set to WARNING by quiet_logging(): the bot's own and its libraries'.
+LOGGERS = (
+    "bot",
+    "handlers",
+    "storage",
+    "slack_bolt",
+    "slack_sdk",
+    "alembic",
+    "httpx",
+    "apscheduler",
+    "waitress",
+    "jira",
+    "urllib3",
+)
+
+
+# -- statistics --------------------------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0-100), interpolating linearly between closest ranks; NaN for none.
+
+    The same as numpy's default (`method="linear"`); q=50 is the median.
+    """
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q / 100
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def median(values: Sequence[float]) -> float:
+    """The median (`percentile(values, 50)`), or NaN for no values."""
+    return percentile(values, 50)
+
+
+def finite(value: float, digits: int = 3) -> float | None:
+    """The value rounded for JSON, or None when it is not a number (JSON has no NaN)."""
+    return None if math.isnan(value) else round(value, digits)
+
+
+# -- timing ------------------------------------------------------------------------------------
+
+
+def time_ms(work: Callable[[], T]) -> tuple[float, T]:
+    """Run `work` once; return its wall time in ms and its result."""
+    start = time.perf_counter()
+    result = work()
+    return (time.perf_counter() - start) * 1000, result
+
+
+def repeat_ms(work: Callable[[], object], repeat: int, *, warmup: int = 0) -> list[float]:
+    """Run `work` `warmup` times untimed, then `repeat` times timed; the timings in ms."""
+    for _ in range(warmup):
+        work()
+    return [time_ms(work)[0] for _ in range(repeat)]
+
+
+# -- the machine and the output ----------------------------------------------------------------
+
+
+def machine() -> dict[str, Any]:
+    """What every figure depends on: the Python, the platform and the CPUs."""
+    return {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+    }
+
+
+def machine_line(env: dict[str, Any]) -> str:
+    """The start of a report's second line: `Python 3.11.7 (CPython) | 2 CPUs`."""
+    return f"Python {env['python']} ({env['implementation']}) | {env['cpus']} CPUs"
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write the figures as indented JSON and say where."""
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    print(f"figures written to {path}")
+
+
+def quiet_logging(*, errors_only: Sequence[str] = ()) -> None:
+    """Warnings only (errors only for the loggers in `errors_only`)."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for name in LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for name in errors_only:
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+# -- the command line --------------------------------------------------------------------------
+
+
+def parser(doc: str | None) -> argparse.ArgumentParser:
+    """An argument parser described by the first line of the script's docstring."""
+    return argparse.ArgumentParser(description=doc.splitlines()[0] if doc else None)
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: an integer of at least 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def add_output_options(parser: argparse.ArgumentParser, database: str | None = None) -> None:
+    """`--database-url` with the help `database` (none when it is None), and `--json`."""
+    if database is not None:
+        parser.add_argument("--database-url", help=database)
+    parser.add_argument("--json", type=Path, dest="json_path", help="also write figures here")
+
+
+# -- databases ---------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def sqlite_files(prefix: str = "hc-bench-") -> Iterator[Callable[[str], str]]:
+    """A temporary directory, removed afterwards; yields `name -> sqlite URL` of a file in it."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        yield lambda name: f"sqlite:///{Path(tmp) / f'{name}.db'}"
+
+
+@contextlib.contextmanager
+def database(given: str | None, name: str = "bench") -> Iterator[str]:
+    """The given database URL, or a temporary SQLite file removed afterwards."""
+    if given:
+        yield given
+        return
+    with sqlite_files() as url:
+        yield url(name)
+
+
+@contextlib.contextmanager
+def databases(given: str | None) -> Iterator[Iterator[str]]:
+    """A URL per cell: the given one each time, or a fresh temporary SQLite file each time."""
+    if given:
+        yield itertools.repeat(given)
+        return
+    with sqlite_files() as url:
+        yield (url(f"cell{n}") for n in itertools.count())
+
+
+def database_kind(url: str, given: str | None) -> str:
+    """The backend for the report: the driver name, marked when it is a temporary file."""
+    return make_url(url).drivername + ("" if given else TEMPORARY)
+
+
+# -- the bot and the Slack emulator ------------------------------------------------------------
+
+
+def bot_settings(slack: SlackEmulator, database_url: str, **extra: Any) -> Settings:
+    """The bot's settings against the emulator: HTTP on 127.0.0.1, any free port, no .env."""
+    values: dict[str, Any] = {
+        "slack_bot_token": SecretStr(SLACK_TOKEN),
+        "slack_signing_secret": SecretStr(SIGNING_SECRET),
+        "slack_api_url": slack.base_url,
+        "database_url": database_url,
+        "host": HOST,
+        "port": 0,
+        **extra,
+    }
+    return Settings(**values, _env_file=None)
+
+
+@contextlib.contextmanager
+def slack_emulator(
+    channels: dict[str, str] | None = None, users: dict[str, str] | None = None
+) -> Iterator[SlackEmulator]:
+    """The Slack Web API emulator with these channels and users (id -> name).
+
+    By default the feedback channel and its reporter, alice.
+    """
+    with SlackEmulator(token=SLACK_TOKEN) as slack:
+        for channel, name in (
+            {FEEDBACK: "hypercare-feedback"} if channels is None else channels
+        ).items():
+            slack.add_channel(channel, name)
+        for user, name in ({REPORTER: "alice"} if users is None else users).items():
+            slack.add_user(user, name)
+        yield slack

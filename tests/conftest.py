@@ -1,18 +1,35 @@
-"""Shared fixtures: both databases, the Slack emulator, and a running bot on 127.0.0.1."""
+"""Shared fixtures: both databases, the Slack emulator, and a running bot on 127.0.0.1.
+
+The PostgreSQL tests (marker `postgres`) use HYPERCARE_TEST_POSTGRES_URL when it is set, else a
+throwaway server that pytest-postgresql starts on 127.0.0.1 for the session, at the first of them.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
+from pytest_postgresql import factories
+from pytest_postgresql.executors import PostgreSQLExecutor
+from pytest_postgresql.janitor import DatabaseJanitor
 from sqlalchemy import create_engine, text
 
 from bot.app.build import Runtime, build_runtime
 from bot.config import Program, Settings, load_program
 from sandbox.slack import SlackEmulator, SlackUserSimulator
+from tests.provision import (
+    POSTGRES_PACKAGES,
+    ensure_server_user,
+    find_pg_ctl,
+    let_server_user_through,
+    unavailable,
+    write_pg_ctl_wrapper,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 BOT_TOKEN = "xoxb-canary-token-0123456789"
@@ -20,7 +37,64 @@ SIGNING_SECRET = "canary-signing-secret-abcdef"
 FEEDBACK_CHANNEL = "C0FEEDBACK"
 GENERAL_CHANNEL = "C0GENERAL"
 POSTGRES_URL = os.environ.get("HYPERCARE_TEST_POSTGRES_URL")
-REQUIRE_POSTGRES = os.environ.get("HYPERCARE_REQUIRE_POSTGRES") == "1"
+TEST_DATABASE = "hypercare_test"
+# The factory takes pg_ctl's path when this module loads, before any fixture can look for it:
+# this path (one per pytest process) is where the `pg_ctl` fixture puts it.
+PG_CTL = Path(tempfile.gettempdir()) / f"hypercare-pg-{os.getpid()}" / "pg_ctl"
+
+postgresql_server = factories.postgresql_proc(
+    executable=str(PG_CTL),
+    host="127.0.0.1",
+    port=None,  # any free port
+    # Durability buys nothing in a throwaway cluster and costs the suite time.
+    postgres_options=(
+        "-c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off"
+        " -c full_page_writes=off"
+    ),
+)
+
+
+@pytest.fixture(scope="session")
+def pg_ctl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """pg_ctl at PG_CTL: the server's own, or as root a wrapper running it as `postgres`."""
+    server_pg_ctl = find_pg_ctl()
+    if server_pg_ctl is None:
+        unavailable(
+            f"PostgreSQL server binaries (pg_ctl) not found: apt-get install {POSTGRES_PACKAGES},"
+            " or set HYPERCARE_TEST_POSTGRES_URL",
+            "HYPERCARE_REQUIRE_POSTGRES",
+        )
+    shutil.rmtree(PG_CTL.parent, ignore_errors=True)  # left by a killed run with the same pid
+    PG_CTL.parent.mkdir(mode=0o700)
+    try:
+        if os.geteuid() == 0:
+            ensure_server_user()
+            basetemp = tmp_path_factory.getbasetemp()
+            let_server_user_through([basetemp.parent, basetemp])
+            write_pg_ctl_wrapper(PG_CTL, server_pg_ctl)
+        else:
+            PG_CTL.symlink_to(server_pg_ctl)
+        yield PG_CTL
+    finally:
+        shutil.rmtree(PG_CTL.parent)
+
+
+@pytest.fixture(scope="session")
+def postgres_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The PostgreSQL test database's URL: HYPERCARE_TEST_POSTGRES_URL, or a throwaway server's."""
+    if POSTGRES_URL:
+        yield POSTGRES_URL
+        return
+    request.getfixturevalue("pg_ctl")
+    server: PostgreSQLExecutor = request.getfixturevalue("postgresql_server")
+    with DatabaseJanitor(
+        user=server.user,
+        host=server.host,
+        port=server.port,
+        dbname=TEST_DATABASE,
+        password=server.password,
+    ):
+        yield f"postgresql+psycopg://{server.user}@{server.host}:{server.port}/{TEST_DATABASE}"
 
 
 def _fresh_postgres(url: str) -> str:
@@ -35,14 +109,10 @@ def _fresh_postgres(url: str) -> str:
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh, empty database: an SQLite file, then the PostgreSQL server when there is one."""
+    """A fresh, empty database: an SQLite file, then PostgreSQL (started only when asked for)."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'hypercare.db'}"
-    if not POSTGRES_URL:
-        if REQUIRE_POSTGRES:
-            pytest.fail("HYPERCARE_REQUIRE_POSTGRES=1 but HYPERCARE_TEST_POSTGRES_URL is not set")
-        pytest.skip("no PostgreSQL (set HYPERCARE_TEST_POSTGRES_URL; tests/run.sh starts one)")
-    return _fresh_postgres(POSTGRES_URL)
+    return _fresh_postgres(request.getfixturevalue("postgres_url"))
 
 
 @pytest.fixture

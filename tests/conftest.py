@@ -1,7 +1,8 @@
 """Shared fixtures: both databases, the Slack emulator, and a running bot on 127.0.0.1.
 
 The PostgreSQL tests (marker `postgres`) use HYPERCARE_TEST_POSTGRES_URL when it is set, else a
-throwaway server that pytest-postgresql starts on 127.0.0.1 for the session, at the first of them.
+throwaway server that pytest-postgresql's executor starts on 127.0.0.1 at the first of them, for the
+rest of the session.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
-from pytest_postgresql import factories
 from pytest_postgresql.executors import PostgreSQLExecutor
 from pytest_postgresql.janitor import DatabaseJanitor
 from sqlalchemy import create_engine, text
@@ -24,9 +24,10 @@ from bot.config import Program, Settings, load_program
 from sandbox.slack import SlackEmulator, SlackUserSimulator
 from tests.provision import (
     POSTGRES_PACKAGES,
+    SERVER_USER,
     ensure_server_user,
     find_pg_ctl,
-    let_server_user_through,
+    free_port,
     unavailable,
     write_pg_ctl_wrapper,
 )
@@ -38,45 +39,51 @@ FEEDBACK_CHANNEL = "C0FEEDBACK"
 GENERAL_CHANNEL = "C0GENERAL"
 POSTGRES_URL = os.environ.get("HYPERCARE_TEST_POSTGRES_URL")
 TEST_DATABASE = "hypercare_test"
-# The factory takes pg_ctl's path when this module loads, before any fixture can look for it:
-# this path (one per pytest process) is where the `pg_ctl` fixture puts it.
-PG_CTL = Path(tempfile.gettempdir()) / f"hypercare-pg-{os.getpid()}" / "pg_ctl"
-
-postgresql_server = factories.postgresql_proc(
-    executable=str(PG_CTL),
-    host="127.0.0.1",
-    port=None,  # any free port
-    # Durability buys nothing in a throwaway cluster and costs the suite time.
-    postgres_options=(
-        "-c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off"
-        " -c full_page_writes=off"
-    ),
+# Durability buys nothing in a throwaway cluster and costs the suite time.
+POSTGRES_OPTIONS = (
+    "-c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
 )
 
 
 @pytest.fixture(scope="session")
-def pg_ctl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """pg_ctl at PG_CTL: the server's own, or as root a wrapper running it as `postgres`."""
-    server_pg_ctl = find_pg_ctl()
-    if server_pg_ctl is None:
+def postgresql_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgreSQLExecutor]:
+    """A throwaway PostgreSQL on 127.0.0.1 for the session (trust auth, superuser `postgres`).
+
+    As root it runs as `postgres`, through a wrapper around pg_ctl. Its directory (data, socket,
+    log) is not under pytest's basetemp: pytest keeps that 0700 and any other pytest session of
+    the same user takes away again the access `postgres` would need.
+    """
+    pg_ctl = find_pg_ctl()
+    if pg_ctl is None:
         unavailable(
             f"PostgreSQL server binaries (pg_ctl) not found: apt-get install {POSTGRES_PACKAGES},"
             " or set HYPERCARE_TEST_POSTGRES_URL",
             "HYPERCARE_REQUIRE_POSTGRES",
         )
-    shutil.rmtree(PG_CTL.parent, ignore_errors=True)  # left by a killed run with the same pid
-    PG_CTL.parent.mkdir(mode=0o700)
+    workdir = Path(tempfile.mkdtemp(prefix="hypercare-pg-"))
     try:
         if os.geteuid() == 0:
             ensure_server_user()
-            basetemp = tmp_path_factory.getbasetemp()
-            let_server_user_through([basetemp.parent, basetemp])
-            write_pg_ctl_wrapper(PG_CTL, server_pg_ctl)
-        else:
-            PG_CTL.symlink_to(server_pg_ctl)
-        yield PG_CTL
+            shutil.chown(workdir, SERVER_USER, SERVER_USER)
+            # The wrapper stays in a directory of root's: root runs it.
+            wrapper = tmp_path_factory.mktemp("pg_ctl") / "pg_ctl"
+            write_pg_ctl_wrapper(wrapper, pg_ctl)
+            pg_ctl = str(wrapper)
+        server = PostgreSQLExecutor(
+            executable=pg_ctl,
+            host="127.0.0.1",
+            port=free_port(),
+            datadir=str(workdir / "data"),
+            unixsocketdir=str(workdir),
+            logfile=str(workdir / "postgresql.log"),
+            startparams="-w",
+            dbname=TEST_DATABASE,
+            postgres_options=POSTGRES_OPTIONS,
+        )
+        with server:  # started, and stopped at the end
+            yield server
     finally:
-        shutil.rmtree(PG_CTL.parent)
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -85,7 +92,7 @@ def postgres_url(request: pytest.FixtureRequest) -> Iterator[str]:
     if POSTGRES_URL:
         yield POSTGRES_URL
         return
-    request.getfixturevalue("pg_ctl")
+    # Asked for here only, so that runs without PostgreSQL tests start no server.
     server: PostgreSQLExecutor = request.getfixturevalue("postgresql_server")
     with DatabaseJanitor(
         user=server.user,

@@ -11,6 +11,7 @@ import os
 import pwd
 import shlex
 import shutil
+import socket
 import subprocess
 from pathlib import Path
 from typing import NoReturn
@@ -91,30 +92,21 @@ def ensure_server_user() -> None:
 
 
 def write_pg_ctl_wrapper(wrapper: Path, pg_ctl: str) -> None:
-    """Write an executable that pytest-postgresql runs as pg_ctl: the real one, as `postgres`.
+    """Write an executable running the real pg_ctl as `postgres`, for pytest-postgresql to call.
 
-    pytest-postgresql calls `pg_ctl initdb --pgdata DIR/data-PORT`, then `start -D ... -l DIR/log`,
-    `status -D ...` and `stop -D ...`, with DIR a fresh temporary directory it made as root: the
-    wrapper hands DIR to postgres first, so the server can write its data and its log there. From
-    `/`, because pg_ctl fails in a working directory postgres may not enter.
+    From `/`: pg_ctl fails in a working directory its user may not enter.
     """
-    script = f"""#!/bin/sh
-# pytest-postgresql's pg_ctl (written by tests/provision.py): PostgreSQL refuses to run as root.
-previous=
-for argument do
-    case $previous in -D|--pgdata) chown {SERVER_USER}: "$(dirname "$argument")" ;; esac
-    previous=$argument
-done
-cd / && exec runuser -u {SERVER_USER} -- {shlex.quote(pg_ctl)} "$@"
-"""
-    wrapper.write_text(script)
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        "# Written by tests/provision.py: PostgreSQL refuses to run as root.\n"
+        f'cd / && exec runuser -u {SERVER_USER} -- {shlex.quote(pg_ctl)} "$@"\n'
+    )
     wrapper.chmod(0o700)
 
 
-def let_server_user_through(directories: list[Path]) -> None:
-    """Let postgres traverse pytest's temporary directories (mode 0700) to reach its own.
-
-    Only the search bit for others: no listing. pytest takes it back at its next session.
-    """
-    for directory in directories:
-        directory.chmod(directory.stat().st_mode | 0o001)
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port

@@ -1,18 +1,36 @@
-"""Shared fixtures: both databases, the Slack emulator, and a running bot on 127.0.0.1."""
+"""Shared fixtures: both databases, the Slack emulator, and a running bot on 127.0.0.1.
+
+The PostgreSQL tests (marker `postgres`) use HYPERCARE_TEST_POSTGRES_URL when it is set, else a
+throwaway server that pytest-postgresql's executor starts on 127.0.0.1 at the first of them, for the
+rest of the session.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
+from pytest_postgresql.executors import PostgreSQLExecutor
+from pytest_postgresql.janitor import DatabaseJanitor
 from sqlalchemy import create_engine, text
 
 from bot.app.build import Runtime, build_runtime
 from bot.config import Program, Settings, load_program
 from sandbox.slack import SlackEmulator, SlackUserSimulator
+from tests.provision import (
+    POSTGRES_PACKAGES,
+    SERVER_USER,
+    ensure_server_user,
+    find_pg_ctl,
+    free_port,
+    unavailable,
+    write_pg_ctl_wrapper,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 BOT_TOKEN = "xoxb-canary-token-0123456789"
@@ -20,7 +38,70 @@ SIGNING_SECRET = "canary-signing-secret-abcdef"
 FEEDBACK_CHANNEL = "C0FEEDBACK"
 GENERAL_CHANNEL = "C0GENERAL"
 POSTGRES_URL = os.environ.get("HYPERCARE_TEST_POSTGRES_URL")
-REQUIRE_POSTGRES = os.environ.get("HYPERCARE_REQUIRE_POSTGRES") == "1"
+TEST_DATABASE = "hypercare_test"
+# Durability buys nothing in a throwaway cluster and costs the suite time.
+POSTGRES_OPTIONS = (
+    "-c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+)
+
+
+@pytest.fixture(scope="session")
+def postgresql_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgreSQLExecutor]:
+    """A throwaway PostgreSQL on 127.0.0.1 for the session (trust auth, superuser `postgres`).
+
+    As root it runs as `postgres`, through a wrapper around pg_ctl. Its directory (data, socket,
+    log) is not under pytest's basetemp: pytest keeps that 0700 and any other pytest session of
+    the same user takes away again the access `postgres` would need.
+    """
+    pg_ctl = find_pg_ctl()
+    if pg_ctl is None:
+        unavailable(
+            f"PostgreSQL server binaries (pg_ctl) not found: apt-get install {POSTGRES_PACKAGES},"
+            " or set HYPERCARE_TEST_POSTGRES_URL",
+            "HYPERCARE_REQUIRE_POSTGRES",
+        )
+    workdir = Path(tempfile.mkdtemp(prefix="hypercare-pg-"))
+    try:
+        if os.geteuid() == 0:
+            ensure_server_user()
+            shutil.chown(workdir, SERVER_USER, SERVER_USER)
+            # The wrapper stays in a directory of root's: root runs it.
+            wrapper = tmp_path_factory.mktemp("pg_ctl") / "pg_ctl"
+            write_pg_ctl_wrapper(wrapper, pg_ctl)
+            pg_ctl = str(wrapper)
+        server = PostgreSQLExecutor(
+            executable=pg_ctl,
+            host="127.0.0.1",
+            port=free_port(),
+            datadir=str(workdir / "data"),
+            unixsocketdir=str(workdir),
+            logfile=str(workdir / "postgresql.log"),
+            startparams="-w",
+            dbname=TEST_DATABASE,
+            postgres_options=POSTGRES_OPTIONS,
+        )
+        with server:  # started, and stopped at the end
+            yield server
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The PostgreSQL test database's URL: HYPERCARE_TEST_POSTGRES_URL, or a throwaway server's."""
+    if POSTGRES_URL:
+        yield POSTGRES_URL
+        return
+    # Asked for here only, so that runs without PostgreSQL tests start no server.
+    server: PostgreSQLExecutor = request.getfixturevalue("postgresql_server")
+    with DatabaseJanitor(
+        user=server.user,
+        host=server.host,
+        port=server.port,
+        dbname=TEST_DATABASE,
+        password=server.password,
+    ):
+        yield f"postgresql+psycopg://{server.user}@{server.host}:{server.port}/{TEST_DATABASE}"
 
 
 def _fresh_postgres(url: str) -> str:
@@ -35,14 +116,10 @@ def _fresh_postgres(url: str) -> str:
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh, empty database: an SQLite file, then the PostgreSQL server when there is one."""
+    """A fresh, empty database: an SQLite file, then PostgreSQL (started only when asked for)."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'hypercare.db'}"
-    if not POSTGRES_URL:
-        if REQUIRE_POSTGRES:
-            pytest.fail("HYPERCARE_REQUIRE_POSTGRES=1 but HYPERCARE_TEST_POSTGRES_URL is not set")
-        pytest.skip("no PostgreSQL (set HYPERCARE_TEST_POSTGRES_URL; tests/run.sh starts one)")
-    return _fresh_postgres(POSTGRES_URL)
+    return _fresh_postgres(request.getfixturevalue("postgres_url"))
 
 
 @pytest.fixture

@@ -5,15 +5,15 @@
     load        load(n, ...) sends n bounded requests through HAProxy and returns a LoadResult
     prometheus  Prometheus scraping HAProxy's exporter every second: url, query(promql)
 
-Everything is function-scoped: each test gets fresh processes, so counters start at zero, and
-teardown stops every process and deletes its temporary directory. Without the binaries (see
-HYPERCARE_HAPROXY_BIN / HYPERCARE_PROMETHEUS_BIN; tests/run.sh installs Debian's packages when it
-runs as root) the tests skip, or fail when HYPERCARE_REQUIRE_GATEWAY=1.
+Each test gets fresh processes, so counters start at zero, and teardown stops every process and
+deletes its temporary directory; only finding the binaries is done once a session (see
+HYPERCARE_HAPROXY_BIN / HYPERCARE_PROMETHEUS_BIN). Without them the tests skip, naming the Debian
+packages to install, or fail in CI (CI=true) and when HYPERCARE_REQUIRE_GATEWAY=1; `.ci/run`
+installs the packages.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Protocol
 
@@ -30,8 +30,7 @@ from sandbox.gateway.stack import (
     find_prometheus,
     send_load,
 )
-
-REQUIRE_GATEWAY = os.environ.get("HYPERCARE_REQUIRE_GATEWAY") == "1"
+from tests.provision import GATEWAY_PACKAGES, unavailable
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -40,13 +39,25 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _binary(name: str, found: str | None, env_var: str) -> str:
-    """The binary's path, or skip (fail when HYPERCARE_REQUIRE_GATEWAY=1) without it."""
+    """The binary's path; without it, skip (fail when required, see tests/provision.py)."""
     if found is not None:
         return found
-    reason = f"{name} not found (install Debian's `{name}` package or set {env_var})"
-    if REQUIRE_GATEWAY:
-        pytest.fail(f"HYPERCARE_REQUIRE_GATEWAY=1 but {reason}")
-    pytest.skip(reason)
+    unavailable(
+        f"{name} not found: apt-get install {GATEWAY_PACKAGES}, or set {env_var}",
+        "HYPERCARE_REQUIRE_GATEWAY",
+    )
+
+
+@pytest.fixture(scope="session")
+def haproxy_binary() -> str:
+    """The haproxy executable the tests run."""
+    return _binary("haproxy", find_haproxy(), HAPROXY_ENV)
+
+
+@pytest.fixture(scope="session")
+def prometheus_binary() -> str:
+    """The prometheus executable the tests run."""
+    return _binary("prometheus", find_prometheus(), PROMETHEUS_ENV)
 
 
 class Load(Protocol):
@@ -70,10 +81,9 @@ def backend() -> Iterator[GatewayBackend]:
 
 
 @pytest.fixture
-def haproxy(backend: GatewayBackend) -> Iterator[HAProxyGateway]:
+def haproxy(backend: GatewayBackend, haproxy_binary: str) -> Iterator[HAProxyGateway]:
     """A running HAProxy: frontend → backend `be_app` (server `app1`), exporter at /metrics."""
-    binary = _binary("haproxy", find_haproxy(), HAPROXY_ENV)
-    gateway = HAProxyGateway(backend.url, binary=binary)
+    gateway = HAProxyGateway(backend.url, binary=haproxy_binary)
     try:
         gateway.start()
         yield gateway
@@ -103,10 +113,9 @@ def load(haproxy: HAProxyGateway) -> Load:
 
 
 @pytest.fixture
-def prometheus(haproxy: HAProxyGateway) -> Iterator[PrometheusServer]:
+def prometheus(haproxy: HAProxyGateway, prometheus_binary: str) -> Iterator[PrometheusServer]:
     """A running Prometheus scraping the HAProxy exporter every second (job `gateway`)."""
-    binary = _binary("prometheus", find_prometheus(), PROMETHEUS_ENV)
-    server = PrometheusServer([f"127.0.0.1:{haproxy.metrics_port}"], binary=binary)
+    server = PrometheusServer([f"127.0.0.1:{haproxy.metrics_port}"], binary=prometheus_binary)
     try:
         server.start()
         yield server

@@ -16,6 +16,7 @@ from sqlalchemy import (
     ColumnElement,
     Integer,
     SQLColumnExpression,
+    Subquery,
     and_,
     case,
     func,
@@ -96,7 +97,6 @@ _FACT_COLUMNS = (
     EscalationRow.ack_due,
     EscalationRow.resolve_due,
 )
-_FACT_FIELDS = len(_FACT_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -122,15 +122,14 @@ class DigestQueries:
     def _feedback(
         self, where: ColumnElement[bool], order: Sequence[SQLColumnExpression[Any]], limit: int
     ) -> Page:
-        query = select(*_FACT_COLUMNS).outerjoin(EscalationRow, _ESCALATION).where(where)
+        first = select(FeedbackRow.id).where(where).order_by(*order).limit(limit).subquery()
         with self._sessions() as session:
-            rows = session.execute(query.order_by(*order).limit(limit)).all()
-            total = len(rows)
+            facts = _load(session, first, order)
+            total = len(facts)
             if total == limit:  # a full page may have more behind it: count them
-                # The join is on the escalation's unique (item_kind, item_id): it adds no rows.
                 counted = select(func.count()).select_from(FeedbackRow).where(where)
                 total = int(session.scalar(counted) or 0)
-            return Page(tuple(_fact(row) for row in rows), total)
+            return Page(facts, total)
 
     def new(self, since: dt.datetime, until: dt.datetime, limit: int) -> Page:
         """Feedback filed in the period, most severe first."""
@@ -190,16 +189,18 @@ class DigestQueries:
             .where(_OPEN_INDEXED)
             .group_by(FeedbackRow.severity)
         )
+        order = [self._breach_rank(now), self._severity_rank(), FeedbackRow.created_at]
         breached = (
-            select(*_FACT_COLUMNS)
+            select(FeedbackRow.id)
             .join(EscalationRow, _ESCALATION)
             .where(_OPEN_INDEXED, _breached(now))
-            .order_by(self._breach_rank(now), self._severity_rank(), FeedbackRow.created_at)
+            .order_by(*order)
             .limit(limit)
+            .subquery()
         )
         with self._sessions() as session:
             rows = session.execute(counts).all()
-            first = tuple(_fact(row) for row in session.execute(breached))
+            first = _load(session, breached, order)
             rest = limit - len(first)
             open_rest = self._unbreached(session, now, rest, None)
             decision_rest = self._unbreached(session, now, rest, or_(unowned, blocked))
@@ -230,7 +231,7 @@ class DigestQueries:
                 else FeedbackRow.severity.not_in(self._severities)
             )
             branch = (
-                select(*_FACT_COLUMNS, literal(rank, Integer).label("rank"))
+                select(FeedbackRow.id, FeedbackRow.created_at, literal(rank, Integer).label("rank"))
                 .outerjoin(EscalationRow, _ESCALATION)
                 .where(_OPEN_INDEXED, of_severity, ~_breached(now))
             )
@@ -245,12 +246,9 @@ class DigestQueries:
             branches.append(branch)
         # SQLite takes ORDER BY … LIMIT in a compound member only inside a subquery.
         merged = union_all(*(select(*branch.subquery().c) for branch in branches)).subquery()
-        query = (
-            select(*list(merged.c)[:_FACT_FIELDS])
-            .order_by(merged.c.rank, merged.c.created_at)
-            .limit(limit)
-        )
-        return tuple(_fact(row) for row in session.execute(query))
+        order = [merged.c.rank, merged.c.created_at]
+        first = select(merged.c.id, *order).order_by(*order).limit(limit).subquery()
+        return _load(session, first, [first.c.rank, first.c.created_at])
 
     def _breach_rank(self, now: dt.datetime) -> ColumnElement[int]:
         return case(
@@ -354,6 +352,21 @@ def _breached(now: dt.datetime) -> ColumnElement[bool]:
     )
 
 
-def _fact(row: Sequence[Any]) -> FeedbackFact:
-    """A row of `_FACT_COLUMNS` (and any columns after them) as a fact."""
-    return FeedbackFact(*row[:_FACT_FIELDS])
+def _load(
+    session: Session, first: Subquery, order: Sequence[SQLColumnExpression[Any]]
+) -> tuple[FeedbackFact, ...]:
+    """The facts of the feedback ids `first` selects (ranked and cut), in `order`.
+
+    The ranking reads only ids and the columns it sorts or filters on, which the indexes hold
+    (index-only on PostgreSQL); the wide rows and their escalations are read for the few kept,
+    not for every candidate. The escalation join is on its unique (item_kind, item_id), so it
+    adds no rows.
+    """
+    query = (
+        select(*_FACT_COLUMNS)
+        .join(first, first.c.id == FeedbackRow.id)
+        .outerjoin(EscalationRow, _ESCALATION)
+        .order_by(*order)
+    )
+    rows: Sequence[Sequence[Any]] = session.execute(query).all()
+    return tuple(FeedbackFact(*row) for row in rows)

@@ -166,6 +166,8 @@ def _assess(cell: Cell) -> object:
 
 @measure("daily digest (built, not posted)")
 def _daily_digest(cell: Cell) -> object:
+    # What the scheduled job's outbox handler (`DigestService._post_daily`) builds before it
+    # posts: every section and the thread's full lists of the cut ones.
     oncall = OnCallService(program=cell.program, clock=lambda: NOW)
     return build_digests(cell.program, cell.sessions, lambda: NOW, oncall).daily(until=NOW)
 

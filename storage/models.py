@@ -15,6 +15,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -26,6 +27,17 @@ NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_name)s",
     "ck": "ck_%(table_name)s_%(constraint_name)s",
 }
+
+# The partial indexes' predicate, spelled as the queries spell it (storage/digest.py).
+OPEN_ROWS = "state != 'resolved'"
+OPEN_INDEX_COLUMNS = (
+    "severity",
+    "created_at",
+    "id",
+    "ticket_key",
+    "acknowledged_by",
+    "ticket_status",
+)
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -67,6 +79,15 @@ class FeedbackRow(Base):
         Index("ix_feedback_resolved_at", "resolved_at", "severity", "created_at"),
         Index("ix_feedback_created_at_severity", "created_at", "severity"),
         Index("ix_feedback_severity_resolved_at", "severity", "resolved_at"),
+        # The digest's open lists, oldest first per severity, and its open counts: only the
+        # open rows (a few percent of the table) are in it, with every column those queries
+        # read, so they never visit the table for rows they do not keep; see migration 0008.
+        Index(
+            "ix_feedback_open",
+            *OPEN_INDEX_COLUMNS,
+            sqlite_where=text(OPEN_ROWS),
+            postgresql_where=text(OPEN_ROWS),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

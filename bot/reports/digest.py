@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from bot.alerts.service import SilenceView
 from bot.config import Program
@@ -19,13 +20,26 @@ from bot.domain import Digest, Effect, ItemLine, Section
 from bot.oncall.rota import OnCallNow
 from bot.ports import Clock, DigestNotifier
 from bot.reports.schedule import due_slot, previous_slot
-from storage.digest import AlertFact, DigestQueries, FeedbackFact
+from storage.digest import AlertFact, Backlog, DigestQueries, FeedbackFact
 from storage.jobs import JobRuns
 
 log = logging.getLogger(__name__)
 
 POST_DAILY = "digest.post_daily"
 DAILY_JOB = "digest:daily"
+FULL_LIST = 1000  # lines of a cut section in the digest's thread
+# The sections cut to `top` lines, whose full list goes to the thread (the escalations
+# section lists every escalation of the period, up to 200, and is never cut).
+THREADED = frozenset(
+    {
+        "New feedback",
+        "Resolved",
+        "Open items",
+        "Alerts fired",
+        "Alerts resolved",
+        "Needs a decision",
+    }
+)
 
 
 def _hours(seconds: float) -> str:
@@ -120,18 +134,26 @@ class DigestService:
         until = until or self._clock()
         zone, top = self._program.zone, self._program.reports.daily.top
         since = previous_slot(self._program.reports.daily, zone, slot_at or until).at_utc
-        sections = (
-            self._new(since, until, top),
-            self._resolved(since, until, top),
-            self._open(until, top),
-            *self._alerts(since, until, top),
+        # Each list is read once, up to the thread's length: its first `top` lines make the
+        # section, and all of them the full list when the section is cut.
+        limit = max(top, FULL_LIST)
+        backlog = self._queries.backlog(until, limit)
+        lists = (
+            self._new(since, until, limit),
+            self._resolved(since, until, limit),
+            self._open(backlog, until),
+            *self._alerts(since, until, limit),
             self._escalations(since, until),
-            self._decisions(until, top),
+            self._decisions(backlog, until),
+        )
+        sections = tuple(
+            replace(section, lines=section.lines[:top]) if section.title in THREADED else section
+            for section in lists
         )
         full = {
-            section.title: self._full(section.title, since, until)
-            for section in sections
-            if section.more
+            section.title: whole.lines
+            for section, whole in zip(sections, lists, strict=True)
+            if section.more and section.title in THREADED
         }
         local = until.astimezone(zone)
         return Digest(
@@ -193,14 +215,14 @@ class DigestService:
             return f"{age} · {left} left to resolve", ""
         return age, ""
 
-    def _open(self, now: dt.datetime, top: int) -> Section:
-        page = self._queries.open(now, top)
+    def _open(self, backlog: Backlog, now: dt.datetime) -> Section:
+        page = backlog.open
         lines = tuple(
             self._line(f, *self._open_detail(f, now))
             for f in page.facts
             if isinstance(f, FeedbackFact)
         )
-        summary = _counts(self._queries.open_counts(), self._severities())
+        summary = _counts(backlog.open_by_severity, self._severities())
         return Section("Open items", lines, page.total, summary, "No open items.")
 
     def _alert_line(self, fact: AlertFact, now: dt.datetime) -> ItemLine:
@@ -254,8 +276,8 @@ class DigestService:
         summary = f"{breaches} SLA breach(es) in the period" if breaches else ""
         return Section("Escalations", tuple(lines), len(lines), summary, "No escalations.")
 
-    def _decisions(self, now: dt.datetime, top: int) -> Section:
-        page = self._queries.needs_decision(now, top)
+    def _decisions(self, backlog: Backlog, now: dt.datetime) -> Section:
+        page = backlog.needs_decision
         lines = []
         for fact in page.facts:
             if not isinstance(fact, FeedbackFact):
@@ -287,20 +309,6 @@ class DigestService:
                 detail = self._open_detail(fact, now)[0]
             lines.append(self._line(fact, detail))
         return Section("Your reports", tuple(lines), page.total, "", "You have not filed anything.")
-
-    def _full(self, title: str, since: dt.datetime, until: dt.datetime) -> tuple[ItemLine, ...]:
-        """A section uncut (for the thread), up to 1,000 lines."""
-        limit = 1000
-        builders: dict[str, Callable[[], Section]] = {
-            "New feedback": lambda: self._new(since, until, limit),
-            "Resolved": lambda: self._resolved(since, until, limit),
-            "Open items": lambda: self._open(until, limit),
-            "Alerts fired": lambda: self._alerts(since, until, limit)[0],
-            "Alerts resolved": lambda: self._alerts(since, until, limit)[1],
-            "Needs a decision": lambda: self._decisions(until, limit),
-        }
-        builder = builders.get(title)
-        return builder().lines if builder else ()
 
     def _on_call_text(self) -> str:
         current = self._on_call()

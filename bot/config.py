@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     jira_connect_timeout: float = Field(default=5.0, gt=0, le=60)
     jira_read_timeout: float = Field(default=20.0, gt=0, le=300)
     outbox_lease_seconds: float = Field(default=120.0, ge=1, le=3600)
+    # Side effects carried out at once (Slack calls in flight); 0 picks one per database:
+    # 8 on PostgreSQL, 2 on SQLite, whose one writer makes more threads contend, not overlap.
+    outbox_concurrency: int = Field(default=0, ge=0, le=32)
     # How often the scheduler looks for escalation steps that fell due (the page lag's bound).
     escalation_tick_seconds: float = Field(default=5.0, gt=0, le=60)
     # How often the scheduler asks whether a digest is due (its slots are whole minutes).

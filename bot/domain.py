@@ -280,6 +280,7 @@ class PageMessage:
     user: str
     channel: str
     ts: str
+    step: str = ""  # the claim it was sent for: a retried page skips the people it reached
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, select, union_all
+from sqlalchemy import update as sql_update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -30,7 +31,7 @@ from bot.domain import (
     StoredEscalation,
 )
 from storage.models import AlertRow, AuditRow, EscalationRow, FeedbackRow, JobRunRow
-from storage.repositories import queue_effects
+from storage.repositories import queue_effects, queue_effects_due
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,45 @@ def _copy_values(row: EscalationRow, values: EscalationValues) -> None:
     row.resolved_at = values.resolved_at
 
 
+# Claims per INSERT: three parameters each, far below SQLite's 32,766 and PostgreSQL's 65,535.
+CLAIM_CHUNK = 500
+
+
+def _is_plain(row: EscalationRow, update: Update) -> bool:
+    """Tell whether a change touches the escalation row alone (no feedback mirror, no audit)."""
+    newly_acknowledged = update.values.acknowledged_at is not None and row.acknowledged_at is None
+    return not (update.restart or update.audit or newly_acknowledged)
+
+
+def _plain_params(row: EscalationRow, update: Update) -> dict[str, Any]:
+    """A tick's change of one row as bulk-UPDATE parameters (what `_apply` writes for it)."""
+    values = update.values
+    params: dict[str, Any] = {
+        "id": row.id,
+        "state": values.state,
+        "next_due": values.next_due,
+        "started_at": values.started_at,
+        "ack_due": values.ack_due,
+        "resolve_due": values.resolve_due,
+        "acknowledged_at": values.acknowledged_at,
+        "acknowledged_by": values.acknowledged_by,
+        "resolved_at": values.resolved_at,
+    }
+    if update.breach:
+        params["breaches"] = row.breaches + 1
+        params["sla_breached_at"] = values.resolve_due
+    return params
+
+
+@dataclass(frozen=True)
+class Advanced:
+    """What one set-based pass over due escalations did."""
+
+    examined: int  # due rows locked by this run (rows another replica holds are skipped)
+    changed: int  # of those, rows whose state moved
+    won: int  # step claims this run won: the pages it queued
+
+
 @dataclass
 class _Insert:
     """Insert-if-absent for the claim table, in the dialect's own words."""
@@ -97,6 +137,24 @@ class _Insert:
         statement = module.insert(JobRunRow).values(**values).on_conflict_do_nothing()
         result = cast(CursorResult[Any], session.execute(statement))
         return bool(result.rowcount)
+
+    def claim_all(
+        self, session: Session, claims: Sequence[Claim], now: dt.datetime
+    ) -> set[tuple[str, str]]:
+        """Claim many `(job, slot)`s in a statement per chunk; return the ones this run won."""
+        module = postgresql if self.dialect == "postgresql" else sqlite
+        won: set[tuple[str, str]] = set()
+        for start in range(0, len(claims), CLAIM_CHUNK):
+            chunk = claims[start : start + CLAIM_CHUNK]
+            values = [{"job": c.job[:100], "slot": c.slot[:100], "claimed_at": now} for c in chunk]
+            statement = (
+                module.insert(JobRunRow)
+                .values(values)
+                .on_conflict_do_nothing()
+                .returning(JobRunRow.job, JobRunRow.slot)
+            )
+            won |= {(str(row[0]), str(row[1])) for row in session.execute(statement)}
+        return won
 
 
 class EscalationRepository:
@@ -143,17 +201,45 @@ class EscalationRepository:
             row = session.get(EscalationRow, escalation_id)
             return _record(row) if row else None
 
-    def due(self, now: dt.datetime, limit: int) -> list[int]:
-        """Escalations whose next due time has come, the most overdue first."""
-        with self._sessions() as session:
-            return list(
-                session.scalars(
-                    select(EscalationRow.id)
-                    .where(EscalationRow.next_due <= now)
-                    .order_by(EscalationRow.next_due)
-                    .limit(limit)
-                )
-            )
+    def advance_due(
+        self,
+        now: dt.datetime,
+        limit: int,
+        decide: Callable[[StoredEscalation], Update | None],
+    ) -> Advanced:
+        """Hand out the steps of up to `limit` due escalations in a fixed number of statements.
+
+        One `SELECT … FOR UPDATE SKIP LOCKED` locks the most overdue rows no other replica
+        holds, `decide` (pure) says what each changes, one `INSERT … ON CONFLICT DO NOTHING
+        RETURNING` per 500 claims tells which steps this run won, the won steps' pages are
+        queued in two statements, and the changed rows are written back in one batch.
+        """
+        with self._sessions.begin() as session:
+            rows = session.scalars(
+                select(EscalationRow)
+                .where(EscalationRow.next_due <= now)
+                .order_by(EscalationRow.next_due, EscalationRow.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            ).all()
+            updates = [(row, update) for row in rows if (update := decide(_record(row)))]
+            claims = [claim for _, update in updates for claim in update.claims]
+            won = _Insert(session.get_bind().dialect.name).claim_all(session, claims, now)
+            effects = [
+                (effect, now)
+                for claim in claims
+                if (claim.job[:100], claim.slot[:100]) in won
+                for effect in claim.effects
+            ]
+            effects += [(effect, now) for _, update in updates for effect in update.effects]
+            queue_effects_due(session, effects, now)
+            plain = [(row, u) for row, u in updates if _is_plain(row, u)]
+            for row, update in updates:
+                if not _is_plain(row, update):  # never from a tick, but handled in full if so
+                    self._apply(session, row, update, now)
+            if plain:  # one executemany: ORM bulk UPDATE by primary key
+                session.execute(sql_update(EscalationRow), [_plain_params(r, u) for r, u in plain])
+            return Advanced(len(rows), len(updates), len(won))
 
     def finished_items(self) -> list[tuple[int, dt.datetime | None]]:
         """Unresolved escalations whose item is over (feedback resolved, alert resolved)."""
@@ -270,12 +356,15 @@ class EscalationRepository:
                 )
             )
 
-    def record_page(self, escalation_id: int, page: PageMessage) -> None:
-        """Remember a page DM, so an acknowledgement can update it."""
+    def record_page(self, escalation_id: int, page: PageMessage) -> StoredEscalation | None:
+        """Remember a page DM, so an acknowledgement can update it; return the escalation now."""
         with self._sessions.begin() as session:
             row = session.get(EscalationRow, escalation_id, with_for_update=True)
             if row is None:
-                return
-            row.pages = [*row.pages, {"user": page.user, "channel": page.channel, "ts": page.ts}]
+                return None
+            sent = {"user": page.user, "channel": page.channel, "ts": page.ts, "step": page.step}
+            row.pages = [*row.pages, sent]
             if page.user not in row.paged:
                 row.paged = [*row.paged, page.user]
+            session.flush()
+            return _record(row)

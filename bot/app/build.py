@@ -13,6 +13,8 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy import Engine
+
 from bot.alerts.build import build_alerts
 from bot.app.bolt import build_app
 from bot.app.outbox import OutboxWorker
@@ -163,6 +165,7 @@ def build_runtime(settings: Settings, program: Program, clock: Clock = utc_now) 
         wake=wake,
         lease=dt.timedelta(seconds=settings.outbox_lease_seconds),
         slow_kinds=frozenset().union(*(p.slow_kinds for p in parts)),
+        concurrency=settings.outbox_concurrency or _default_concurrency(engine),
     )
     services = Services(
         program=program,
@@ -185,6 +188,11 @@ def build_runtime(settings: Settings, program: Program, clock: Clock = utc_now) 
     return Runtime(
         settings, program, engine, client, app, services, worker, Leadership(engine), parts
     )
+
+
+def _default_concurrency(engine: Engine) -> int:
+    """Side effects in flight at once when the settings leave it to the database."""
+    return 8 if engine.dialect.name == "postgresql" else 2
 
 
 def _outbox_handlers(parts: Sequence[Part[Any]]) -> dict[str, OutboxHandler]:

@@ -3,6 +3,14 @@
 Retries follow the peer: `Retry-After` when given, else capped exponential backoff with full
 jitter. A refusal (a 4xx other than 429) is final: the row is marked failed and logged, and the
 handler has already told a human. Rows are leased, so a crashed worker's rows come back.
+
+A burst (forty sev1 reports in a minute) queues hundreds of rows whose work is mostly waiting
+on Slack, so the worker claims them in batches and carries out independent ones concurrently on
+a small pool. Rows about the same subject (one feedback item, one alert, one escalation) form a
+lane and run one after another in queue order, so a receipt is never re-rendered out of order
+and a thread's notes keep theirs; rows of a slow kind (Jira creates) share one lane per kind,
+which keeps their pacing. Finished rows are marked done together, a few at a time, as they
+come in.
 """
 
 from __future__ import annotations
@@ -12,6 +20,8 @@ import logging
 import random
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
 
 from bot.domain import Effect
 from bot.errors import DeliveryDeferred, DeliveryRefused
@@ -25,6 +35,39 @@ Handler = Callable[[dict[str, object]], Sequence[Effect]]
 BACKOFF_BASE = dt.timedelta(seconds=2)
 BACKOFF_CAP = dt.timedelta(minutes=10)
 LEASE = dt.timedelta(minutes=2)
+CONCURRENCY = 8  # Slack calls in flight at once: well inside its per-method rate tiers
+BATCH = 50
+# The payload fields naming the subject a row is about: its lane. Rows naming none share a lane
+# per kind (digests, hand-offs), which is how they ran before there were lanes.
+SUBJECT_FIELDS = ("feedback_id", "alert_id", "escalation_id")
+
+
+def lane_of(task: OutboxTask, slow_kinds: frozenset[str]) -> str:
+    """The lane a row runs in: rows of one lane run one after another, in queue order."""
+    if task.kind in slow_kinds:
+        return f"kind:{task.kind}"
+    for name in SUBJECT_FIELDS:
+        value = task.payload.get(name)
+        if isinstance(value, int | str) and not isinstance(value, bool):
+            return f"{name}:{value}"
+    return f"kind:{task.kind}"
+
+
+@dataclass
+class _Done:
+    """Rows carried out, waiting to be marked done in one transaction."""
+
+    rows: list[tuple[int, Sequence[Effect]]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, task_id: int, effects: Sequence[Effect]) -> None:
+        with self.lock:
+            self.rows.append((task_id, effects))
+
+    def take(self) -> list[tuple[int, Sequence[Effect]]]:
+        with self.lock:
+            rows, self.rows = self.rows, []
+            return rows
 
 
 def backoff(attempts: int, rng: random.Random) -> dt.timedelta:
@@ -34,7 +77,7 @@ def backoff(attempts: int, rng: random.Random) -> dt.timedelta:
 
 
 class OutboxWorker:
-    """Claims due outbox rows and runs the handler of each row's kind."""
+    """Claims due outbox rows and runs the handler of each row's kind, lanes concurrently."""
 
     def __init__(
         self,
@@ -43,10 +86,11 @@ class OutboxWorker:
         handlers: Mapping[str, Handler],
         clock: Clock,
         rng: random.Random | None = None,
-        batch: int = 20,
+        batch: int = BATCH,
         wake: threading.Event | None = None,
         lease: dt.timedelta = LEASE,
         slow_kinds: frozenset[str] = frozenset(),
+        concurrency: int = CONCURRENCY,
     ) -> None:
         self._repo = repo
         self._handlers = handlers
@@ -57,10 +101,13 @@ class OutboxWorker:
         # died comes back after it.
         self._lease = lease
         self._slow_kinds = slow_kinds
+        self._concurrency = max(1, concurrency)
+        self._pool: ThreadPoolExecutor | None = None
         self.wake = wake or threading.Event()  # set by services when they queue new work
         # Kinds whose peer is down, until when: rows of them queued meanwhile wait too, so the
         # backlog drains in queue order when the peer returns (not newest-probe first).
         self._held: dict[str, dt.datetime] = {}
+        self._held_lock = threading.Lock()
 
     def run_once(self) -> int:
         """Carry out rows due now, quick kinds first; return how many were attempted."""
@@ -71,21 +118,54 @@ class OutboxWorker:
         if self._slow_kinds:
             slow_batch = max(1, self._batch // 4)
             tasks += self._repo.claim(now, slow_batch, self._lease, kinds=self._slow_kinds)
-        self._held = {kind: until for kind, until in self._held.items() if until > now}
+        with self._held_lock:
+            self._held = {kind: until for kind, until in self._held.items() if until > now}
+        lanes: dict[str, list[OutboxTask]] = {}
         for task in tasks:
-            if task.kind in self._held:  # its peer is down: wait for the probe after the hold
-                held_until = self._held[task.kind]
+            lanes.setdefault(lane_of(task, self._slow_kinds), []).append(task)
+        done = _Done()
+        if len(lanes) <= 1 or self._concurrency == 1:
+            for lane in lanes.values():
+                self._run_lane(lane, done)
+        else:
+            self._run_concurrently(list(lanes.values()), done)
+        self._complete(done)
+        return len(tasks)
+
+    def _run_concurrently(self, lanes: list[list[OutboxTask]], done: _Done) -> None:
+        """Run the lanes on the pool, marking rows done in batches as lanes finish."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="outbox")
+        pending: set[Future[None]] = {
+            self._pool.submit(self._run_lane, lane, done) for lane in lanes
+        }
+        while pending:
+            finished, pending = wait(pending, timeout=0.05, return_when=FIRST_COMPLETED)
+            for future in finished:
+                future.result()  # _run_lane catches what handlers raise; this re-raises a bug
+            self._complete(done)
+
+    def _run_lane(self, lane: Sequence[OutboxTask], done: _Done) -> None:
+        for task in lane:
+            with self._held_lock:
+                held_until = self._held.get(task.kind)
+            if held_until is not None:  # its peer is down: wait for the probe after the hold
                 self._repo.retry_at(
                     task.id, held_until, "held back: peer unavailable", counted=False
                 )
                 continue
-            until = self._run(task)
+            until = self._run(task, done)
             if until is not None:
-                self._held[task.kind] = until
+                with self._held_lock:
+                    self._held[task.kind] = until
                 self._repo.hold_kind(task.kind, until)
-        return len(tasks)
 
-    def _run(self, task: OutboxTask) -> dt.datetime | None:
+    def _complete(self, done: _Done) -> None:
+        rows = done.take()
+        if rows:
+            self._repo.complete_many(rows, self._clock())
+
+    def _run(self, task: OutboxTask, done: _Done) -> dt.datetime | None:
         """Run one task; return a time to hold its kind back to when its peer is down."""
         handler = self._handlers.get(task.kind)
         if handler is None:
@@ -96,43 +176,54 @@ class OutboxWorker:
             effects = handler(task.payload)
         except DeliveryDeferred as deferred:
             if deferred.waiting:
-                wait = dt.timedelta(seconds=deferred.retry_after or 1.0)
-                self._repo.retry_at(task.id, self._clock() + wait, deferred.reason, counted=False)
+                wait_for = dt.timedelta(seconds=deferred.retry_after or 1.0)
+                self._repo.retry_at(
+                    task.id, self._clock() + wait_for, deferred.reason, counted=False
+                )
                 return None
-            wait = backoff(task.attempts, self._rng)
+            wait_for = backoff(task.attempts, self._rng)
             if deferred.retry_after is not None:
-                wait = max(wait, dt.timedelta(seconds=deferred.retry_after))
+                wait_for = max(wait_for, dt.timedelta(seconds=deferred.retry_after))
             log.warning(
                 "%s (row %s) deferred, attempt %s, retry in %.1fs: %s",
                 task.kind,
                 task.id,
                 task.attempts,
-                wait.total_seconds(),
+                wait_for.total_seconds(),
                 deferred.reason,
             )
-            self._repo.retry_at(task.id, self._clock() + wait, deferred.reason)
-            return self._clock() + wait if deferred.peer_down else None
+            self._repo.retry_at(task.id, self._clock() + wait_for, deferred.reason)
+            return self._clock() + wait_for if deferred.peer_down else None
         except DeliveryRefused as refused:
             log.error("%s (row %s) refused for good: %s", task.kind, task.id, refused.reason)
             self._repo.fail(task.id, refused.reason, self._clock(), refused.then)
         except Exception as exc:  # a bug must not stop the queue; retry as if deferred
-            wait = backoff(task.attempts, self._rng)
+            wait_for = backoff(task.attempts, self._rng)
             log.exception(
-                "%s (row %s) crashed; retry in %.1fs", task.kind, task.id, wait.total_seconds()
+                "%s (row %s) crashed; retry in %.1fs", task.kind, task.id, wait_for.total_seconds()
             )
-            self._repo.retry_at(task.id, self._clock() + wait, f"{type(exc).__name__}")
+            self._repo.retry_at(task.id, self._clock() + wait_for, f"{type(exc).__name__}")
         else:
-            self._repo.complete(task.id, self._clock(), effects)
+            done.add(task.id, effects)
         return None
 
     def run_forever(self, stop: threading.Event, idle: float = 1.0) -> None:
         """Loop until `stop` is set, waking early when new work is enqueued."""
-        while not stop.is_set():
-            try:
-                busy = self.run_once()
-            except Exception:  # the database may be briefly away; keep the loop alive
-                log.exception("outbox pass failed")
-                busy = 0
-            if not busy:
-                self.wake.wait(idle)
-                self.wake.clear()
+        try:
+            while not stop.is_set():
+                try:
+                    busy = self.run_once()
+                except Exception:  # the database may be briefly away; keep the loop alive
+                    log.exception("outbox pass failed")
+                    busy = 0
+                if not busy:
+                    self.wake.wait(idle)
+                    self.wake.clear()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Let the pool's threads go (rows in flight finish first)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None

@@ -1,8 +1,12 @@
 """Sending pages: who a step reaches, the DM and thread mention, and the missing-person report.
 
-Every send is an outbox effect, so a Slack outage delays a page and never loses it, and each
-re-checks the escalation before it sends: once someone acknowledged (or the item is over), a
-page still in the queue is dropped, so an acknowledgement racing a step wins. People who cannot
+A due step is one outbox row (`escalation.page`): its handler DMs the step's people, recording
+each DM before the next, then mentions them in the item's thread (a separate row only when the
+item's message is not posted yet). A Slack outage delays a page and never loses it; a retry
+skips the people already reached. Each send re-checks the escalation first: once someone
+acknowledged (or the item is over), a page still in the queue is dropped, so an acknowledgement
+racing a step wins. `escalation.dm` rows are still carried out for queues an older version
+left behind. People who cannot
 be reached (nobody on call, no Slack user for an e-mail, a deactivated account, a DM Slack
 refuses) are logged, reported to the admins, and, when nobody else was reached by the step,
 skipped: the next step is pulled forward to now.
@@ -18,7 +22,7 @@ from dataclasses import dataclass
 from bot.config import Program
 from bot.domain import Effect, EscalatingItem, ItemKind, NoteKind, Page, PageMessage
 from bot.errors import DeliveryDeferred, DeliveryRefused
-from bot.escalation.model import EscalationRecord
+from bot.escalation.model import EscalationRecord, record_of
 from bot.escalation.service import PAGE, START, EscalationService
 from bot.oncall.program import StepKind
 from bot.oncall.rota import OnCallNow
@@ -127,50 +131,81 @@ class PageSender:
     # -- a step ------------------------------------------------------------------------------
 
     def page(self, payload: dict[str, object]) -> Sequence[Effect]:
-        """Turn a due step into DMs, a thread mention and missing-person reports."""
+        """Carry out a due step: DM its people, mention them in the item's thread, report whom
+        it could not reach, and skip to the next step when it reached nobody.
+
+        One outbox row does it all (a burst's thousand pages are a thousand rows, not three
+        thousand). A retry after a partial failure skips the people already reached: each DM
+        is recorded with its step before the next is sent.
+        """
         current = self._current(payload)
         if current is None:
             log.info("escalation step dropped: acknowledged, resolved or restarted meanwhile")
             return []
-        record, _ = current
+        record, item = current
         kind = StepKind(str(payload["step"]))
         targets = self._targets(kind, payload.get("group"))
         claim = f"{record.id}:{record.generation}:{payload['round']}:{payload['step_index']}"
         base = {**payload, "role": _ROLES[kind]}
-        effects = [
-            Effect(
-                DM,
-                {**base, "user": user, "sole": len(targets.users) == 1 and not targets.special},
-                f"{DM}:{claim}:{user}",
-            )
-            for user in targets.users
-        ]
+        page = self._page(record, item, base, _ROLES[kind])
+        follow: list[Effect] = []
+        reached = {message.user for message in record.pages if message.step == claim}
+        for user in targets.users:
+            if user in reached:
+                continue
+            refusal = self._send_dm(record, item, base, page, user, claim)
+            if refusal is None:
+                reached.add(user)
+            else:
+                follow.append(self._missing(base, claim, f"<@{user}>", refusal, key=user))
         if targets.users or targets.special:
             mentions = [f"<@{user}>" for user in targets.users]
             if targets.special:
                 mentions.append(targets.special)
             broadcast = kind is StepKind.NOTIFY_CHANNEL
-            effects.append(
-                Effect(
-                    MENTION,
-                    {**base, "mentions": mentions, "broadcast": broadcast},
-                    f"{MENTION}:{claim}",
-                )
-            )
+            if item.thread_ts is None:  # the item's message is not posted yet: wait for it
+                mention = {**base, "mentions": mentions, "broadcast": broadcast}
+                follow.append(Effect(MENTION, mention, f"{MENTION}:{claim}"))
+            else:
+                self._pager.page_in_thread(page, mentions, broadcast)
         for person, reason in targets.missing:
             log.warning("escalation of %s: %s not paged: %s", record.item, person, reason)
-            effects.append(
-                Effect(
-                    MISSING,
-                    {**base, "person": person, "reason": reason},
-                    f"{MISSING}:{claim}:{person}",
-                )
-            )
-        if not targets.users and not targets.special:
-            effects.append(Effect(SKIP, base, f"{SKIP}:{claim}"))
+            follow.append(self._missing(base, claim, person, reason))
+        if not reached and not targets.special:
+            follow.append(Effect(SKIP, base, f"{SKIP}:{claim}"))
         # The people paged may acknowledge once their DM is sent (`record_page`); until then
         # they are on call or leads, who may anyway.
-        return effects
+        return follow
+
+    @staticmethod
+    def _missing(
+        base: dict[str, object], claim: str, person: str, reason: str, key: str | None = None
+    ) -> Effect:
+        payload = {**base, "person": person, "reason": reason}
+        return Effect(MISSING, payload, f"{MISSING}:{claim}:{key or person}")
+
+    def _send_dm(
+        self,
+        record: EscalationRecord,
+        item: EscalatingItem,
+        payload: dict[str, object],
+        page: Page,
+        user: str,
+        claim: str,
+    ) -> str | None:
+        """DM one person and record it; return why Slack refused, if it did."""
+        try:
+            posted = self._pager.page_person(user, page)
+        except DeliveryRefused as refused:
+            log.warning("escalation of %s: DM to %s refused: %s", record.item, user, refused.reason)
+            return refused.reason
+        message = PageMessage(user, posted.channel_id, posted.ts, step=claim)
+        stored = self._repo.record_page(record.id, message)
+        latest = record_of(stored) if stored is not None else None
+        if latest is not None and latest.state.acknowledged_at is not None:
+            # Acknowledged while this DM was on its way: show it at once.
+            self._pager.update_page(message, self._page(latest, item, payload, page.role))
+        return None
 
     def _targets(self, kind: StepKind, group: object) -> Targets:
         if kind is StepKind.NOTIFY_CHANNEL:

@@ -42,6 +42,7 @@ class _Failure:
     times: int
     retry_after: int | None
     error: str | None
+    channel: str | None = None  # only calls to this channel fail; others pass it by
 
 
 class _Server(ThreadingHTTPServer):
@@ -229,10 +230,12 @@ class SlackEmulator(Startable):
         times: int = 1,
         retry_after: int | None = None,
         error: str | None = None,
+        channel: str | None = None,
     ) -> None:
-        """Make the next `times` calls of `method` fail with `status`, or answer 200 `error`."""
+        """Make the next `times` calls of `method` (to `channel`, if given) fail with `status`,
+        or answer 200 `error`."""
         with self._cond:
-            failure = _Failure(status=status, times=times, retry_after=retry_after, error=error)
+            failure = _Failure(status, times, retry_after, error, channel)
             self._failures.setdefault(method, deque()).append(failure)
 
     def set_latency(self, method: str, seconds: float) -> None:
@@ -359,7 +362,7 @@ class SlackEmulator(Startable):
             # Sleep outside the lock so calls to other methods are not held up.
             time.sleep(delay)
         with self._cond:
-            status, headers, response = self._take_failure(method)
+            status, headers, response = self._take_failure(method, args.get("channel"))
             if response is None:
                 token = _bearer(authorization) or str(args.get("token") or "")
                 if method in APP_LEVEL_METHODS:
@@ -391,10 +394,12 @@ class SlackEmulator(Startable):
             return error("invalid_auth")
         return {"ok": True, "url": self.socket_mode.issue_url()}
 
-    def _take_failure(self, method: str) -> tuple[int, dict[str, str], JsonDict | None]:
-        """Consume one injected failure for `method`, if any is pending."""
+    def _take_failure(
+        self, method: str, channel: object
+    ) -> tuple[int, dict[str, str], JsonDict | None]:
+        """Consume one injected failure for `method` (and this channel), if any is pending."""
         queue = self._failures.get(method)
-        if not queue:
+        if not queue or queue[0].channel not in (None, channel):
             return 200, {}, None
         failure = queue[0]
         failure.times -= 1

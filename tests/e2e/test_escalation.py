@@ -162,6 +162,32 @@ def test_acknowledging_mid_climb_stops_it_and_updates_the_messages(
     assert pages_to(slack, SECONDARY) == [] and pages_to(slack, LEAD) == []
 
 
+def test_a_step_whose_thread_mention_fails_is_retried_without_a_second_dm(
+    start_bot: Start, slack: SlackEmulator
+) -> None:
+    """Slack fails the secondary's thread mention once: the retry mentions them once and does
+    not DM them again (the page is one outbox row; the DM it sent is recorded first)."""
+    bot, user = start_bot(escalating_program())
+    _, receipt = file_sev1(user, slack)
+    wait_until(lambda: pages_to(slack, PRIMARY))
+    wait_until(lambda: any("(primary on-call)" in t for t in thread_texts(slack, receipt)))
+    slack.fail_next("chat.postMessage", status=503, channel="C0FEEDBACK")
+    [secondary] = wait_until(lambda: pages_to(slack, SECONDARY), timeout=10)
+    wait_until(
+        lambda: any("(secondary on-call)" in t for t in thread_texts(slack, receipt)), timeout=20
+    )
+    failed = [
+        c
+        for c in slack.calls_to("chat.postMessage")
+        if c.status == 503 and c.args.get("channel") == "C0FEEDBACK"
+    ]
+    assert len(failed) == 1 and failed[0].at > secondary.at  # the mention failed after the DM
+    wait_outbox_drained(bot.engine)
+    assert len(pages_to(slack, SECONDARY)) == 1
+    mentions = [t for t in thread_texts(slack, receipt) if "(secondary on-call)" in t]
+    assert len(mentions) == 1
+
+
 def test_only_paged_people_on_call_or_leads_may_acknowledge(
     start_bot: Start, slack: SlackEmulator
 ) -> None:

@@ -211,7 +211,80 @@ def test_quick_effects_do_not_wait_behind_a_slow_backlog(database_url: str) -> N
         repo=repo,
         handlers={"test.slow": record, "test.quick": record},
         clock=clock,
+        batch=20,
         slow_kinds=frozenset({"test.slow"}),
     )
     worker.run_once()
-    assert "quick" in seen and len(seen) <= 1 + 5
+    assert "quick" in seen and len(seen) <= 1 + 20 // 4  # the slow lane takes a quarter batch
+
+
+def test_rows_about_different_subjects_run_concurrently(database_url: str) -> None:
+    """Three items' rows are in flight at once: each handler waits for the other two."""
+    repo = setup(database_url)
+    repo.enqueue([Effect("test.effect", {"feedback_id": i}, f"k{i}") for i in range(3)], T0)
+    together = threading.Barrier(3, timeout=10)
+
+    def meet(payload: dict[str, object]) -> Sequence[Effect]:
+        together.wait()  # raises BrokenBarrierError (a retry) unless all three run at once
+        return []
+
+    worker = OutboxWorker(repo=repo, handlers={"test.effect": meet}, clock=Clock())
+    try:
+        assert worker.run_once() == 3
+    finally:
+        worker.close()
+    assert repo.rows() == [("test.effect", "done", 1, None)] * 3
+
+
+def test_rows_about_one_subject_run_one_at_a_time_in_queue_order(database_url: str) -> None:
+    """An item's rows never overlap and keep their order, while another item's run beside them."""
+    repo = setup(database_url)
+    effects = [Effect("test.effect", {"feedback_id": i % 2, "n": i}, f"k{i}") for i in range(10)]
+    repo.enqueue(effects, T0)
+    lock = threading.Lock()
+    running: dict[object, int] = {0: 0, 1: 0}
+    overlapped: list[object] = []
+    order: list[tuple[object, object]] = []
+
+    def record(payload: dict[str, object]) -> Sequence[Effect]:
+        subject = payload["feedback_id"]
+        with lock:
+            running[subject] += 1
+            if running[subject] > 1:
+                overlapped.append(subject)
+        threading.Event().wait(0.02)
+        with lock:
+            running[subject] -= 1
+            order.append((subject, payload["n"]))
+        return []
+
+    worker = OutboxWorker(repo=repo, handlers={"test.effect": record}, clock=Clock())
+    try:
+        assert worker.run_once() == 10
+    finally:
+        worker.close()
+    assert overlapped == []
+    assert [n for s, n in order if s == 0] == [0, 2, 4, 6, 8]
+    assert [n for s, n in order if s == 1] == [1, 3, 5, 7, 9]
+
+
+def test_follow_ups_of_a_batch_are_queued_once_each(database_url: str) -> None:
+    """Rows finishing together queue their follow-ups in one go; a key repeated is queued once."""
+    repo = setup(database_url)
+    repo.enqueue([Effect("test.effect", {"feedback_id": i}, f"k{i}") for i in range(6)], T0)
+    shared = Effect("test.tell", {}, "tell:once")
+
+    def follow(payload: dict[str, object]) -> Sequence[Effect]:
+        own = Effect("test.tell", {"of": payload["feedback_id"]}, f"tell:{payload['feedback_id']}")
+        return [own, shared]
+
+    told: list[object] = []
+    handlers = {"test.effect": follow, "test.tell": lambda p: told.append(p) or []}
+    worker = OutboxWorker(repo=repo, handlers=handlers, clock=Clock())
+    try:
+        while worker.run_once():
+            pass
+    finally:
+        worker.close()
+    assert len(told) == 7 and told.count({}) == 1
+    assert sorted(kind for kind, *_ in repo.rows()) == ["test.effect"] * 6 + ["test.tell"] * 7

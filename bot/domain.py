@@ -281,6 +281,35 @@ class PageMessage:
     channel: str
     ts: str
     step: str = ""  # the claim it was sent for: a retried page skips the people it reached
+    group: int | None = None  # the grouped page DM it is part of (channel and ts are the group's)
+
+
+@dataclass(frozen=True)
+class GroupEntry:
+    """One step's page in a person's grouped page DM."""
+
+    escalation_id: int
+    generation: int
+    step: str  # the claim: escalation:generation:round:step_index
+    role: str
+    round: int
+    sla_breached: bool
+    sole: bool  # the step's only target: if the DM is refused, the climb skips to the next step
+
+
+@dataclass(frozen=True)
+class PageGroup:
+    """The page DM one person gets for the pages of a short window, updated as more arrive."""
+
+    id: int
+    user: str
+    channel: str | None  # None until posted
+    ts: str | None
+    opened_at: dt.datetime
+    version: int  # bumped by every change the DM must show
+    rendered_version: int
+    closed: bool
+    entries: tuple[GroupEntry, ...]
 
 
 @dataclass(frozen=True)

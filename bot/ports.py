@@ -176,6 +176,15 @@ class Pager(Protocol):
         """Re-render a page DM after the item was acknowledged."""
         ...
 
+    def post_group(self, user: str, group_id: int, pages: Sequence[Page]) -> PostedMessage:
+        """DM one person the pages of a short window in one message: each with its own
+        Acknowledge, and one for them all."""
+        ...
+
+    def update_group(self, message: PageMessage, group_id: int, pages: Sequence[Page]) -> None:
+        """Show a grouped page DM anew: pages added, or acknowledged."""
+        ...
+
     def report_missing(self, to: Sequence[str], page: Page, person: str, reason: str) -> None:
         """Tell the admins (by DM, or a channel id) that a page reached nobody."""
         ...

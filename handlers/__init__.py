@@ -16,6 +16,7 @@ def register(app: App) -> None:
     app.action(Action.CREATE_TICKET)(tickets.create_ticket)
     app.action(Action.ACK_ALERT)(alerts.acknowledge_alert)
     app.action(Action.ACK_ITEM)(escalation.acknowledge_item)
+    app.action(Action.ACK_GROUP)(escalation.acknowledge_group)
     app.event("app_home_opened")(home.publish_home)
     app.action(Action.SILENCE_ALERT)(alerts.open_silence_modal)
     app.view_submission(Callback.SILENCE_MODAL)(alerts.submit_silence)

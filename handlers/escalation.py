@@ -42,6 +42,25 @@ def acknowledge_item(
         )
 
 
+def acknowledge_group(
+    ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, services: Services
+) -> None:
+    """*Acknowledge all* on a grouped page DM: take every item on it the presser may take."""
+    ack()
+    raw = str(action.get("value") or "")
+    if not raw.isdigit():
+        return
+    user = body["user"]["id"]
+    refusals = [
+        r
+        for ref in services.escalation.group_items(int(raw))
+        if (r := acknowledge(services, ref, user))
+    ]
+    not_allowed = escalation_blocks.ACK_TEXT[AckOutcome.NOT_ALLOWED.value]
+    if not_allowed in refusals:
+        client.chat_postEphemeral(channel=body["channel"]["id"], user=user, text=not_allowed)
+
+
 def reescalate(ack: Ack, reference: str, command: dict[str, Any], services: Services) -> None:
     """`/hypercare escalate HC-12`: a lead restarts an item's climb."""
     feedback = services.tickets.lookup(reference)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, select, union_all
@@ -25,12 +25,14 @@ from bot.domain import (
     Effect,
     EscalationValues,
     FeedbackState,
+    GroupEntry,
     ItemKind,
     ItemRef,
+    PageGroup,
     PageMessage,
     StoredEscalation,
 )
-from storage.models import AlertRow, AuditRow, EscalationRow, FeedbackRow, JobRunRow
+from storage.models import AlertRow, AuditRow, EscalationRow, FeedbackRow, JobRunRow, PageGroupRow
 from storage.repositories import queue_effects, queue_effects_due
 
 
@@ -67,9 +69,37 @@ def _record(row: EscalationRow) -> StoredEscalation:
         severity=row.severity,
         state=dict(row.state),
         paged=tuple(row.paged),
-        pages=tuple(PageMessage(**page) for page in row.pages),
+        pages=tuple(_page_message(page) for page in row.pages),
         breaches=row.breaches,
     )
+
+
+def _page_message(page: dict[str, Any]) -> PageMessage:
+    return PageMessage(
+        user=str(page["user"]),
+        channel=str(page.get("channel") or ""),
+        ts=str(page.get("ts") or ""),
+        step=str(page.get("step") or ""),
+        group=page.get("group") if isinstance(page.get("group"), int) else None,
+    )
+
+
+def _group(row: PageGroupRow) -> PageGroup:
+    return PageGroup(
+        id=row.id,
+        user=row.user_id,
+        channel=row.channel_id,
+        ts=row.ts,
+        opened_at=row.opened_at,
+        version=row.version,
+        rendered_version=row.rendered_version,
+        closed=row.closed,
+        entries=tuple(GroupEntry(**entry) for entry in row.entries),
+    )
+
+
+# What queues a group's delivery: (group id, its version) → the outbox effect.
+Deliver = Callable[[int, int], Effect]
 
 
 def _copy_values(row: EscalationRow, values: EscalationValues) -> None:
@@ -368,3 +398,122 @@ class EscalationRepository:
                 row.paged = [*row.paged, page.user]
             session.flush()
             return _record(row)
+
+    # -- grouped page DMs ------------------------------------------------------------------------
+
+    def add_to_group(
+        self,
+        escalation_id: int,
+        user: str,
+        entry: GroupEntry,
+        now: dt.datetime,
+        *,
+        window: dt.timedelta,
+        capacity: int,
+        deliver: Deliver,
+    ) -> int | None:
+        """Put a step's page into the person's open page DM (or a new one), in one transaction.
+
+        The DM is open while younger than `window`, holding fewer than `capacity` pages and not
+        closed. The escalation records the person as paged for the step (a retried page skips
+        them), and the group's delivery is queued unless one is queued already. Returns the
+        group's id, or None when the escalation is gone.
+        """
+        with self._sessions.begin() as session:
+            escalation = session.get(EscalationRow, escalation_id, with_for_update=True)
+            if escalation is None:
+                return None
+            group = session.scalars(
+                select(PageGroupRow)
+                .where(
+                    PageGroupRow.user_id == user,
+                    PageGroupRow.closed.is_(False),
+                    PageGroupRow.opened_at >= now - window,
+                )
+                .order_by(PageGroupRow.opened_at.desc(), PageGroupRow.id.desc())
+                .limit(1)
+                .with_for_update()
+            ).first()
+            if group is None or len(group.entries) >= capacity:
+                group = PageGroupRow(
+                    user_id=user,
+                    opened_at=now,
+                    version=0,
+                    rendered_version=0,
+                    delivery_pending=False,
+                    closed=False,
+                    entries=[],
+                )
+                session.add(group)
+                session.flush()
+            group.entries = [*group.entries, asdict(entry)]
+            group.version += 1
+            page = {"user": user, "channel": "", "ts": "", "step": entry.step, "group": group.id}
+            escalation.pages = [*escalation.pages, page]
+            if user not in escalation.paged:
+                escalation.paged = [*escalation.paged, user]
+            self._queue_delivery(session, group, now, deliver)
+            return group.id
+
+    @staticmethod
+    def _queue_delivery(
+        session: Session, group: PageGroupRow, now: dt.datetime, deliver: Deliver
+    ) -> None:
+        if not group.delivery_pending:  # one queued delivery shows every change made until it
+            group.delivery_pending = True
+            queue_effects(session, [deliver(group.id, group.version)], now)
+
+    def take_group(self, group_id: int) -> PageGroup | None:
+        """Read a group to deliver it; changes made from now on queue another delivery."""
+        with self._sessions.begin() as session:
+            row = session.get(PageGroupRow, group_id, with_for_update=True)
+            if row is None:
+                return None
+            row.delivery_pending = False
+            return _group(row)
+
+    def group(self, group_id: int) -> PageGroup | None:
+        """One grouped page DM."""
+        with self._sessions() as session:
+            row = session.get(PageGroupRow, group_id)
+            return _group(row) if row else None
+
+    def group_delivered(
+        self,
+        group_id: int,
+        version: int,
+        posted: tuple[str, str] | None,
+        *,
+        close: bool,
+    ) -> bool:
+        """Record that Slack shows `version` (and where, when first posted); close it if asked.
+
+        Returns True when a newer version was shown meanwhile (another replica's delivery
+        overtook this one, which may then have overwritten it): the caller shows it again.
+        """
+        with self._sessions.begin() as session:
+            row = session.get(PageGroupRow, group_id, with_for_update=True)
+            if row is None:
+                return False
+            if posted is not None and row.ts is None:
+                row.channel_id, row.ts = posted
+            overtaken = row.rendered_version > version
+            row.rendered_version = max(row.rendered_version, version)
+            row.closed = row.closed or close
+            return overtaken
+
+    def change_group(self, group_id: int, now: dt.datetime, deliver: Deliver) -> None:
+        """Mark a group changed (an item on it was acknowledged): queue its re-render."""
+        with self._sessions.begin() as session:
+            row = session.get(PageGroupRow, group_id, with_for_update=True)
+            if row is None:
+                return
+            row.version += 1
+            self._queue_delivery(session, row, now, deliver)
+
+    def close_group(self, group_id: int) -> None:
+        """Open no new pages into this DM (Slack refused it, or everything on it was taken)."""
+        with self._sessions.begin() as session:
+            row = session.get(PageGroupRow, group_id, with_for_update=True)
+            if row is not None:
+                row.closed = True

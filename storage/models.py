@@ -222,6 +222,29 @@ class OutboxRow(Base):
     done_at: Mapped[dt.datetime | None]
 
 
+class PageGroupRow(Base):
+    """One person's grouped page DM: the pages of a short window in one message.
+
+    `entries` lists the steps it shows (JSON, a few dozen at most); `version` counts the changes
+    the DM must show and `rendered_version` the last one Slack has, so a burst of changes is one
+    update; `delivery_pending` says an update is queued already.
+    """
+
+    __tablename__ = "page_group"
+    __table_args__ = (Index("ix_page_group_user_opened", "user_id", "opened_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32))
+    channel_id: Mapped[str | None] = mapped_column(String(32))
+    ts: Mapped[str | None] = mapped_column(String(32))
+    opened_at: Mapped[dt.datetime]
+    version: Mapped[int] = mapped_column(default=0)
+    rendered_version: Mapped[int] = mapped_column(default=0)
+    delivery_pending: Mapped[bool] = mapped_column(default=False)
+    closed: Mapped[bool] = mapped_column(default=False)
+    entries: Mapped[list[Any]] = mapped_column(JSON)
+
+
 class EscalationRow(Base):
     """One item's escalation: its policy snapshot and timeline state, and when to look again.
 

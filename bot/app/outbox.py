@@ -39,7 +39,7 @@ CONCURRENCY = 8  # Slack calls in flight at once: well inside its per-method rat
 BATCH = 50
 # The payload fields naming the subject a row is about: its lane. Rows naming none share a lane
 # per kind (digests, hand-offs), which is how they ran before there were lanes.
-SUBJECT_FIELDS = ("feedback_id", "alert_id", "escalation_id")
+SUBJECT_FIELDS = ("feedback_id", "alert_id", "escalation_id", "page_group_id")
 
 
 def lane_of(task: OutboxTask, slow_kinds: frozenset[str]) -> str:

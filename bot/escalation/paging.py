@@ -20,9 +20,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bot.config import Program
-from bot.domain import Effect, EscalatingItem, ItemKind, NoteKind, Page, PageMessage
+from bot.domain import (
+    Effect,
+    EscalatingItem,
+    GroupEntry,
+    ItemKind,
+    NoteKind,
+    Page,
+    PageGroup,
+    PageMessage,
+)
 from bot.errors import DeliveryDeferred, DeliveryRefused
-from bot.escalation.model import EscalationRecord, record_of
+from bot.escalation.model import EscalationRecord
 from bot.escalation.service import PAGE, START, EscalationService
 from bot.oncall.program import StepKind
 from bot.oncall.rota import OnCallNow
@@ -37,6 +46,10 @@ MENTION = "escalation.mention"
 MISSING = "escalation.missing"
 SKIP = "escalation.skip"
 UPDATE_PAGES = "escalation.update_pages"
+DELIVER = "escalation.deliver_group"
+# Pages one grouped DM holds: with a header, *Acknowledge all* and a footer, within Slack's 50
+# blocks per message; a longer burst opens the next DM.
+GROUP_CAPACITY = 40
 
 _ROLES = {
     StepKind.NOTIFY_PRIMARY: "primary on-call",
@@ -86,6 +99,7 @@ class PageSender:
             MISSING: self.report_missing,
             SKIP: self.skip,
             UPDATE_PAGES: self.update_pages,
+            DELIVER: self.deliver_group,
         }
 
     # -- loading -----------------------------------------------------------------------------
@@ -134,9 +148,9 @@ class PageSender:
         """Carry out a due step: DM its people, mention them in the item's thread, report whom
         it could not reach, and skip to the next step when it reached nobody.
 
-        One outbox row does it all (a burst's thousand pages are a thousand rows, not three
-        thousand). A retry after a partial failure skips the people already reached: each DM
-        is recorded with its step before the next is sent.
+        Each person's page joins their grouped page DM (`deliver_group` sends or updates it),
+        recorded with its step in the same transaction, so a retry after a failed mention
+        pages nobody twice.
         """
         current = self._current(payload)
         if current is None:
@@ -150,14 +164,27 @@ class PageSender:
         page = self._page(record, item, base, _ROLES[kind])
         follow: list[Effect] = []
         reached = {message.user for message in record.pages if message.step == claim}
+        sole = len(targets.users) == 1 and not targets.special
+        entry = GroupEntry(
+            escalation_id=record.id,
+            generation=record.generation,
+            step=claim,
+            role=_ROLES[kind],
+            round=int(str(payload.get("round") or 0)),
+            sla_breached=bool(payload.get("sla_breached")),
+            sole=sole,
+        )
         for user in targets.users:
-            if user in reached:
-                continue
-            refusal = self._send_dm(record, item, base, page, user, claim)
-            if refusal is None:
-                reached.add(user)
-            else:
-                follow.append(self._missing(base, claim, f"<@{user}>", refusal, key=user))
+            if user not in reached:  # a retry skips the people this step reached already
+                self._repo.add_to_group(
+                    record.id,
+                    user,
+                    entry,
+                    self._clock(),
+                    window=self._group_window(),
+                    capacity=GROUP_CAPACITY if self._group_window() else 1,
+                    deliver=deliver_effect,
+                )
         if targets.users or targets.special:
             mentions = [f"<@{user}>" for user in targets.users]
             if targets.special:
@@ -171,7 +198,7 @@ class PageSender:
         for person, reason in targets.missing:
             log.warning("escalation of %s: %s not paged: %s", record.item, person, reason)
             follow.append(self._missing(base, claim, person, reason))
-        if not reached and not targets.special:
+        if not targets.users and not targets.special:
             follow.append(Effect(SKIP, base, f"{SKIP}:{claim}"))
         # The people paged may acknowledge once their DM is sent (`record_page`); until then
         # they are on call or leads, who may anyway.
@@ -184,28 +211,9 @@ class PageSender:
         payload = {**base, "person": person, "reason": reason}
         return Effect(MISSING, payload, f"{MISSING}:{claim}:{key or person}")
 
-    def _send_dm(
-        self,
-        record: EscalationRecord,
-        item: EscalatingItem,
-        payload: dict[str, object],
-        page: Page,
-        user: str,
-        claim: str,
-    ) -> str | None:
-        """DM one person and record it; return why Slack refused, if it did."""
-        try:
-            posted = self._pager.page_person(user, page)
-        except DeliveryRefused as refused:
-            log.warning("escalation of %s: DM to %s refused: %s", record.item, user, refused.reason)
-            return refused.reason
-        message = PageMessage(user, posted.channel_id, posted.ts, step=claim)
-        stored = self._repo.record_page(record.id, message)
-        latest = record_of(stored) if stored is not None else None
-        if latest is not None and latest.state.acknowledged_at is not None:
-            # Acknowledged while this DM was on its way: show it at once.
-            self._pager.update_page(message, self._page(latest, item, payload, page.role))
-        return None
+    def _group_window(self) -> dt.timedelta:
+        escalation = self._program.escalation
+        return dt.timedelta(seconds=escalation.group_pages_within if escalation else 0)
 
     def _targets(self, kind: StepKind, group: object) -> Targets:
         if kind is StepKind.NOTIFY_CHANNEL:
@@ -321,9 +329,89 @@ class PageSender:
         item = self._service.item(record.item) if record else None
         if record is None or item is None:
             return []
+        groups = {message.group for message in record.pages if message.group is not None}
+        for group_id in sorted(groups):  # grouped DMs are re-rendered whole by their delivery
+            self._repo.change_group(group_id, self._clock(), deliver_effect)
         for message in record.pages:
-            self._pager.update_page(message, self._page(record, item, {"round": 0}, ""))
+            if message.group is None:  # a lone page DM an older version sent
+                self._pager.update_page(message, self._page(record, item, {"round": 0}, ""))
         return []
+
+    def deliver_group(self, payload: dict[str, object]) -> Sequence[Effect]:
+        """Send a person's grouped page DM, or update it to show what changed since.
+
+        It shows every page of the window, the taken ones marked; it is first posted only if a
+        page on it still needs someone (a burst acknowledged before its DM went out sends none).
+        If Slack refuses the DM, each page on it is reported and a step it was the only target
+        of moves on, as for a lone page.
+        """
+        group_id = payload.get("page_group_id")
+        group = self._repo.take_group(group_id) if isinstance(group_id, int) else None
+        if group is None:
+            return []
+        pages = self._group_pages(group)
+        waiting = [page for page, live in pages if live]
+        shown = [page for page, _ in pages]
+        if group.ts is None or group.channel is None:
+            if not waiting:
+                self._repo.close_group(group.id)
+                return []
+            try:
+                posted = self._pager.post_group(group.user, group.id, shown)
+            except DeliveryRefused as refused:
+                log.warning(
+                    "page DM to %s refused (%s pages): %s", group.user, len(shown), refused.reason
+                )
+                self._repo.close_group(group.id)
+                raise DeliveryRefused(refused.reason, then=self._refused(group, refused)) from None
+            where: tuple[str, str] | None = (posted.channel_id, posted.ts)
+        else:
+            message = PageMessage(group.user, group.channel, group.ts, group=group.id)
+            self._pager.update_group(message, group.id, shown)
+            where = None
+        overtaken = self._repo.group_delivered(group.id, group.version, where, close=not waiting)
+        if overtaken:  # another replica showed a newer version first: show the newest again
+            self._repo.change_group(group.id, self._clock(), deliver_effect)
+        return []
+
+    def _group_pages(self, group: PageGroup) -> list[tuple[Page, bool]]:
+        """The group's pages as they stand now, each with whether it still needs someone."""
+        pages: list[tuple[Page, bool]] = []
+        for entry in group.entries:
+            record = self._service.by_id(entry.escalation_id)
+            item = self._service.item(record.item) if record else None
+            if record is None or item is None or record.generation != entry.generation:
+                continue  # gone, or a lead restarted the climb: its pages of before are void
+            extra: dict[str, object] = {"round": entry.round, "sla_breached": entry.sla_breached}
+            page = self._page(record, item, extra, entry.role)
+            over = record.state.resolved_at is not None or item.resolved_at is not None
+            taken = record.state.acknowledged_at is not None and not entry.sla_breached
+            pages.append((page, not (over or taken)))
+        return pages
+
+    def _refused(self, group: PageGroup, refused: DeliveryRefused) -> list[Effect]:
+        """What a refused page DM queues: a report per page, a skip for a step it alone had."""
+        then: list[Effect] = []
+        for entry in group.entries:
+            escalation_id, generation, round_, index = (int(p) for p in entry.step.split(":"))
+            base: dict[str, object] = {
+                "escalation_id": escalation_id,
+                "generation": generation,
+                "round": round_,
+                "step_index": index,
+                "role": entry.role,
+                "sla_breached": entry.sla_breached,
+            }
+            person = f"<@{group.user}>"
+            then.append(self._missing(base, entry.step, person, refused.reason, key=group.user))
+            if entry.sole:
+                then.append(Effect(SKIP, base, f"{SKIP}:{entry.step}"))
+        return then
+
+
+def deliver_effect(group_id: int, version: int) -> Effect:
+    """Queue the delivery of a grouped page DM's `version` (later changes ride along)."""
+    return Effect(DELIVER, {"page_group_id": group_id}, f"{DELIVER}:{group_id}:{version}")
 
 
 def acknowledged_effects(record: EscalationRecord, user: str, at: dt.datetime) -> list[Effect]:

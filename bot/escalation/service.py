@@ -324,6 +324,16 @@ class EscalationService:
             self._advance(escalation_id, now)
         return EscalateOutcome.STARTED
 
+    def group_items(self, group_id: int) -> list[ItemRef]:
+        """The items on a person's grouped page DM, in the order it shows them."""
+        group = self._repo.group(group_id)
+        refs: list[ItemRef] = []
+        for entry in group.entries if group else ():
+            record = self.by_id(entry.escalation_id)
+            if record is not None and record.item not in refs:
+                refs.append(record.item)
+        return refs
+
     def state(self, ref: ItemRef) -> EscalationState | None:
         """The item's escalation timeline, if it has one."""
         record = self.get(ref)

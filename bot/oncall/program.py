@@ -314,6 +314,9 @@ class EscalationProgram(_Strict):
     """The `escalation:` section: one policy per severity that escalates."""
 
     policies: tuple[EscalationPolicy, ...] = Field(min_length=1, max_length=10)
+    # Pages to one person within this long of their first share one DM, updated in place (a
+    # burst of forty reports is one notification, not forty); 0 sends every page on its own.
+    group_pages_within: Seconds = Field(default=60, ge=0, le=3600)
 
     @model_validator(mode="after")
     def _one_per_severity(self) -> Self:

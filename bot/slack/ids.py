@@ -27,6 +27,7 @@ class Action(StrEnum):
     END_SILENCE = "end-silence"  # the value is the rule id
     ALERT_TICKET = "alert-ticket"  # the value is the alert id
     ACK_ITEM = "ack-item"  # Acknowledge on a page or receipt; the value is `feedback:12`/`alert:5`
+    ACK_GROUP = "ack-group"  # Acknowledge all on a grouped page DM; the value is the group's id
 
 
 def block_id(field: Field) -> str:

@@ -87,6 +87,27 @@ class SlackPager:
             ),
         )
 
+    def post_group(self, user: str, group_id: int, pages: Sequence[Page]) -> PostedMessage:
+        """DM the pages of a short window in one message (one page looks like a lone page)."""
+        text, blocks = escalation_blocks.group_message(group_id, pages)
+        response = slack_call(
+            "chat.postMessage",
+            lambda: self._client.chat_postMessage(
+                channel=user, text=text, blocks=blocks, unfurl_links=False
+            ),
+        )
+        return PostedMessage(str(response["channel"]), str(response["ts"]), None)
+
+    def update_group(self, message: PageMessage, group_id: int, pages: Sequence[Page]) -> None:
+        """Re-render a grouped page DM in place."""
+        text, blocks = escalation_blocks.group_message(group_id, pages)
+        slack_call(
+            "chat.update",
+            lambda: self._client.chat_update(
+                channel=message.channel, ts=message.ts, text=text, blocks=blocks
+            ),
+        )
+
     def report_missing(self, to: Sequence[str], page: Page, person: str, reason: str) -> None:
         """DM each admin (or post to a channel) that a page reached nobody."""
         text = escalation_blocks.missing_report(page, person, reason)

@@ -72,6 +72,51 @@ def page_message(page: Page, resolve_within: int | None = None) -> tuple[str, li
     return fallback, blocks
 
 
+def _taken(page: Page) -> bool:
+    return bool(page.acknowledged_by and page.acknowledged_at) and not page.sla_breached
+
+
+def group_message(group_id: int, pages: Sequence[Page]) -> tuple[str, list[Block]]:
+    """A person's pages of a short window in one DM: one line and button per item, and
+    *Acknowledge all*. A single page looks exactly like a lone page DM."""
+    if len(pages) == 1:
+        return page_message(pages[0])
+    waiting = [page for page in pages if not _taken(page)]
+    if waiting:
+        headline = (
+            f":rotating_light: *{len(waiting)} of the {len(pages)} items paged to you need "
+            "someone.* Acknowledge each, or all at once."
+        )
+    else:
+        headline = f":white_check_mark: All {len(pages)} items paged to you are taken."
+    blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=headline))]
+    for page in pages:
+        severity = escape(page.severity_label)
+        if _taken(page):
+            line = f"{_title(page)} ({severity}) · acknowledged by <@{page.acknowledged_by}>"
+            blocks.append(SectionBlock(text=MarkdownTextObject(text=f":white_check_mark: {line}")))
+            continue
+        breached = ":warning: *SLA breached* · " if page.sla_breached else ""
+        role = f" · you are paged as *{escape(page.role)}*" if page.role else ""
+        line = (
+            f"{breached}{_title(page)} ({severity}){role} · round {page.round + 1} of {page.rounds}"
+        )
+        blocks.append(
+            SectionBlock(text=MarkdownTextObject(text=line), accessory=ack_button(page.item.ref))
+        )
+    if waiting:
+        everything = ButtonElement(
+            text="Acknowledge all", action_id=Action.ACK_GROUP, value=str(group_id)
+        )
+        blocks.append(ActionsBlock(elements=[everything]))
+    since = min(page.escalating_since for page in pages)
+    blocks.append(
+        ContextBlock(elements=[MarkdownTextObject(text=f"Escalating since {when(since)}")])
+    )
+    fallback = f"Paged: {len(waiting)} of {len(pages)} items need someone"
+    return fallback, blocks
+
+
 def thread_mention(page: Page, mentions: Sequence[str]) -> str:
     """The mention in the item's thread: who is paged now, and how to stop the climb."""
     people = ", ".join(mentions)

@@ -395,15 +395,28 @@ def first_due(started: float, tick_s: float, earliest: float) -> float:
     return started + max(k, 0) * tick_s + tick_s / 2
 
 
-def page_dms(calls: Sequence[RecordedCall]) -> dict[int, list[RecordedCall]]:
-    """The page DMs to the secondary, by the feedback id on their Acknowledge button."""
-    found: dict[int, list[RecordedCall]] = {}
+def page_dms(calls: Sequence[RecordedCall]) -> dict[int, list[tuple[str, RecordedCall]]]:
+    """The page DMs to the secondary that show each item, by the feedback id on its
+    Acknowledge button: (the DM's ts, the call) for every post or update that listed it.
+
+    Pages to one person in a short window share one DM updated in place, so an item first
+    reaches the secondary in a `chat.postMessage` or in a `chat.update` of that DM; a page that
+    names several items counts as a page for each.
+    """
+    found: dict[int, list[tuple[str, RecordedCall]]] = {}
+    dm_channels: set[str] = set()
     for call in calls:
-        if call.method != "chat.postMessage" or call.args.get("channel") != SECONDARY:
+        if not call.response.get("ok"):
             continue
-        match = _ITEM_IN_BUTTON.search(json.dumps(call.args.get("blocks")))
-        if match:
-            found.setdefault(int(match.group(1)), []).append(call)
+        if call.method == "chat.postMessage" and call.args.get("channel") == SECONDARY:
+            dm_channels.add(str(call.response.get("channel")))
+            ts = str(call.response.get("ts"))
+        elif call.method == "chat.update" and call.args.get("channel") in dm_channels:
+            ts = str(call.args.get("ts"))
+        else:
+            continue
+        for match in _ITEM_IN_BUTTON.finditer(json.dumps(call.args.get("blocks"))):
+            found.setdefault(int(match.group(1)), []).append((ts, call))
     return found
 
 
@@ -420,17 +433,18 @@ def mentions(calls: Sequence[RecordedCall]) -> list[RecordedCall]:
 
 
 def wait_for_step(slack: SlackEmulator, items: int, deadline: float) -> list[RecordedCall]:
-    """Wait until every item's DM and mention arrived (or the deadline); return the calls.
+    """Wait until every item's mention arrived and its page DM shows it (or the deadline).
 
-    The check only counts (no JSON): it shares the GIL with the bot it is timing.
+    The mentions are only counted (no JSON: the check shares the GIL with the bot it is
+    timing); the DMs, a few messages updated in place, are read once the mentions are all in.
     """
     while True:
-        calls = slack.calls_to("chat.postMessage")
+        calls = slack.calls_to("chat.postMessage") + slack.calls_to("chat.update")
         channels = Counter(c.args.get("channel") for c in calls)
-        if channels[SECONDARY] >= items and channels[FEEDBACK] >= items:
-            return calls
+        if channels[FEEDBACK] >= items and len(page_dms(calls)) >= items:
+            return sorted(calls, key=lambda c: c.at)
         if time.time() > deadline:
-            return calls
+            return sorted(calls, key=lambda c: c.at)
         time.sleep(0.5)
 
 
@@ -497,7 +511,7 @@ def collect(
         if kind == PAGE and feedback_id is not None and done is not None:
             handled[feedback_id] = (created.timestamp(), done.timestamp())
     for feedback_id, due in due_at.items():
-        got = [c for c in dms.get(feedback_id, []) if c.response.get("ok") is True]
+        got = [c for _, c in dms.get(feedback_id, [])]
         if not got:
             continue
         arrived = min(c.at for c in got)
@@ -507,14 +521,16 @@ def collect(
             cell.to_claim.append(claimed - due)
             cell.to_handled.append(carried_out - claimed)
             cell.to_dm.append(arrived - carried_out)
-    dm_times = [c.at for found in dms.values() for c in found]
+    dm_times = [min(c.at for _, c in found) for found in dms.values()]
     first_dm = min(dm_times, default=math.inf)
     cell.pages_before_first_dm = sum(done < first_dm for _, done in handled.values())
     step_calls = dm_times + [c.at for c in mentions(calls)]
     cell.drain_s = max(dm_times, default=first) - first
     cell.last_call_s = max(step_calls, default=first) - first
     cell.slack_calls.update(
-        "page DM"
+        "page DM update"
+        if c.method == "chat.update"
+        else "page DM"
         if c.args.get("channel") == SECONDARY
         else "thread mention"
         if c.args.get("channel") == FEEDBACK
@@ -524,7 +540,7 @@ def collect(
     missing = len(due_at) - len(cell.lags)
     if missing:
         cell.problems.append(f"{missing} items got no page DM")
-    doubled = sum(len(found) > 1 for found in dms.values())
+    doubled = sum(len({ts for ts, _ in found}) > 1 for found in dms.values())
     if doubled:
         cell.problems.append(f"{doubled} items were paged more than once")
     if len(mentions(calls)) != len(due_at):

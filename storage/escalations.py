@@ -98,6 +98,7 @@ def _group(row: PageGroupRow) -> PageGroup:
     )
 
 
+FRONT = dt.timedelta(days=1)
 # What queues a group's delivery: (group id, its version) → the outbox effect.
 Deliver = Callable[[int, int], Effect]
 
@@ -461,7 +462,9 @@ class EscalationRepository:
     ) -> None:
         if not group.delivery_pending:  # one queued delivery shows every change made until it
             group.delivery_pending = True
-            queue_effects(session, [deliver(group.id, group.version)], now)
+            # Ahead of everything queued: a person is waiting for it, and in a burst a thousand
+            # page rows due earlier would otherwise all run before the first DM went out.
+            queue_effects(session, [deliver(group.id, group.version)], now, due=now - FRONT)
 
     def take_group(self, group_id: int) -> PageGroup | None:
         """Read a group to deliver it; changes made from now on queue another delivery."""

@@ -86,6 +86,16 @@ def _person(value: object) -> str:
 
 
 Seconds = Annotated[int, BeforeValidator(parse_duration)]
+
+
+def _duration_or_off(value: object) -> int:
+    """A duration, or 0 (`0`, `0s`, `off`) for "never"."""
+    if value in (0, "0", "0s", "off") or value is False:
+        return 0
+    return parse_duration(value)
+
+
+SecondsOrOff = Annotated[int, BeforeValidator(_duration_or_off)]
 Clock = Annotated[dt.time, BeforeValidator(parse_clock)]
 Person = Annotated[str, BeforeValidator(_person)]
 
@@ -316,7 +326,7 @@ class EscalationProgram(_Strict):
     policies: tuple[EscalationPolicy, ...] = Field(min_length=1, max_length=10)
     # Pages to one person within this long of their first share one DM, updated in place (a
     # burst of forty reports is one notification, not forty); 0 sends every page on its own.
-    group_pages_within: Seconds = Field(default=60, ge=0, le=3600)
+    group_pages_within: SecondsOrOff = Field(default=60, ge=0, le=3600)
 
     @model_validator(mode="after")
     def _one_per_severity(self) -> Self:

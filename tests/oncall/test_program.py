@@ -259,3 +259,23 @@ def test_cross_checks_name_each_missing_piece() -> None:
     assert escalation_problems(escalation, oncall, {"sev9"}, ["U0LEAD"]) == [
         "escalation.policies.sev9: notify_secondary, but oncall has no secondary rota"
     ]
+
+
+@pytest.mark.parametrize(
+    ("given", "seconds"), [(None, 60), ("90s", 90), ("10m", 600), (0, 0), ("0s", 0), ("off", 0)]
+)
+def test_page_grouping_takes_a_window_or_off(given: object, seconds: int) -> None:
+    """`group_pages_within` defaults to a minute; 0 (or `off`) sends every page on its own."""
+    fields: dict[str, Any] = {"policies": [policy(["notify_primary"])]}
+    if given is not None:
+        fields["group_pages_within"] = given
+    assert EscalationProgram.model_validate(fields).group_pages_within == seconds
+
+
+@pytest.mark.parametrize("given", ["2h", "soon", -5])
+def test_page_grouping_refuses_long_or_malformed_windows(given: object) -> None:
+    """A window over an hour would fold unrelated pages into an old, silent DM: refused."""
+    with pytest.raises(ValidationError, match="group_pages_within"):
+        EscalationProgram.model_validate(
+            {"policies": [policy(["notify_primary"])], "group_pages_within": given}
+        )

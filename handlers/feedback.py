@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Ack
@@ -14,7 +15,11 @@ from handlers.services import Services
 
 
 def answer_command(
-    ack: Ack, command: dict[str, Any], client: WebClient, services: Services
+    ack: Ack,
+    command: dict[str, Any],
+    client: WebClient,
+    services: Services,
+    after_ack: Callable[[Callable[[], object]], None],
 ) -> None:
     """Route `/hypercare [help | ticket X | oncall | escalate X | override … | <summary>]`."""
     text = command.get("text") or ""
@@ -36,7 +41,7 @@ def answer_command(
     elif override := forms.override_text(text):
         escalation.override(ack, override, command, services)
     else:
-        open_feedback_modal(ack, command, client, services)
+        open_feedback_modal(ack, command, client, services, after_ack)
 
 
 def show_oncall(ack: Ack, services: Services) -> None:
@@ -46,27 +51,39 @@ def show_oncall(ack: Ack, services: Services) -> None:
 
 
 def open_feedback_modal(
-    ack: Ack, command: dict[str, Any], client: WebClient, services: Services
+    ack: Ack,
+    command: dict[str, Any],
+    client: WebClient,
+    services: Services,
+    after_ack: Callable[[Callable[[], object]], None],
 ) -> None:
     """Open the feedback form, prefilled with the command's text as the summary."""
     ack()
     prefill = forms.prefill_from_command(command, services.program.channels.feedback)
-    client.views_open(
-        trigger_id=command["trigger_id"], view=blocks.feedback_modal(services.program, prefill)
-    )
+    view = blocks.feedback_modal_json(services.program, prefill)
+    after_ack(lambda: client.views_open(trigger_id=command["trigger_id"], view=view))
 
 
 def open_feedback_from_message(
-    ack: Ack, shortcut: dict[str, Any], client: WebClient, services: Services
+    ack: Ack,
+    shortcut: dict[str, Any],
+    client: WebClient,
+    services: Services,
+    after_ack: Callable[[Callable[[], object]], None],
 ) -> None:
     """Answer the "Report to hypercare" shortcut: open the form prefilled from the message."""
     ack()
-    message_ts = (shortcut.get("message") or {}).get("ts") or shortcut.get("message_ts") or ""
-    permalink = services.notifier.permalink(shortcut["channel"]["id"], message_ts)
-    prefill = forms.prefill_from_message(shortcut, services.program.channels.feedback, permalink)
-    client.views_open(
-        trigger_id=shortcut["trigger_id"], view=blocks.feedback_modal(services.program, prefill)
-    )
+
+    def open_form() -> None:
+        message = shortcut.get("message") or {}
+        message_ts = message.get("ts") or shortcut.get("message_ts") or ""
+        permalink = services.notifier.permalink(shortcut["channel"]["id"], message_ts)
+        feedback = services.program.channels.feedback
+        prefill = forms.prefill_from_message(shortcut, feedback, permalink)
+        view = blocks.feedback_modal_json(services.program, prefill)
+        client.views_open(trigger_id=shortcut["trigger_id"], view=view)
+
+    after_ack(open_form)
 
 
 def submit_feedback(

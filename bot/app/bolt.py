@@ -21,6 +21,26 @@ from handlers.services import Services
 log = logging.getLogger(__name__)
 
 LISTENER_THREADS = 16  # Bolt's default of 5 lets five slow listeners starve every later ack
+# Slack calls a listener makes once it has acked (opening the form): on their own threads, so
+# a burst of them never keeps Bolt's listener threads from acking the next requests.
+AFTER_ACK_THREADS = 16
+
+
+class AfterAck:
+    """Runs a listener's work after its ack on the after-ack pool, reporting failures as a
+    listener failure (a log line with a reference, and a private note to the user)."""
+
+    def __init__(self, pool: ThreadPoolExecutor, body: dict[str, Any], client: WebClient):
+        self._pool, self._body, self._client = pool, body, client
+
+    def __call__(self, work: Callable[[], object]) -> None:
+        self._pool.submit(self._run, work)
+
+    def _run(self, work: Callable[[], object]) -> None:
+        try:
+            work()
+        except Exception as error:  # the listener returned long ago: report it as Bolt would
+            report_error(error, self._body, None, self._client)
 
 
 def build_app(*, client: WebClient, signing_secret: str | None, services: Services) -> App:
@@ -35,9 +55,14 @@ def build_app(*, client: WebClient, signing_secret: str | None, services: Servic
         raise_error_for_unhandled_request=False,
     )
 
+    after_ack = ThreadPoolExecutor(AFTER_ACK_THREADS, thread_name_prefix="after-ack")
+
     @app.middleware
-    def inject_services(context: dict[str, Any], next: Callable[[], None]) -> None:
+    def inject_services(
+        context: dict[str, Any], body: dict[str, Any], client: WebClient, next: Callable[[], None]
+    ) -> None:
         context["services"] = services
+        context["after_ack"] = AfterAck(after_ack, body, client)
         next()
 
     app.error(report_error)

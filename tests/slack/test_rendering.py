@@ -96,3 +96,24 @@ def test_source_metadata_fits_even_when_json_escaping_doubles_the_text() -> None
         assert len(packed) <= 3000
         back = blocks.source_from_metadata(packed)
         assert back is not None and text.startswith(back.text) and len(back.text) > 1000
+
+
+def test_the_form_sent_to_slack_is_the_form_built_whole(program: Program) -> None:
+    """The form from parts rendered once per program equals the form rendered whole, for every
+    kind of prefill, and follows a changed program (a program file reloaded)."""
+    source = SourceMessage("C0GENERAL", "1.2", "U0BOB", "It *broke* <@U0X>", "https://x/p1")
+    prefills = [
+        blocks.ModalPrefill("C0FEEDBACK"),
+        blocks.ModalPrefill("C0FEEDBACK", "Checkout fails", "504 at /pay"),
+        blocks.ModalPrefill("C0GENERAL", "From a message", "", source),
+    ]
+    for prefill in prefills:
+        sent = blocks.feedback_modal_json(program, prefill)
+        assert sent == blocks.feedback_modal(program, prefill).to_dict()
+        assert not check_view(sent).errors
+    renamed = program.model_copy(
+        update={"components": [program.components[0].model_copy(update={"label": "Renamed"})]}
+    )
+    sent = blocks.feedback_modal_json(renamed, prefills[0])
+    assert "Renamed" in json.dumps(sent)
+    assert sent == blocks.feedback_modal(renamed, prefills[0]).to_dict()

@@ -118,22 +118,20 @@ def source_from_metadata(metadata: str) -> SourceMessage | None:
     )
 
 
-def feedback_modal(program: Program, prefill: ModalPrefill) -> View:
-    """Render the feedback form."""
-    blocks: list[Block] = []
-    if prefill.source is not None:
-        blocks.append(
-            ContextBlock(elements=[MarkdownTextObject(text=_source_line(prefill.source))])
-        )
+def _summary_block(prefill: ModalPrefill) -> InputBlock:
+    return _text_input(
+        Field.SUMMARY,
+        "Summary",
+        max_length=SUMMARY_MAX,
+        initial=prefill.summary,
+        placeholder="One line: what is wrong?",
+    )
+
+
+def _choices_blocks(program: Program) -> list[Block]:
+    """Severity, category, component and environment: the program's lists, fixed per program."""
     severities = [_choice_option(s, s.emoji) for s in program.severities]
-    blocks += [
-        _text_input(
-            Field.SUMMARY,
-            "Summary",
-            max_length=SUMMARY_MAX,
-            initial=prefill.summary,
-            placeholder="One line: what is wrong?",
-        ),
+    return [
         _select(Field.SEVERITY, "Severity", severities, hint="How broken is it?"),
         _select(Field.CATEGORY, "Category", [_choice_option(c) for c in program.categories]),
         _select(Field.COMPONENT, "Component", [_choice_option(c) for c in program.components]),
@@ -154,14 +152,22 @@ def feedback_modal(program: Program, prefill: ModalPrefill) -> View:
             multiline=True,
             optional=True,
         ),
-        _text_input(
-            Field.ACTUAL,
-            "What happened instead?",
-            max_length=TEXT_MAX,
-            multiline=True,
-            initial=prefill.actual,
-            placeholder="Error messages, screens, times…",
-        ),
+    ]
+
+
+def _actual_block(prefill: ModalPrefill) -> InputBlock:
+    return _text_input(
+        Field.ACTUAL,
+        "What happened instead?",
+        max_length=TEXT_MAX,
+        multiline=True,
+        initial=prefill.actual,
+        placeholder="Error messages, screens, times…",
+    )
+
+
+def _details_blocks() -> list[Block]:
+    return [
         _text_input(
             Field.API_ENDPOINT,
             "API endpoint",
@@ -181,15 +187,36 @@ def feedback_modal(program: Program, prefill: ModalPrefill) -> View:
             "How many users are affected?",
             [Option(value=u.value, text=u.label) for u in UsersAffected],
         ),
-        InputBlock(
-            block_id=block_id(Field.CHANNEL),
-            label="Post it in",
-            element=ConversationSelectElement(
-                action_id=Action.INPUT,
-                initial_conversation=prefill.channel_id,
-                filter=ConversationFilter(include=["public", "private"], exclude_bot_users=True),
-            ),
+    ]
+
+
+def _channel_block(prefill: ModalPrefill) -> InputBlock:
+    return InputBlock(
+        block_id=block_id(Field.CHANNEL),
+        label="Post it in",
+        element=ConversationSelectElement(
+            action_id=Action.INPUT,
+            initial_conversation=prefill.channel_id,
+            filter=ConversationFilter(include=["public", "private"], exclude_bot_users=True),
         ),
+    )
+
+
+def _source_blocks(prefill: ModalPrefill) -> list[Block]:
+    if prefill.source is None:
+        return []
+    return [ContextBlock(elements=[MarkdownTextObject(text=_source_line(prefill.source))])]
+
+
+def feedback_modal(program: Program, prefill: ModalPrefill) -> View:
+    """Render the feedback form."""
+    blocks: list[Block] = [
+        *_source_blocks(prefill),
+        _summary_block(prefill),
+        *_choices_blocks(program),
+        _actual_block(prefill),
+        *_details_blocks(),
+        _channel_block(prefill),
     ]
     return View(
         type="modal",
@@ -200,6 +227,46 @@ def feedback_modal(program: Program, prefill: ModalPrefill) -> View:
         private_metadata=source_metadata(prefill.source),
         blocks=blocks,
     )
+
+
+# The form's fixed parts as Slack JSON, per program: building them is most of a form's cost
+# (a millisecond of the ack path's CPU), and in an outage a hundred people open it at once.
+_FIXED: dict[int, tuple[Program, list[dict[str, Any]], list[dict[str, Any]]]] = {}
+
+
+def _fixed_parts(program: Program) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    cached = _FIXED.get(id(program))
+    if cached is None or cached[0] is not program:
+        choices = [block.to_dict() for block in _choices_blocks(program)]
+        details = [block.to_dict() for block in _details_blocks()]
+        cached = _FIXED[id(program)] = (program, choices, details)
+    return cached[1], cached[2]
+
+
+def feedback_modal_json(program: Program, prefill: ModalPrefill) -> dict[str, Any]:
+    """The feedback form as Slack JSON, the same as `feedback_modal(...).to_dict()`, built
+    from the program's fixed parts rendered once and the prefilled parts rendered now."""
+    choices, details = _fixed_parts(program)
+    summary = _summary_block(prefill)
+    view = View(
+        type="modal",
+        callback_id=Callback.FEEDBACK_MODAL,
+        title="Hypercare feedback",
+        submit="Submit",
+        close="Cancel",
+        private_metadata=source_metadata(prefill.source),
+        blocks=[summary],  # the view's own checks want a block; the full list replaces it
+    ).to_dict()
+    blocks = [
+        *(block.to_dict() for block in _source_blocks(prefill)),
+        view["blocks"][0],
+        *choices,
+        _actual_block(prefill).to_dict(),
+        *details,
+        _channel_block(prefill).to_dict(),
+    ]
+    view["blocks"] = blocks
+    return view
 
 
 def _source_line(source: SourceMessage) -> str:

@@ -82,7 +82,11 @@ def queue_effects(
 
 
 def queue_effects_due(
-    session: Session, effects: Sequence[tuple[Effect, dt.datetime]], now: dt.datetime
+    session: Session,
+    effects: Sequence[tuple[Effect, dt.datetime]],
+    now: dt.datetime,
+    *,
+    fresh: bool = False,
 ) -> None:
     """Queue effects, each due at its own time; a key already queued (or repeated) is skipped.
 
@@ -91,12 +95,14 @@ def queue_effects_due(
     """
     if not effects:
         return
-    keys = list({effect.key for effect, _ in effects})
-    known = set(
-        session.scalars(
-            select(OutboxRow.idempotency_key).where(OutboxRow.idempotency_key.in_(keys))
+    known: set[str] = set()
+    if not fresh:  # `fresh`: the keys name a row this transaction created, so none is queued
+        keys = list({effect.key for effect, _ in effects})
+        known = set(
+            session.scalars(
+                select(OutboxRow.idempotency_key).where(OutboxRow.idempotency_key.in_(keys))
+            )
         )
-    )
     rows: list[dict[str, Any]] = []
     for effect, due in effects:
         if effect.key in known:
@@ -129,12 +135,10 @@ class FeedbackRepository:
     ) -> Submission:
         """Store a draft with its follow-up effects, or return the one already stored for it."""
         try:
+            # No look first: the unique submission key turns a repeat (Slack's retry, a double
+            # click) into the IntegrityError below, so a new report holds SQLite's write lock
+            # for three statements, not four.
             with self._sessions.begin() as session:
-                existing = session.scalar(
-                    select(FeedbackRow).where(FeedbackRow.submission_key == draft.submission_key)
-                )
-                if existing is not None:
-                    return Submission(feedback_from_row(existing, self._prefix), created=False)
                 row = _new_row(draft, now)
                 session.add(row)
                 session.flush()
@@ -147,7 +151,8 @@ class FeedbackRepository:
                         at=now,
                     )
                 )
-                queue_effects(session, [_bind(e, row.id) for e in effects], now)
+                bound = [(_bind(e, row.id), now) for e in effects]
+                queue_effects_due(session, bound, now, fresh=True)  # keys name the new row
                 return Submission(feedback_from_row(row, self._prefix), created=True)
         except IntegrityError:
             # Another replica or thread stored the same submission between our read and insert.

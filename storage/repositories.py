@@ -20,6 +20,7 @@ from bot.domain import (
     Submission,
     UsersAffected,
 )
+from storage.group_commit import GroupCommit
 from storage.models import AuditRow, FeedbackRow, OutboxRow
 
 
@@ -123,43 +124,74 @@ def queue_effects_due(
         session.execute(insert(OutboxRow), rows)
 
 
+_Draft = tuple[FeedbackDraft, dt.datetime, tuple[Effect, ...]]
+
+
 class FeedbackRepository:
     """Stores feedback and its audit trail."""
 
     def __init__(self, sessions: sessionmaker[Session], id_prefix: str) -> None:
+        self._intake: GroupCommit[_Draft, Submission] = GroupCommit(self._add_many)
         self._sessions = sessions
         self._prefix = id_prefix
 
     def add(
         self, draft: FeedbackDraft, now: dt.datetime, effects: Sequence[Effect] = ()
     ) -> Submission:
-        """Store a draft with its follow-up effects, or return the one already stored for it."""
-        try:
-            # No look first: the unique submission key turns a repeat (Slack's retry, a double
-            # click) into the IntegrityError below, so a new report holds SQLite's write lock
-            # for three statements, not four.
-            with self._sessions.begin() as session:
-                row = _new_row(draft, now)
-                session.add(row)
-                session.flush()
-                session.add(
-                    AuditRow(
-                        feedback_id=row.id,
-                        actor_id=draft.reporter_id,
-                        action="created",
-                        detail={"severity": draft.severity, "category": draft.category},
-                        at=now,
-                    )
-                )
-                bound = [(_bind(e, row.id), now) for e in effects]
-                queue_effects_due(session, bound, now, fresh=True)  # keys name the new row
-                return Submission(feedback_from_row(row, self._prefix), created=True)
-        except IntegrityError:
-            # Another replica or thread stored the same submission between our read and insert.
+        """Store a draft with its follow-up effects, or return the one already stored for it.
+
+        Concurrent calls share a transaction (`storage.group_commit`); each returns once its
+        own row is committed.
+        """
+        return self._intake.submit((draft, now, tuple(effects)))
+
+    def _add_many(self, batch: Sequence[_Draft]) -> list[Submission | Exception]:
+        """Store a batch of drafts in one transaction, each in a savepoint of its own.
+
+        No look first: the unique submission key turns a repeat (Slack's retry, a double
+        click, the same form twice in one batch) into an IntegrityError that rolls back its
+        savepoint only; the stored one is looked up once the batch is committed.
+        """
+        stored: list[Submission | None] = []
+        with self._sessions.begin() as session:
+            for draft, now, effects in batch:
+                try:
+                    with session.begin_nested():
+                        stored.append(self._insert(session, draft, now, effects))
+                except IntegrityError:
+                    stored.append(None)
+        results: list[Submission | Exception] = []
+        for (draft, _, _), submission in zip(batch, stored, strict=True):
+            if submission is not None:
+                results.append(submission)
+                continue
             found = self.by_submission_key(draft.submission_key)
-            if found is None:
-                raise
-            return Submission(found, created=False)
+            results.append(
+                Submission(found, created=False)
+                if found is not None
+                else LookupError(f"submission {draft.submission_key} vanished")
+            )
+        return results
+
+    def _insert(
+        self, session: Session, draft: FeedbackDraft, now: dt.datetime, effects: Sequence[Effect]
+    ) -> Submission:
+        row = _new_row(draft, now)
+        session.add(row)
+        session.flush()
+        session.add(
+            AuditRow(
+                feedback_id=row.id,
+                actor_id=draft.reporter_id,
+                action="created",
+                detail={"severity": draft.severity, "category": draft.category},
+                at=now,
+            )
+        )
+        bound = [(_bind(e, row.id), now) for e in effects]
+        queue_effects_due(session, bound, now, fresh=True)  # the keys name the new row
+        session.flush()  # inside the savepoint: a clash rolls back this draft alone
+        return Submission(feedback_from_row(row, self._prefix), created=True)
 
     def by_submission_key(self, key: str) -> Feedback | None:
         """Return the feedback stored for a submission, if any."""

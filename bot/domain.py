@@ -310,6 +310,7 @@ class PageGroup:
     rendered_version: int
     closed: bool
     entries: tuple[GroupEntry, ...]
+    maybe_posted: bool = False  # an earlier delivery began posting it and did not record it
 
 
 @dataclass(frozen=True)

@@ -181,6 +181,11 @@ class Pager(Protocol):
         Acknowledge, and one for them all."""
         ...
 
+    def find_group(self, user: str, group_id: int) -> PostedMessage | None:
+        """The grouped page DM posted for `group_id`, if one was (a try that died after posting
+        it and before recording it); None when there is none."""
+        ...
+
     def update_group(self, message: PageMessage, group_id: int, pages: Sequence[Page]) -> None:
         """Show a grouped page DM anew: pages added, or acknowledged."""
         ...

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -139,6 +139,12 @@ class AlertRepository:
         with self._sessions() as session:
             row = session.get(AlertRow, alert_id)
             return _alert(row) if row else None
+
+    def get_many(self, alert_ids: Collection[int]) -> dict[int, Alert]:
+        """The alerts with these ids (the ones that exist), in one query."""
+        with self._sessions() as session:
+            rows = session.scalars(select(AlertRow).where(AlertRow.id.in_(list(alert_ids))))
+            return {row.id: _alert(row) for row in rows}
 
     def record_message(self, alert_id: int, ts: str) -> None:
         """Remember the alert's message, which its repeats and resolution thread under."""

@@ -11,8 +11,8 @@ queue the same step twice.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, select, union_all
@@ -225,6 +225,14 @@ class EscalationRepository:
                 )
             )
             return _record(row) if row else None
+
+    def by_ids(self, escalation_ids: Collection[int]) -> dict[int, StoredEscalation]:
+        """The escalations with these ids (the ones that exist), in one query."""
+        with self._sessions() as session:
+            rows = session.scalars(
+                select(EscalationRow).where(EscalationRow.id.in_(list(escalation_ids)))
+            )
+            return {row.id: _record(row) for row in rows}
 
     def by_id(self, escalation_id: int) -> StoredEscalation | None:
         """One escalation by its id."""
@@ -466,14 +474,21 @@ class EscalationRepository:
             # page rows due earlier would otherwise all run before the first DM went out.
             queue_effects(session, [deliver(group.id, group.version)], now, due=now - FRONT)
 
-    def take_group(self, group_id: int) -> PageGroup | None:
-        """Read a group to deliver it; changes made from now on queue another delivery."""
+    def take_group(self, group_id: int, now: dt.datetime) -> PageGroup | None:
+        """Read a group to deliver it; changes made from now on queue another delivery.
+
+        A group not posted yet is marked as being posted; if it was marked already, an
+        earlier try may have posted it and died before recording it (`maybe_posted`).
+        """
         with self._sessions.begin() as session:
             row = session.get(PageGroupRow, group_id, with_for_update=True)
             if row is None:
                 return None
             row.delivery_pending = False
-            return _group(row)
+            maybe_posted = row.ts is None and row.post_started_at is not None
+            if row.ts is None:
+                row.post_started_at = now
+            return replace(_group(row), maybe_posted=maybe_posted)
 
     def group(self, group_id: int) -> PageGroup | None:
         """One grouped page DM."""

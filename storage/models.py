@@ -243,6 +243,9 @@ class PageGroupRow(Base):
     delivery_pending: Mapped[bool] = mapped_column(default=False)
     closed: Mapped[bool] = mapped_column(default=False)
     entries: Mapped[list[Any]] = mapped_column(JSON)
+    # Set when a delivery is about to post the DM: a later try finding it set but no ts looks
+    # in Slack for the DM before posting another (the earlier try may have died after posting).
+    post_started_at: Mapped[dt.datetime | None]
 
 
 class EscalationRow(Base):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import CursorResult, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -32,6 +32,7 @@ class OutboxTask:
     kind: str
     payload: dict[str, Any]
     attempts: int
+    leased_until: dt.datetime | None = None  # the lease this worker holds on it
 
 
 def feedback_from_row(row: FeedbackRow, prefix: str) -> Feedback:
@@ -205,6 +206,14 @@ class FeedbackRepository:
             row = session.get(FeedbackRow, feedback_id)
             return feedback_from_row(row, self._prefix) if row else None
 
+    def get_many(self, feedback_ids: Collection[int]) -> dict[int, Feedback]:
+        """The feedback with these numbers (the ones that exist), in one query."""
+        with self._sessions() as session:
+            rows = session.scalars(
+                select(FeedbackRow).where(FeedbackRow.id.in_(list(feedback_ids)))
+            )
+            return {row.id: feedback_from_row(row, self._prefix) for row in rows}
+
     def record_receipt(
         self,
         feedback_id: int,
@@ -316,7 +325,25 @@ class OutboxRepository:
             for row in rows:
                 row.locked_until = now + lease
                 row.attempts += 1
-            return [OutboxTask(r.id, r.kind, dict(r.payload), r.attempts) for r in rows]
+            return [
+                OutboxTask(r.id, r.kind, dict(r.payload), r.attempts, r.locked_until) for r in rows
+            ]
+
+    def renew(self, task: OutboxTask, until: dt.datetime) -> bool:
+        """Extend this worker's lease on a row; False when the lease ran out and another worker
+        took the row meanwhile (it must not be carried out twice)."""
+        with self._sessions.begin() as session:
+            result = session.execute(
+                update(OutboxRow)
+                .where(
+                    OutboxRow.id == task.id,
+                    OutboxRow.status == "pending",
+                    OutboxRow.attempts == task.attempts,
+                    OutboxRow.locked_until == task.leased_until,
+                )
+                .values(locked_until=until)
+            )
+            return bool(cast(CursorResult[Any], result).rowcount)
 
     def complete(self, task_id: int, now: dt.datetime, effects: Sequence[Effect] = ()) -> None:
         """Mark a row done and enqueue the effects that follow it, atomically."""

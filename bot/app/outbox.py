@@ -147,6 +147,13 @@ class OutboxWorker:
 
     def _run_lane(self, lane: Sequence[OutboxTask], done: _Done) -> None:
         for task in lane:
+            if not self._still_ours(task):
+                log.warning(
+                    "outbox row %s (%s) outlived its lease: left to its new taker",
+                    task.id,
+                    task.kind,
+                )
+                continue
             with self._held_lock:
                 held_until = self._held.get(task.kind)
             if held_until is not None:  # its peer is down: wait for the probe after the hold
@@ -159,6 +166,16 @@ class OutboxWorker:
                 with self._held_lock:
                     self._held[task.kind] = until
                 self._repo.hold_kind(task.kind, until)
+
+    def _still_ours(self, task: OutboxTask) -> bool:
+        """Renew the lease of a row that waited in its lane for half of it; False if it ran
+        out and another worker (another replica) took the row meanwhile."""
+        if task.leased_until is None:
+            return True
+        now = self._clock()
+        if now < task.leased_until - self._lease / 2:
+            return True  # most rows start within moments of their claim: nothing to write
+        return self._repo.renew(task, now + self._lease)
 
     def _complete(self, done: _Done) -> None:
         rows = done.take()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from bot.domain import Alert, EscalatingItem, Feedback, FeedbackState, ItemKind, ItemRef
 from storage.alerts import AlertRepository
 from storage.repositories import FeedbackRepository
@@ -43,6 +45,19 @@ class Items:
     def __init__(self, feedback: FeedbackRepository, alerts: AlertRepository) -> None:
         self._feedback = feedback
         self._alerts = alerts
+
+    def get_many(self, refs: Collection[ItemRef]) -> dict[ItemRef, EscalatingItem]:
+        """The items that exist among `refs`: one query per kind, whatever their number."""
+        feedback = [ref.id for ref in refs if ref.kind is ItemKind.FEEDBACK]
+        alerts = [ref.id for ref in refs if ref.kind is ItemKind.ALERT]
+        found: dict[ItemRef, EscalatingItem] = {}
+        if feedback:
+            for feedback_id, row in self._feedback.get_many(feedback).items():
+                found[ItemRef(ItemKind.FEEDBACK, feedback_id)] = feedback_item(row)
+        if alerts:
+            for alert_id, alert in self._alerts.get_many(alerts).items():
+                found[ItemRef(ItemKind.ALERT, alert_id)] = alert_item(alert)
+        return found
 
     def get(self, ref: ItemRef) -> EscalatingItem | None:
         """The item, or None when it does not exist."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot.config import Program
 from bot.domain import (
@@ -346,12 +346,22 @@ class PageSender:
         of moves on, as for a lone page.
         """
         group_id = payload.get("page_group_id")
-        group = self._repo.take_group(group_id) if isinstance(group_id, int) else None
+        group = (
+            self._repo.take_group(group_id, self._clock()) if isinstance(group_id, int) else None
+        )
         if group is None:
             return []
         pages = self._group_pages(group)
         waiting = [page for page, live in pages if live]
         shown = [page for page, _ in pages]
+        if (group.ts is None or group.channel is None) and group.maybe_posted:
+            # An earlier try began posting and died before recording it: adopt its DM if it
+            # went out, rather than send the person a second one.
+            found = self._pager.find_group(group.user, group.id)
+            if found is not None:
+                log.info("page DM of group %s found in Slack: adopted", group.id)
+                group = replace(group, channel=found.channel_id, ts=found.ts)
+                self._repo.group_delivered(group.id, 0, (found.channel_id, found.ts), close=False)
         if group.ts is None or group.channel is None:
             if not waiting:
                 self._repo.close_group(group.id)
@@ -377,9 +387,12 @@ class PageSender:
     def _group_pages(self, group: PageGroup) -> list[tuple[Page, bool]]:
         """The group's pages as they stand now, each with whether it still needs someone."""
         pages: list[tuple[Page, bool]] = []
+        # Two or three queries for the whole DM, not two per page on it.
+        records = self._service.by_ids({entry.escalation_id for entry in group.entries})
+        items = self._service.items({record.item for record in records.values()})
         for entry in group.entries:
-            record = self._service.by_id(entry.escalation_id)
-            item = self._service.item(record.item) if record else None
+            record = records.get(entry.escalation_id)
+            item = items.get(record.item) if record else None
             if record is None or item is None or record.generation != entry.generation:
                 continue  # gone, or a lead restarted the climb: its pages of before are void
             extra: dict[str, object] = {"round": entry.round, "sla_breached": entry.sla_breached}

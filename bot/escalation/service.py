@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -152,6 +152,14 @@ class EscalationService:
             )
 
         return update
+
+    def by_ids(self, escalation_ids: Collection[int]) -> dict[int, EscalationRecord]:
+        """Many escalations by id, in one query."""
+        return {i: record_of(s) for i, s in self._repo.by_ids(escalation_ids).items()}
+
+    def items(self, refs: Collection[ItemRef]) -> dict[ItemRef, EscalatingItem]:
+        """Many escalating items, a query per kind."""
+        return self._items.get_many(refs)
 
     def _change(
         self, escalation_id: int, now: dt.datetime, decide: Decide, *, skip_locked: bool = False
@@ -323,6 +331,13 @@ class EscalationService:
         if escalation_id is not None:
             self._advance(escalation_id, now)
         return EscalateOutcome.STARTED
+
+    def group_ids_of(self, ref: ItemRef) -> list[int]:
+        """The grouped page DMs the item's current climb is on."""
+        record = self.get(ref)
+        if record is None:
+            return []
+        return sorted({m.group for m in record.pages if m.group is not None})
 
     def group_items(self, group_id: int) -> list[ItemRef]:
         """The items on a person's grouped page DM, in the order it shows them."""

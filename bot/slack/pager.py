@@ -17,6 +17,8 @@ from bot.slack.notifier import slack_call
 log = logging.getLogger(__name__)
 
 _NOT_FOUND = {"users_not_found", "user_not_found"}
+GROUP_EVENT = "hypercare_page_group"  # message metadata naming a grouped page DM's group
+GROUP_LOOKBACK = 50  # DMs looked through for one a dead try posted: the bot's newest ones
 
 
 class SlackPager:
@@ -88,15 +90,36 @@ class SlackPager:
         )
 
     def post_group(self, user: str, group_id: int, pages: Sequence[Page]) -> PostedMessage:
-        """DM the pages of a short window in one message (one page looks like a lone page)."""
+        """DM the pages of a short window in one message (one page looks like a lone page),
+        tagged with the group's id in the message metadata, so a retry can find it."""
         text, blocks = escalation_blocks.group_message(group_id, pages)
+        metadata = {"event_type": GROUP_EVENT, "event_payload": {"group": group_id}}
         response = slack_call(
             "chat.postMessage",
             lambda: self._client.chat_postMessage(
-                channel=user, text=text, blocks=blocks, unfurl_links=False
+                channel=user, text=text, blocks=blocks, unfurl_links=False, metadata=metadata
             ),
         )
         return PostedMessage(str(response["channel"]), str(response["ts"]), None)
+
+    def find_group(self, user: str, group_id: int) -> PostedMessage | None:
+        """Look for the group's DM among the newest messages of the person's DM channel."""
+        opened = slack_call(
+            "conversations.open", lambda: self._client.conversations_open(users=user)
+        )
+        channel = str(opened["channel"]["id"])
+        history = slack_call(
+            "conversations.history",
+            lambda: self._client.conversations_history(
+                channel=channel, limit=GROUP_LOOKBACK, include_all_metadata=True
+            ),
+        )
+        for message in history.get("messages") or []:
+            metadata = message.get("metadata") or {}
+            payload = metadata.get("event_payload") or {}
+            if metadata.get("event_type") == GROUP_EVENT and payload.get("group") == group_id:
+                return PostedMessage(channel, str(message["ts"]), None)
+        return None
 
     def update_group(self, message: PageMessage, group_id: int, pages: Sequence[Page]) -> None:
         """Re-render a grouped page DM in place."""

@@ -97,6 +97,7 @@ class Workspace:
             "chat.getPermalink": self.chat_get_permalink,
             "conversations.info": self.conversations_info,
             "conversations.open": self.conversations_open,
+            "conversations.history": self.conversations_history,
             "users.info": self.users_info,
             "users.lookupByEmail": self.users_lookup_by_email,
         }
@@ -220,6 +221,28 @@ class Workspace:
             }
         return error("channel_not_found")
 
+    def conversations_history(self, args: JsonDict) -> JsonDict:
+        """conversations.history: a channel's messages, newest first, without thread replies;
+        message metadata only with `include_all_metadata`, as on Slack."""
+        channel = str(args.get("channel") or "")
+        if channel not in self.channels and channel not in self.dms:
+            return error("channel_not_found")
+        try:
+            limit = max(1, min(int(args.get("limit") or 100), 999))
+        except (TypeError, ValueError):
+            return error("invalid_limit")
+        top = [
+            m
+            for m in self.messages.get(channel, [])
+            if not m.get("thread_ts") or m["thread_ts"] == m["ts"]
+        ]
+        newest = sorted(top, key=lambda m: float(m["ts"]), reverse=True)[:limit]
+        shown = copy.deepcopy(newest)
+        if not _truthy(args.get("include_all_metadata")):
+            for message in shown:
+                message.pop("metadata", None)
+        return {"ok": True, "messages": shown, "has_more": len(top) > limit}
+
     def conversations_open(self, args: JsonDict) -> JsonDict:
         """conversations.open: a D-channel for one user, a G-channel for several."""
         raw = args.get("users") or ""
@@ -265,6 +288,8 @@ class Workspace:
         if args.get("blocks") is not None:
             message["blocks"] = copy.deepcopy(args["blocks"])
             _fill_ids(message["blocks"])
+        if isinstance(args.get("metadata"), dict):  # kept, and shown by history when asked
+            message["metadata"] = copy.deepcopy(args["metadata"])
         return message
 
     def chat_post_message(self, args: JsonDict) -> JsonDict:

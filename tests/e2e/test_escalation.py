@@ -15,13 +15,17 @@ from typing import Any
 
 import pytest
 import yaml
+from sqlalchemy import text
 
 from bot.app.build import Runtime, build_runtime
 from bot.config import Program
 from bot.domain import ItemKind, ItemRef
+from bot.escalation.paging import deliver_effect
 from sandbox.demo.programs import two_tier_escalation
 from sandbox.slack import SlackEmulator, SlackUserSimulator
 from sandbox.slack.api import RecordedCall
+from storage import db
+from storage.escalations import EscalationRepository
 from tests.conftest import SIGNING_SECRET, bot_settings
 from tests.e2e.test_feedback_flow import good_values, open_modal
 from tests.support import JobRuns, claims, wait_outbox_drained, wait_until
@@ -216,6 +220,34 @@ def test_a_burst_of_sev1s_pages_the_primary_in_one_dm_updated_in_place(
     ticks.wait_for_run_after(record.state.started_at + dt.timedelta(seconds=WAIT))
     wait_outbox_drained(bot.engine)
     assert len(pages_to(slack, PRIMARY)) == 1 and pages_to(slack, SECONDARY) == []
+
+
+def test_a_page_dm_posted_by_a_try_that_died_unrecorded_is_adopted_not_sent_again(
+    start_bot: Start, slack: SlackEmulator
+) -> None:
+    """A delivery posts the DM and dies before recording it (a replica killed): the next try
+    finds the DM in Slack by its metadata and updates it; the person gets one DM."""
+    bot, user = start_bot(escalating_program())
+    file_sev1(user, slack)
+    [page] = wait_until(lambda: pages_to(slack, PRIMARY))
+    wait_outbox_drained(bot.engine)
+    with bot.engine.begin() as conn:  # what a try killed after chat.postMessage leaves behind
+        lost = conn.execute(
+            text("UPDATE page_group SET ts = NULL, channel_id = NULL WHERE user_id = :u"),
+            {"u": PRIMARY},
+        )
+        assert lost.rowcount == 1
+    [group] = bot.services.escalation.group_ids_of(ItemRef(ItemKind.FEEDBACK, 1))
+    sender_repo = EscalationRepository(db.make_sessions(bot.engine))
+    sender_repo.change_group(group, dt.datetime.now(dt.UTC), deliver_effect)
+    bot.worker.wake.set()
+    wait_until(
+        lambda: any(c.args.get("ts") == page.response["ts"] for c in slack.calls_to("chat.update"))
+    )
+    wait_outbox_drained(bot.engine)
+    assert len(pages_to(slack, PRIMARY)) == 1
+    adopted = sender_repo.group(group)
+    assert adopted is not None and adopted.ts == page.response["ts"]
 
 
 def test_a_step_whose_thread_mention_fails_is_retried_without_a_second_dm(

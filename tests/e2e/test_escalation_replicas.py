@@ -57,14 +57,13 @@ def leader(database_url: str) -> str | None:
         ).scalar()
 
 
-def test_two_replicas_page_every_step_across_a_leader_kill_doubling_at_most_one_dm(
+def test_two_replicas_page_every_step_once_across_a_leader_kill(
     slack: SlackEmulator, database_url: str, tmp_path: Path
 ) -> None:
     """Four sev1s climb three rounds of three tiers; the leader dies after the first round.
 
-    Pages are sent at least once (README, Known limits): the one DM the leader had posted but
-    not yet recorded when it died may go out again from the survivor; nothing else doubles and
-    nothing is lost.
+    The DMs the leader had posted but not yet recorded when it died are found in Slack by the
+    survivor (their metadata names their group) and adopted, not sent again; nothing is lost.
     """
     if not database_url.startswith("postgresql"):
         pytest.skip("several replicas need PostgreSQL; SQLite means one replica")
@@ -125,6 +124,8 @@ def test_two_replicas_page_every_step_across_a_leader_kill_doubling_at_most_one_
             wait_outbox_drained(engine, timeout=30)
         keys = page_keys(slack)
         doubled = {key: n for key, n in Counter(keys).items() if n > 1}
+        # DMs the killed leader posted unrecorded are adopted; one may still go out twice when
+        # a delivery outlives the test's 2 s lease on a starved machine (README, Known limits).
         assert len(doubled) <= 1 and set(doubled.values()) <= {2}, doubled
         assert len(set(keys)) == expected
         assert {person for person, _, _ in keys} == {PRIMARY, SECONDARY, LEAD}

@@ -288,3 +288,38 @@ def test_follow_ups_of_a_batch_are_queued_once_each(database_url: str) -> None:
         worker.close()
     assert len(told) == 7 and told.count({}) == 1
     assert sorted(kind for kind, *_ in repo.rows()) == ["test.effect"] * 6 + ["test.tell"] * 7
+
+
+def test_a_row_whose_lease_ran_out_in_its_lane_is_left_to_its_new_taker(database_url: str) -> None:
+    """The first row of a lane runs past the lease; another worker takes the second meanwhile:
+    the first worker skips it instead of carrying it out twice."""
+    repo = setup(database_url)
+    repo.enqueue([Effect("test.effect", {"feedback_id": 1, "n": n}, f"k{n}") for n in (1, 2)], T0)
+    clock, seen, taken = Clock(), [], []
+
+    def slow(payload: dict[str, object]) -> Sequence[Effect]:
+        seen.append(payload["n"])
+        if payload["n"] == 1:
+            clock.now = T0 + dt.timedelta(minutes=3)  # past the 2 min lease
+            taken.extend(repo.claim(clock.now, 10, dt.timedelta(minutes=2)))  # another worker
+        return []
+
+    OutboxWorker(repo=repo, handlers={"test.effect": slow}, clock=clock).run_once()
+    assert seen == [1]
+    assert 2 in [task.payload["n"] for task in taken]  # (and 1, whose lease ran out too)
+
+
+def test_a_row_that_waited_in_its_lane_renews_its_lease_and_runs(database_url: str) -> None:
+    """Past half its lease but with nobody else on it, a waiting row renews the lease and runs."""
+    repo = setup(database_url)
+    repo.enqueue([Effect("test.effect", {"feedback_id": 1, "n": n}, f"k{n}") for n in (1, 2)], T0)
+    clock, seen = Clock(), []
+
+    def slow(payload: dict[str, object]) -> Sequence[Effect]:
+        seen.append(payload["n"])
+        clock.now = T0 + dt.timedelta(seconds=90)  # past half the 2 min lease, not past it
+        return []
+
+    OutboxWorker(repo=repo, handlers={"test.effect": slow}, clock=clock).run_once()
+    assert seen == [1, 2]
+    assert repo.rows() == [("test.effect", "done", 1, None)] * 2

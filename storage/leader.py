@@ -27,12 +27,18 @@ class Leadership:
         self._postgres = engine.dialect.name == "postgresql"
         self._conn: Connection | None = None
         self._mutex = threading.Lock()
+        # Once given up (the replica stops), never taken again: a job still running during
+        # shutdown would otherwise take the lock back on a connection nobody releases, and the
+        # next bot on the database would never lead.
+        self._released = False
 
     def holds(self) -> bool:
         """Check the lock is still ours, or try to take it; False on any database trouble."""
         if not self._postgres:
             return True
         with self._mutex:
+            if self._released:
+                return False
             try:
                 if self._conn is not None:
                     self._conn.execute(text("SELECT 1"))
@@ -66,8 +72,9 @@ class Leadership:
             self._conn = None
 
     def release(self) -> None:
-        """Give the lead up (on shutdown), so another replica takes over without waiting."""
+        """Give the lead up for good (on shutdown), so another replica takes over at once."""
         with self._mutex:
+            self._released = True
             if self._conn is None:
                 return
             try:

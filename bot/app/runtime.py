@@ -166,7 +166,8 @@ class Runtime:
         self._stop.set()
         self.worker.wake.set()
         if self._scheduler is not None:
-            self._scheduler.shutdown(wait=False)
+            # Let a running job finish first: it must not outlive the engine it uses.
+            self._scheduler.shutdown(wait=True)
         self.leadership.release()
         for part in self.parts:
             for close in part.closers:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, select, union_all
+from sqlalchemy import CursorResult, select, text, union_all
 from sqlalchemy import update as sql_update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
@@ -99,6 +99,7 @@ def _group(row: PageGroupRow) -> PageGroup:
 
 
 FRONT = dt.timedelta(days=1)
+_GROUP_LOCK_SPACE = 0x48435047  # "HCPG": the advisory-lock key space of page grouping
 # What queues a group's delivery: (group id, its version) → the outbox effect.
 Deliver = Callable[[int, int], Effect]
 
@@ -432,6 +433,13 @@ class EscalationRepository:
             escalation = session.get(EscalationRow, escalation_id, with_for_update=True)
             if escalation is None:
                 return None
+            if session.get_bind().dialect.name == "postgresql":
+                # One person's pages are grouped one at a time, or two concurrent pages would
+                # each find no open DM and open one each (SQLite's one writer does this anyway).
+                session.execute(
+                    text("SELECT pg_advisory_xact_lock(:space, hashtext(:user))"),
+                    {"space": _GROUP_LOCK_SPACE, "user": user},
+                )
             group = session.scalars(
                 select(PageGroupRow)
                 .where(

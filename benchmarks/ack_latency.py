@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import math
 import textwrap
 import threading
@@ -27,6 +28,7 @@ from slack_bolt import Ack, App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
 from slack_sdk.signature import SignatureVerifier
+from sqlalchemy import Column, Engine, Integer, MetaData, Table, Text, insert
 from waitress.server import create_server
 
 from bot.app.build import HTTP_THREADS, Runtime, _serve_until, build_runtime
@@ -34,6 +36,7 @@ from bot.config import Program
 from sandbox.demo.samples import feedback_form
 from sandbox.slack import SlackEmulator, SlackUserSimulator
 from sandbox.slack.user import request_headers
+from storage import db
 
 from _harness import (
     FEEDBACK,
@@ -286,16 +289,42 @@ def build_baseline_app(api_url: str) -> App:
     return app
 
 
+def build_same_work_app(api_url: str, engine: Engine, modal: dict[str, Any]) -> App:
+    """A bare Bolt app doing the bot's work and no more: for `/hypercare`, ack and open a modal
+    of the same size; for a submission, store one row in the same database, then ack."""
+    app = App(
+        client=WebClient(token=SLACK_TOKEN, base_url=api_url),
+        signing_secret=SIGNING_SECRET,
+        request_verification_enabled=True,
+        token_verification_enabled=False,
+    )
+    rows = Table(
+        "bench_same_work", MetaData(), Column("id", Integer, primary_key=True), Column("body", Text)
+    )
+    rows.create(engine, checkfirst=True)
+
+    @app.command(COMMAND)
+    def command(ack: Ack, command: dict[str, Any], client: WebClient) -> None:
+        ack()
+        client.views_open(trigger_id=command["trigger_id"], view=modal)
+
+    @app.view(MODAL)
+    def submission(ack: Ack, view: dict[str, Any]) -> None:
+        with engine.begin() as conn:
+            conn.execute(insert(rows).values(body=json.dumps(view["state"]["values"])))
+        ack()
+
+    return app
+
+
 @contextlib.contextmanager
-def serve_baseline(api_url: str) -> Iterator[str]:
-    """Serve the baseline app with waitress as the bot serves itself; yield its events URL."""
-    handler = SlackRequestHandler(build_baseline_app(api_url))
+def serve_app(app: App, name: str) -> Iterator[str]:
+    """Serve a Bolt app with waitress as the bot serves itself; yield its events URL."""
+    handler = SlackRequestHandler(app)
     server = create_server(handler, host="127.0.0.1", port=0, threads=HTTP_THREADS)
     port = int(server.effective_port)  # type: ignore[union-attr]
     stop = threading.Event()
-    thread = threading.Thread(
-        target=_serve_until, args=(server, stop), name="baseline-http", daemon=True
-    )
+    thread = threading.Thread(target=_serve_until, args=(server, stop), name=name, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{port}{EVENTS_PATH}"
@@ -334,6 +363,12 @@ def settle(slack: SlackEmulator, accepted: Sent) -> float:
     except AssertionError:
         print(f"WARNING: the bot's after-ack work did not finish within {SETTLE_TIMEOUT:.0f}s")
     return time.perf_counter() - start
+
+
+def _modal_json(view: dict[str, Any]) -> dict[str, Any]:
+    """The modal the bot opened, as a client would send it (without Slack's own fields)."""
+    keep = ("type", "callback_id", "title", "submit", "close", "private_metadata", "blocks")
+    return {key: view[key] for key in keep if key in view}
 
 
 # -- the run -----------------------------------------------------------------------------------
@@ -391,29 +426,40 @@ def _side(cell: Cell) -> str:
 
 
 def table(cells: list[Cell], options: Options) -> str:
-    """The fixed-width table: baseline and bot side by side, with their ratios."""
+    """The fixed-width table: both baselines and the bot side by side, with the bot's ratios.
+
+    `bare` acks only; `same` is a bare Bolt app doing the bot's work and no more (ack and
+    open a modal of the same size; store one row in the same database, then ack).
+    """
     by_key = {(c.target, c.kind, c.concurrency): c for c in cells}
     side = f"{'p50 ms':>8}{'p99 ms':>8}{'req/s':>8}{'err':>5}"
     lines = [
-        f"{'':25}{'baseline (bare Bolt)':^29}  {'bot':^29}{'bot / baseline':>16}",
-        f"{'request':<16}{'conc':>5}{'N':>4}{side}  {side}{'p50':>8}{'p99':>8}",
+        f"{'':25}{'bare Bolt (ack only)':^29}  {'bare Bolt, same work':^29}  {'bot':^29}"
+        f"{'bot/bare':>16}{'bot/same':>16}",
+        f"{'request':<16}{'conc':>5}{'N':>4}{side}  {side}  {side}"
+        f"{'p50':>8}{'p99':>8}{'p50':>8}{'p99':>8}",
     ]
     lines.append("-" * len(lines[1]))
     for kind, label in KINDS.items():
         for concurrency in options.concurrency:
             base = by_key[("baseline", kind, concurrency)]
+            same = by_key[("same work", kind, concurrency)]
             bot = by_key[("bot", kind, concurrency)]
             lines.append(
                 f"{label:<16}{concurrency:>5}{bot.sent:>4}"
-                f"{_side(base)}  {_side(bot)}"
+                f"{_side(base)}  {_side(same)}  {_side(bot)}"
                 f"{_ratio(bot.p50, base.p50):>8}{_ratio(bot.p99, base.p99):>8}"
+                f"{_ratio(bot.p50, same.p50):>8}{_ratio(bot.p99, same.p99):>8}"
             )
     return "\n".join(lines)
 
 
 def report(env: dict[str, Any], run: Run, options: Options, stored: int) -> None:
     """Print the environment, the table, the after-ack backlog and the storage check."""
-    print("Hypercare Bot ack latency: the bot next to a bare Bolt app, same waitress, 127.0.0.1")
+    print(
+        "Hypercare Bot ack latency: the bot next to bare Bolt apps (ack only; the same work), "
+        "same waitress, 127.0.0.1"
+    )
     print(
         f"{machine_line(env)} | database {env['database']} | slack-bolt {env['slack_bolt']} | "
         f"waitress {env['waitress']} ({env['http_threads']} threads)"
@@ -481,13 +527,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     with (
         database(options.database_url) as database_url,
         slack_emulator() as slack,
+        slack_emulator() as same_slack,  # its own: the bot's settle() counts its views.open
         run_bot(slack, database_url) as runtime,
-        serve_baseline(slack.base_url) as baseline_url,
+        serve_app(build_baseline_app(slack.base_url), "baseline-http") as baseline_url,
+        contextlib.ExitStack() as stack,
     ):
         bot_url = f"http://127.0.0.1:{runtime.port}{EVENTS_PATH}"
         before = runtime.services.feedback.count()
         view = open_modal(bot_url, slack)
-        targets = {"baseline": baseline_url, "bot": bot_url}
+        engine = db.make_engine(database_url)  # tuned as the bot's own engine is
+        same_work = build_same_work_app(same_slack.base_url, engine, _modal_json(view))
+        stack.callback(engine.dispose)
+        same_work_url = stack.enter_context(serve_app(same_work, "same-work-http"))
+        targets = {"baseline": baseline_url, "same work": same_work_url, "bot": bot_url}
         run = measure(options, targets, view, slack)
         stored = runtime.services.feedback.count() - before
         env = environment(options, database_url)

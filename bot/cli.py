@@ -185,12 +185,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse the command line and run a subcommand."""
     parser = argparse.ArgumentParser(prog="hypercare-bot", description=__doc__)
     sub = parser.add_subparsers(dest="command")
-    sub.add_parser("serve", help="run the bot (the default)")
+    program_help = "the program file (default: $HYPERCARE_CONFIG, else ./hypercare.yaml)"
+    serve_parser = sub.add_parser("serve", help="run the bot (the default)")
+    serve_parser.add_argument("program", nargs="?", type=Path, help=program_help)
     sub.add_parser("migrate", help="upgrade the database schema and exit")
-    sub.add_parser("check-config", help="validate the program file and environment")
+    check_parser = sub.add_parser("check-config", help="validate the program file and environment")
+    check_parser.add_argument("program", nargs="?", type=Path, help=program_help)
     sub.add_parser("demo", help="play a scripted hypercare morning against local emulators")
     digest_parser = sub.add_parser("digest", help="print the digest that would be posted")
     digest_parser.add_argument("kind", choices=["daily", "weekly"])
+    digest_parser.add_argument("program", nargs="?", type=Path, help=program_help)
     digest_parser.add_argument(
         "--dry-run", action="store_true", help="print it instead of posting (required)"
     )
@@ -202,6 +206,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     settings = _settings()
+    if getattr(args, "program", None) is not None:  # a path given beats the environment's
+        settings = settings.model_copy(update={"hypercare_config": args.program})
     setup_logging(settings.log_level)
     command = args.command or "serve"
     if command == "digest":

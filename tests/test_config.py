@@ -98,6 +98,30 @@ def test_check_config_exits_nonzero_listing_problems(
     assert "is valid" in capsys.readouterr().out
 
 
+def test_check_config_takes_the_program_file_as_an_argument(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`hypercare-bot check-config FILE`, as most tools take it: the path beats the variable."""
+    data = example()
+    data["severities"][0]["description"] = "x" * 80  # type: ignore[index]
+    broken = write(tmp_path, data)
+    monkeypatch.setenv("HYPERCARE_CONFIG", str(EXAMPLE))  # valid: the argument must win
+    monkeypatch.chdir(tmp_path)
+    for name, value in {
+        "SLACK_BOT_TOKEN": "xoxb-1",
+        "SLACK_SIGNING_SECRET": "s",
+        "JIRA_URL": "http://127.0.0.1:1",
+        "JIRA_PAT": "p",
+    }.items():
+        monkeypatch.setenv(name, value)
+    assert main(["check-config", str(broken)]) == 1
+    assert "severities[0].description" in capsys.readouterr().err
+    assert main(["check-config", str(EXAMPLE)]) == 0
+    assert f"{EXAMPLE}: program" in capsys.readouterr().out
+    assert main(["check-config", str(tmp_path / "missing.yaml")]) == 1
+    assert "missing.yaml" in capsys.readouterr().err
+
+
 def test_serve_refuses_an_invalid_program(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -232,3 +232,7 @@ def test_dry_run_prints_the_digest_without_posting(
     assert "Since Fri 20 Nov 09:00 (Europe/Berlin)" in out and "*New feedback* (6)" in out
     assert digests(slack) == []
     assert main(["digest", "daily"]) == 2  # posting is the running bot's job
+    monkeypatch.delenv("HYPERCARE_CONFIG")  # the program file as an argument instead
+    at = ["--dry-run", "--at", "2026-11-23T09:00"]
+    assert main(["digest", "daily", str(program_file), *at]) == 0
+    assert "*New feedback* (6)" in capsys.readouterr().out

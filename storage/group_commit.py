@@ -61,9 +61,13 @@ class GroupCommit(Generic[T, R]):
     def _write_batch(self, batch: list[tuple[T, Future[R]]]) -> None:
         try:
             results = self._write([item for item, _ in batch])
-        except Exception as error:
+        except BaseException as error:
+            # Every caller of the batch hears of it, even of an interrupt: their items left the
+            # queue with this batch, so nobody else would ever write them.
             for _, future in batch:
                 future.set_exception(error)
+            if not isinstance(error, Exception):
+                raise
             return
         for (_, future), result in zip(batch, results, strict=True):
             if isinstance(result, Exception):

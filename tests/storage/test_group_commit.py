@@ -76,3 +76,21 @@ def test_batches_respect_their_cap() -> None:
     results = run_concurrently(GroupCommit(write, max_batch=4), list(range(30)))
     assert results == {item: item for item in range(30)}
     assert max(sizes) <= 4
+
+
+class _Interrupt(BaseException):
+    """Stands in for KeyboardInterrupt or SystemExit inside a write."""
+
+
+def test_an_interrupted_write_still_answers_every_caller_and_frees_the_writer() -> None:
+    """A write interrupted by a BaseException reaches its caller, and the next write works."""
+
+    def write(batch: Sequence[int]) -> list[int | Exception]:
+        if 0 in batch:
+            raise _Interrupt
+        return list(batch)
+
+    commit: GroupCommit[int, int] = GroupCommit(write)
+    with pytest.raises(_Interrupt):
+        commit.submit(0)
+    assert commit.submit(5) == 5

@@ -65,6 +65,7 @@ EVENTS_PATH = "/slack/events"
 KINDS = {"command": COMMAND, "submission": "view submission"}
 SINGLE_MAX = 100  # requests per cell at concurrency 1, to keep the run short
 SETTLE_TIMEOUT = 120.0
+SLACK_ACK_MS = 3000.0  # Slack shows the user an error when the ack takes longer
 HTTP_TIMEOUT = 30.0
 
 PROGRAM: dict[str, Any] = {
@@ -119,6 +120,11 @@ class Cell:
         return percentile(self.latencies_ms, 99)
 
     @property
+    def late(self) -> int:
+        """Requests Slack would have given up on: answered after 3 s, or not at all."""
+        return sum(ms > SLACK_ACK_MS for ms in self.latencies_ms) + self.errors
+
+    @property
     def throughput(self) -> float:
         """Timed requests per second of wall time."""
         return self.sent / self.elapsed_s if self.elapsed_s > 0 else math.nan
@@ -134,6 +140,7 @@ class Cell:
             "p50_ms": finite(self.p50),
             "p99_ms": finite(self.p99),
             "requests_per_s": finite(self.throughput),
+            "over_3s_or_failed": self.late,
         }
 
 
@@ -470,6 +477,8 @@ def report(env: dict[str, Any], run: Run, options: Options, stored: int) -> None
         "err = non-200 answers or transport errors\n"
     )
     print(table(run.cells, options))
+    late = ", ".join(f"{c.target} {c.kind}@{c.concurrency} {c.late}" for c in run.cells if c.late)
+    print(f"\nrequests over 3 s or failed (Slack shows the user an error): {late or 'none'}")
     backlog = ", ".join(f"{key} {seconds:.2f}" for key, seconds in run.backlog.items())
     print()
     print(textwrap.fill(f"bot after-ack work left when a cell ended (s): {backlog}", 100))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from io import BytesIO
@@ -35,13 +36,48 @@ def _answer(start: Callable[..., Any], status: str, body: dict[str, Any]) -> lis
     return [data]
 
 
+class InFlight:
+    """Counts the Slack requests being answered, so background work can let them go first.
+
+    SQLite has one connection per process; in a burst, the outbox worker's transactions queue
+    for it alongside the submissions waiting to be stored and acked. The worker waits (briefly)
+    while requests are in flight: an ack has 3 seconds, a receipt can wait a moment.
+    """
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._cond = threading.Condition()
+
+    def __enter__(self) -> None:
+        with self._cond:
+            self._count += 1
+
+    def __exit__(self, *_: object) -> None:
+        with self._cond:
+            self._count -= 1
+            if self._count == 0:
+                self._cond.notify_all()
+
+    def wait_clear(self, timeout: float) -> None:
+        """Return once no request is in flight, or after `timeout` seconds."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._count == 0, timeout=timeout)
+
+
 class SlackRequestGuard:
     """WSGI middleware verifying size, timestamp and signature of Slack requests."""
 
-    def __init__(self, inner: WSGIApp, signing_secret: str, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        inner: WSGIApp,
+        signing_secret: str,
+        clock: Callable[[], float] = time.time,
+        in_flight: InFlight | None = None,
+    ):
         self._inner = inner
         self._verifier = SignatureVerifier(signing_secret)
         self._clock = clock
+        self._in_flight = in_flight or InFlight()
 
     def __call__(self, environ: dict[str, Any], start: Callable[..., Any]) -> Iterable[bytes]:
         meta = {
@@ -74,7 +110,8 @@ class SlackRequestGuard:
             log.warning("signed slack request with a malformed body refused (%s)", meta)
             return _answer(start, "400 Bad Request", {"error": "malformed payload"})
         environ["wsgi.input"] = BytesIO(body)
-        return self._inner(environ, start)
+        with self._in_flight:  # Bolt answers within the call: the ack is sent when it returns
+            return self._inner(environ, start)
 
     def _problem(self, body: bytes, timestamp: str, signature: str) -> str | None:
         if not timestamp or not signature:

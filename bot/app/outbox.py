@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
+from bot.app.http import InFlight
 from bot.domain import Effect
 from bot.errors import DeliveryDeferred, DeliveryRefused
 from bot.ports import Clock
@@ -37,6 +38,7 @@ BACKOFF_CAP = dt.timedelta(minutes=10)
 LEASE = dt.timedelta(minutes=2)
 CONCURRENCY = 8  # Slack calls in flight at once: well inside its per-method rate tiers
 BATCH = 50
+ACK_FIRST_S = 0.2  # at most this long per pass, the worker waits for Slack requests to be acked
 # The payload fields naming the subject a row is about: its lane. Rows naming none share a lane
 # per kind (digests, hand-offs), which is how they ran before there were lanes.
 SUBJECT_FIELDS = ("feedback_id", "alert_id", "escalation_id", "page_group_id")
@@ -104,6 +106,8 @@ class OutboxWorker:
         self._concurrency = max(1, concurrency)
         self._pool: ThreadPoolExecutor | None = None
         self.wake = wake or threading.Event()  # set by services when they queue new work
+        # Slack requests being answered (HTTP mode): each pass lets them go first, briefly.
+        self.in_flight = InFlight()
         # Kinds whose peer is down, until when: rows of them queued meanwhile wait too, so the
         # backlog drains in queue order when the peer returns (not newest-probe first).
         self._held: dict[str, dt.datetime] = {}
@@ -111,6 +115,7 @@ class OutboxWorker:
 
     def run_once(self) -> int:
         """Carry out rows due now, quick kinds first; return how many were attempted."""
+        self.in_flight.wait_clear(ACK_FIRST_S)
         now = self._clock()
         # Two lanes: a backlog of slow, paced effects (Jira creates while Jira recovers) must
         # not keep the quick ones (Slack posts) waiting behind it.

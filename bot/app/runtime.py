@@ -100,7 +100,11 @@ class Runtime:
         else:
             secret = self.settings.slack_signing_secret
             assert secret is not None
-            slack = SlackRequestGuard(SlackRequestHandler(self.app), secret.get_secret_value())
+            slack = SlackRequestGuard(
+                SlackRequestHandler(self.app),
+                secret.get_secret_value(),
+                in_flight=self.worker.in_flight,
+            )
         self._start_scheduler()
         for part in self.parts:
             for check in part.at_start:

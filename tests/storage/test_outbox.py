@@ -7,6 +7,7 @@ import random
 import threading
 from collections.abc import Sequence
 
+from bot.app.http import InFlight
 from bot.app.outbox import BACKOFF_CAP, OutboxWorker, backoff
 from bot.domain import Effect
 from bot.errors import DeliveryDeferred, DeliveryRefused
@@ -323,3 +324,25 @@ def test_a_row_that_waited_in_its_lane_renews_its_lease_and_runs(database_url: s
     OutboxWorker(repo=repo, handlers={"test.effect": slow}, clock=clock).run_once()
     assert seen == [1, 2]
     assert repo.rows() == [("test.effect", "done", 1, None)] * 2
+
+
+def test_the_worker_lets_slack_requests_in_flight_go_first() -> None:
+    """A pass waits for the requests being answered (their acks) before it claims its rows."""
+    gate, order = InFlight(), []
+    entered, release = threading.Event(), threading.Event()
+
+    def request() -> None:
+        with gate:
+            entered.set()
+            release.wait(10)
+            order.append("acked")
+
+    answering = threading.Thread(target=request)
+    answering.start()
+    entered.wait(10)
+    waiting = threading.Thread(target=lambda: (gate.wait_clear(10), order.append("worker")))
+    waiting.start()
+    release.set()
+    answering.join(10)
+    waiting.join(10)
+    assert order == ["acked", "worker"]

@@ -6,13 +6,15 @@
 # 1. creates .venv (python3 -m venv) if missing and installs the project with
 #    ".[dev,postgres]" into it (skipped when pyproject.toml hasn't changed since
 #    the last install);
-# 2. runs ruff check, ruff format --check, mypy and pytest (extra arguments go
+# 2. as root with apt-get, installs the Debian packages of the programs the tests
+#    run (PostgreSQL's server, HAProxy, Prometheus) when they are missing
+#    (tests/install-packages.sh; their services are kept from starting);
+# 3. runs ruff check, ruff format --check, mypy and pytest (extra arguments go
 #    to pytest).
 #
-# The tests start what they need themselves (tests/conftest.py, tests/provision.py):
-# a throwaway PostgreSQL, HAProxy and Prometheus on 127.0.0.1. Where a program is
-# missing, its tests skip naming the apt-get install; in CI (.ci/run installs the
-# packages) they fail instead.
+# The tests start those programs themselves (tests/conftest.py, tests/provision.py)
+# on 127.0.0.1. Where a program is still missing, its tests skip naming the apt-get
+# install; in CI (CI=true, .ci/run) they fail instead.
 #
 # Environment:
 #   HYPERCARE_TEST_POSTGRES_URL  use this PostgreSQL instead of starting one
@@ -68,6 +70,13 @@ else
     rm -f "$STAMP"
     "$VPY" -m pip install -q --disable-pip-version-check -e ".[$EXTRAS]"
     printf '%s\n' "$want_stamp" >"$STAMP"
+fi
+
+step "System packages (PostgreSQL, HAProxy, Prometheus)"
+if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    bash "$ROOT/tests/install-packages.sh"
+else
+    note "not root or no apt-get: tests needing a missing program will skip, naming it"
 fi
 
 step "ruff check"

@@ -104,17 +104,24 @@ _GROUP_LOCK_SPACE = 0x48435047  # "HCPG": the advisory-lock key space of page gr
 Deliver = Callable[[int, int], Effect]
 
 
+def _value_columns(values: EscalationValues) -> dict[str, Any]:
+    """The state whole and the columns queries need, by column name."""
+    return {
+        "state": values.state,
+        "next_due": values.next_due,
+        "started_at": values.started_at,
+        "ack_due": values.ack_due,
+        "resolve_due": values.resolve_due,
+        "acknowledged_at": values.acknowledged_at,
+        "acknowledged_by": values.acknowledged_by,
+        "resolved_at": values.resolved_at,
+    }
+
+
 def _copy_values(row: EscalationRow, values: EscalationValues) -> None:
     """Store the state whole and the columns queries need."""
-    row.state = values.state
-    row.next_due = values.next_due
-    row.started_at, row.ack_due, row.resolve_due = (
-        values.started_at,
-        values.ack_due,
-        values.resolve_due,
-    )
-    row.acknowledged_at, row.acknowledged_by = values.acknowledged_at, values.acknowledged_by
-    row.resolved_at = values.resolved_at
+    for column, value in _value_columns(values).items():
+        setattr(row, column, value)
 
 
 # Claims per INSERT: three parameters each, far below SQLite's 32,766 and PostgreSQL's 65,535.
@@ -129,21 +136,10 @@ def _is_plain(row: EscalationRow, update: Update) -> bool:
 
 def _plain_params(row: EscalationRow, update: Update) -> dict[str, Any]:
     """A tick's change of one row as bulk-UPDATE parameters (what `_apply` writes for it)."""
-    values = update.values
-    params: dict[str, Any] = {
-        "id": row.id,
-        "state": values.state,
-        "next_due": values.next_due,
-        "started_at": values.started_at,
-        "ack_due": values.ack_due,
-        "resolve_due": values.resolve_due,
-        "acknowledged_at": values.acknowledged_at,
-        "acknowledged_by": values.acknowledged_by,
-        "resolved_at": values.resolved_at,
-    }
+    params: dict[str, Any] = {"id": row.id, **_value_columns(update.values)}
     if update.breach:
         params["breaches"] = row.breaches + 1
-        params["sla_breached_at"] = values.resolve_due
+        params["sla_breached_at"] = update.values.resolve_due
     return params
 
 

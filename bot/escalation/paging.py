@@ -174,6 +174,7 @@ class PageSender:
             sla_breached=bool(payload.get("sla_breached")),
             sole=sole,
         )
+        window = self._group_window()
         for user in targets.users:
             if user not in reached:  # a retry skips the people this step reached already
                 self._repo.add_to_group(
@@ -181,8 +182,8 @@ class PageSender:
                     user,
                     entry,
                     self._clock(),
-                    window=self._group_window(),
-                    capacity=GROUP_CAPACITY if self._group_window() else 1,
+                    window=window,
+                    capacity=GROUP_CAPACITY if window else 1,
                     deliver=deliver_effect,
                 )
         if targets.users or targets.special:

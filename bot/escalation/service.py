@@ -332,13 +332,6 @@ class EscalationService:
             self._advance(escalation_id, now)
         return EscalateOutcome.STARTED
 
-    def group_ids_of(self, ref: ItemRef) -> list[int]:
-        """The grouped page DMs the item's current climb is on."""
-        record = self.get(ref)
-        if record is None:
-            return []
-        return sorted({m.group for m in record.pages if m.group is not None})
-
     def group_items(self, group_id: int) -> list[ItemRef]:
         """The items on a person's grouped page DM, in the order it shows them."""
         group = self._repo.group(group_id)

@@ -232,12 +232,17 @@ def test_a_page_dm_posted_by_a_try_that_died_unrecorded_is_adopted_not_sent_agai
     [page] = wait_until(lambda: pages_to(slack, PRIMARY))
     wait_outbox_drained(bot.engine)
     with bot.engine.begin() as conn:  # what a try killed after chat.postMessage leaves behind
-        lost = conn.execute(
-            text("UPDATE page_group SET ts = NULL, channel_id = NULL WHERE user_id = :u"),
-            {"u": PRIMARY},
+        lost = list(
+            conn.execute(
+                text(
+                    "UPDATE page_group SET ts = NULL, channel_id = NULL"
+                    " WHERE user_id = :u RETURNING id"
+                ),
+                {"u": PRIMARY},
+            ).scalars()
         )
-        assert lost.rowcount == 1
-    [group] = bot.services.escalation.group_ids_of(ItemRef(ItemKind.FEEDBACK, 1))
+        assert len(lost) == 1
+    [group] = lost
     sender_repo = EscalationRepository(db.make_sessions(bot.engine))
     sender_repo.change_group(group, dt.datetime.now(dt.UTC), deliver_effect)
     bot.worker.wake.set()

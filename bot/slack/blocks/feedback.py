@@ -218,6 +218,10 @@ def feedback_modal(program: Program, prefill: ModalPrefill) -> View:
         *_details_blocks(),
         _channel_block(prefill),
     ]
+    return _form_view(prefill, blocks)
+
+
+def _form_view(prefill: ModalPrefill, blocks: list[Block]) -> View:
     return View(
         type="modal",
         callback_id=Callback.FEEDBACK_MODAL,
@@ -247,16 +251,8 @@ def feedback_modal_json(program: Program, prefill: ModalPrefill) -> dict[str, An
     """The feedback form as Slack JSON, the same as `feedback_modal(...).to_dict()`, built
     from the program's fixed parts rendered once and the prefilled parts rendered now."""
     choices, details = _fixed_parts(program)
-    summary = _summary_block(prefill)
-    view = View(
-        type="modal",
-        callback_id=Callback.FEEDBACK_MODAL,
-        title="Hypercare feedback",
-        submit="Submit",
-        close="Cancel",
-        private_metadata=source_metadata(prefill.source),
-        blocks=[summary],  # the view's own checks want a block; the full list replaces it
-    ).to_dict()
+    # The view's own checks want a block: the summary, which the full list then replaces.
+    view = _form_view(prefill, [_summary_block(prefill)]).to_dict()
     blocks = [
         *(block.to_dict() for block in _source_blocks(prefill)),
         view["blocks"][0],

@@ -47,7 +47,7 @@ from bot.escalation.service import PAGE, EscalationService, timeline_id
 from bot.oncall import policy
 from bot.oncall.policy import Snapshot
 from bot.ports import utc_now
-from bot.slack.notifier import make_client
+from bot.slack.client import make_client
 from bot.slack.pager import SlackPager
 from sandbox.demo.programs import two_tier_escalation
 from sandbox.demo.samples import feedback_draft

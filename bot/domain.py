@@ -145,6 +145,10 @@ class Effect:
     kind: str
     payload: dict[str, Any]
     key: str
+    # A follow-up goes just ahead of its parent's place in the queue (depth first); one that can
+    # wait (a page's thread mention, once the page is in its DM) joins the back of the queue
+    # instead, so a burst's remaining pages are not held up behind it.
+    ahead: bool = True
 
 
 class TicketCategory(StrEnum):

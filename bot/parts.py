@@ -19,6 +19,13 @@ S = TypeVar("S")
 OutboxHandler = Callable[[dict[str, object]], Sequence[Effect]]
 """Carries out one queued effect of its kind; returns the effects it queues in turn."""
 
+Outcome = Sequence[Effect] | Exception
+"""What became of one row a batch handler carried out: its follow-ups, or why it did not go."""
+
+BatchHandler = Callable[[Sequence[dict[str, object]]], Sequence[Outcome]]
+"""Carries out many queued effects of its kind at once (a burst's pages: one load, one write),
+returning an outcome per payload, in order. An exception it raises fails the whole batch."""
+
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
@@ -33,6 +40,9 @@ class Job:
     id: str
     run: Callable[[], object]
     every_seconds: float
+    next_in: Callable[[], float | None] | None = None
+    """Seconds until the job next has work (a due time it keeps): after each run, the next run
+    is brought forward to then when that is sooner than the interval."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,8 @@ class Part(Generic[S]):
 
     service: S
     outbox: Mapping[str, OutboxHandler] = field(default_factory=dict)
+    batch_outbox: Mapping[str, BatchHandler] = field(default_factory=dict)
+    """Kinds carried out a claimed batch at a time (every row of the kind in one call)."""
     slow_kinds: frozenset[str] = frozenset()
     """Outbox kinds paced by a slow peer: they get their own lane so quick kinds never wait."""
     jobs: Sequence[Job] = ()

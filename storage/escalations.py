@@ -15,7 +15,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, select, text, union_all
+from sqlalchemy import CursorResult, func, select, text, union_all
 from sqlalchemy import update as sql_update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
@@ -34,6 +34,15 @@ from bot.domain import (
 )
 from storage.models import AlertRow, AuditRow, EscalationRow, FeedbackRow, JobRunRow, PageGroupRow
 from storage.repositories import queue_effects, queue_effects_due
+
+
+@dataclass(frozen=True)
+class GroupAddition:
+    """One step's page for one person, to go into their grouped page DM."""
+
+    escalation_id: int
+    user: str
+    entry: GroupEntry
 
 
 @dataclass(frozen=True)
@@ -237,6 +246,11 @@ class EscalationRepository:
             row = session.get(EscalationRow, escalation_id)
             return _record(row) if row else None
 
+    def next_due(self) -> dt.datetime | None:
+        """The earliest time any escalation has a step falling due (an index read)."""
+        with self._sessions() as session:
+            return session.scalar(select(func.min(EscalationRow.next_due)))
+
     def advance_due(
         self,
         now: dt.datetime,
@@ -418,55 +432,115 @@ class EscalationRepository:
         capacity: int,
         deliver: Deliver,
     ) -> int | None:
-        """Put a step's page into the person's open page DM (or a new one), in one transaction.
+        """Put one step's page into the person's open page DM (or a new one); see `add_pages`."""
+        addition = GroupAddition(escalation_id, user, entry)
+        [group_id] = self.add_pages(
+            [addition], now, window=window, capacity=capacity, deliver=deliver
+        )
+        return group_id
 
-        The DM is open while younger than `window`, holding fewer than `capacity` pages and not
-        closed. The escalation records the person as paged for the step (a retried page skips
-        them), and the group's delivery is queued unless one is queued already. Returns the
-        group's id, or None when the escalation is gone.
+    def add_pages(
+        self,
+        additions: Sequence[GroupAddition],
+        now: dt.datetime,
+        *,
+        window: dt.timedelta,
+        capacity: int,
+        deliver: Deliver,
+    ) -> list[int | None]:
+        """Put steps' pages into their people's open page DMs (or new ones), in one transaction.
+
+        A DM is open while younger than `window`, holding fewer than `capacity` pages and not
+        closed. Each escalation records its person as paged for the step (a retried page skips
+        them), and each DM touched gets one delivery queued unless one is queued already.
+        Returns each addition's group id, or None where the escalation is gone. A burst's
+        thousand pages are a handful of statements per person, not a transaction per page.
         """
+        if not additions:
+            return []
         with self._sessions.begin() as session:
-            escalation = session.get(EscalationRow, escalation_id, with_for_update=True)
-            if escalation is None:
-                return None
+            # Escalations first, then people, each in a fixed order: a single page takes the same
+            # locks in the same order, so concurrent batches and pages never deadlock.
+            wanted = sorted({addition.escalation_id for addition in additions})
+            escalations = {
+                row.id: row
+                for row in session.scalars(
+                    select(EscalationRow)
+                    .where(EscalationRow.id.in_(wanted))
+                    .order_by(EscalationRow.id)
+                    .with_for_update()
+                )
+            }
+            people = sorted({addition.user for addition in additions})
             if session.get_bind().dialect.name == "postgresql":
                 # One person's pages are grouped one at a time, or two concurrent pages would
                 # each find no open DM and open one each (SQLite's one writer does this anyway).
-                session.execute(
-                    text("SELECT pg_advisory_xact_lock(:space, hashtext(:user))"),
-                    {"space": _GROUP_LOCK_SPACE, "user": user},
+                for user in people:
+                    session.execute(
+                        text("SELECT pg_advisory_xact_lock(:space, hashtext(:user))"),
+                        {"space": _GROUP_LOCK_SPACE, "user": user},
+                    )
+            groups = {user: self._open_group(session, user, now, window) for user in people}
+            touched: dict[int, PageGroupRow] = {}
+            placed: list[int | None] = []
+            for addition in additions:
+                escalation = escalations.get(addition.escalation_id)
+                if escalation is None:
+                    placed.append(None)
+                    continue
+                group = groups[addition.user]
+                # A later step of an item already on the DM (a repeat round, a lead's
+                # re-escalation) must notify again: an in-place update of a DM is silent.
+                again = group is not None and any(
+                    held.get("escalation_id") == addition.escalation_id for held in group.entries
                 )
-            group = session.scalars(
-                select(PageGroupRow)
-                .where(
-                    PageGroupRow.user_id == user,
-                    PageGroupRow.closed.is_(False),
-                    PageGroupRow.opened_at >= now - window,
-                )
-                .order_by(PageGroupRow.opened_at.desc(), PageGroupRow.id.desc())
-                .limit(1)
-                .with_for_update()
-            ).first()
-            if group is None or len(group.entries) >= capacity:
-                group = PageGroupRow(
-                    user_id=user,
-                    opened_at=now,
-                    version=0,
-                    rendered_version=0,
-                    delivery_pending=False,
-                    closed=False,
-                    entries=[],
-                )
-                session.add(group)
-                session.flush()
-            group.entries = [*group.entries, asdict(entry)]
-            group.version += 1
-            page = {"user": user, "channel": "", "ts": "", "step": entry.step, "group": group.id}
-            escalation.pages = [*escalation.pages, page]
-            if user not in escalation.paged:
-                escalation.paged = [*escalation.paged, user]
-            self._queue_delivery(session, group, now, deliver)
-            return group.id
+                if group is None or again or len(group.entries) >= capacity:
+                    group = PageGroupRow(
+                        user_id=addition.user,
+                        opened_at=now,
+                        version=0,
+                        rendered_version=0,
+                        delivery_pending=False,
+                        closed=False,
+                        entries=[],
+                    )
+                    session.add(group)
+                    session.flush()
+                    groups[addition.user] = group
+                group.entries = [*group.entries, asdict(addition.entry)]
+                group.version += 1
+                touched[group.id] = group
+                page = {
+                    "user": addition.user,
+                    "channel": "",
+                    "ts": "",
+                    "step": addition.entry.step,
+                    "group": group.id,
+                }
+                escalation.pages = [*escalation.pages, page]
+                if addition.user not in escalation.paged:
+                    escalation.paged = [*escalation.paged, addition.user]
+                placed.append(group.id)
+            for group in touched.values():
+                self._queue_delivery(session, group, now, deliver)
+            return placed
+
+    @staticmethod
+    def _open_group(
+        session: Session, user: str, now: dt.datetime, window: dt.timedelta
+    ) -> PageGroupRow | None:
+        """The person's newest page DM still open to more pages, if any."""
+        return session.scalars(
+            select(PageGroupRow)
+            .where(
+                PageGroupRow.user_id == user,
+                PageGroupRow.closed.is_(False),
+                PageGroupRow.opened_at >= now - window,
+            )
+            .order_by(PageGroupRow.opened_at.desc(), PageGroupRow.id.desc())
+            .limit(1)
+            .with_for_update()
+        ).first()
 
     @staticmethod
     def _queue_delivery(

@@ -367,7 +367,7 @@ class OutboxRepository:
                 # Follow-ups go just ahead of their parent's place in the queue (depth first):
                 # a page's DM goes out before the other pages of its burst, not after all.
                 ahead = min(row.due_at, now) - dt.timedelta(microseconds=1)
-                follow_ups += [(effect, ahead) for effect in effects]
+                follow_ups += [(effect, ahead if effect.ahead else now) for effect in effects]
             queue_effects_due(session, follow_ups, now)
 
     def retry_at(self, task_id: int, due: dt.datetime, error: str, *, counted: bool = True) -> None:

@@ -59,8 +59,12 @@ def build_app(*, client: WebClient, signing_secret: str | None, services: Servic
 
     @app.middleware
     def inject_services(
-        context: dict[str, Any], body: dict[str, Any], client: WebClient, next: Callable[[], None]
+        context: dict[str, Any], body: dict[str, Any], next: Callable[[], None]
     ) -> None:
+        # Bolt builds a fresh WebClient per request, which would open a new connection per
+        # call; the bot's token never changes per request, so listeners share the one pooled
+        # client (thread-safe) instead.
+        context["client"] = client
         context["services"] = services
         context["after_ack"] = AfterAck(after_ack, body, client)
         next()

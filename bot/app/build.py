@@ -27,10 +27,11 @@ from bot.feedback.build import build_feedback
 from bot.integrations.jira import JiraTracker
 from bot.integrations.prometheus import build_source
 from bot.oncall.build import build_oncall
-from bot.parts import OutboxHandler, Part
+from bot.parts import BatchHandler, OutboxHandler, Part
 from bot.ports import Clock, MetricSource, utc_now
 from bot.reports.build import build_reports
-from bot.slack.notifier import SlackNotifier, make_client
+from bot.slack.client import make_client
+from bot.slack.notifier import SlackNotifier
 from bot.slack.pager import SlackPager
 from bot.slack.reporter import SlackReporter
 from bot.tickets.build import build_tickets
@@ -158,9 +159,11 @@ def build_runtime(settings: Settings, program: Program, clock: Clock = utc_now) 
         parts.append(alerts)
 
     # Every side effect runs through one outbox worker; Slack listeners reach the services.
+    handlers, batch_handlers = _outbox_handlers(parts)
     worker = OutboxWorker(
         repo=OutboxRepository(sessions),
-        handlers=_outbox_handlers(parts),
+        handlers=handlers,
+        batch_handlers=batch_handlers,
         clock=clock,
         wake=wake,
         lease=dt.timedelta(seconds=settings.outbox_lease_seconds),
@@ -195,12 +198,19 @@ def _default_concurrency(engine: Engine) -> int:
     return 8 if engine.dialect.name == "postgresql" else 2
 
 
-def _outbox_handlers(parts: Sequence[Part[Any]]) -> dict[str, OutboxHandler]:
-    """Every part's outbox handlers in one table; a kind claimed twice is a wiring mistake."""
+def _outbox_handlers(
+    parts: Sequence[Part[Any]],
+) -> tuple[dict[str, OutboxHandler], dict[str, BatchHandler]]:
+    """Every part's outbox handlers in two tables (row by row, and a batch at a time); a kind
+    claimed twice is a wiring mistake."""
     handlers: dict[str, OutboxHandler] = {}
+    batch: dict[str, BatchHandler] = {}
     for part in parts:
-        for kind, handler in part.outbox.items():
-            if kind in handlers:
+        for kind in [*part.outbox, *part.batch_outbox]:
+            if kind in handlers or kind in batch:
                 raise ValueError(f"outbox kind {kind!r} has two handlers")
-            handlers[kind] = handler
-    return handlers
+            if kind in part.outbox:
+                handlers[kind] = part.outbox[kind]
+            else:
+                batch[kind] = part.batch_outbox[kind]
+    return handlers, batch

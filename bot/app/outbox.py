@@ -9,7 +9,9 @@ on Slack, so the worker claims them in batches and carries out independent ones 
 a small pool. Rows about the same subject (one feedback item, one alert, one escalation) form a
 lane and run one after another in queue order, so a receipt is never re-rendered out of order
 and a thread's notes keep theirs; rows of a slow kind (Jira creates) share one lane per kind,
-which keeps their pacing. Finished rows are marked done together, a few at a time, as they
+which keeps their pacing. Kinds with a batch handler (a burst's pages) run as one lane per
+kind, every claimed row of the kind in one call, so a thousand pages cost one load and one write
+rather than a thousand of each. Finished rows are marked done together, a few at a time, as they
 come in.
 """
 
@@ -26,6 +28,7 @@ from dataclasses import dataclass, field
 from bot.app.http import InFlight
 from bot.domain import Effect
 from bot.errors import DeliveryDeferred, DeliveryRefused
+from bot.parts import BatchHandler, Outcome
 from bot.ports import Clock
 from storage.repositories import OutboxRepository, OutboxTask
 
@@ -37,7 +40,7 @@ BACKOFF_BASE = dt.timedelta(seconds=2)
 BACKOFF_CAP = dt.timedelta(minutes=10)
 LEASE = dt.timedelta(minutes=2)
 CONCURRENCY = 8  # Slack calls in flight at once: well inside its per-method rate tiers
-BATCH = 50
+BATCH = 200  # rows claimed a pass: a burst's pages go to their batch handler a pass at a time
 ACK_FIRST_S = 0.2  # at most this long per pass, the worker waits for Slack requests to be acked
 # The payload fields naming the subject a row is about: its lane. Rows naming none share a lane
 # per kind (digests, hand-offs), which is how they ran before there were lanes.
@@ -93,9 +96,11 @@ class OutboxWorker:
         lease: dt.timedelta = LEASE,
         slow_kinds: frozenset[str] = frozenset(),
         concurrency: int = CONCURRENCY,
+        batch_handlers: Mapping[str, BatchHandler] | None = None,
     ) -> None:
         self._repo = repo
         self._handlers = handlers
+        self._batch_handlers = dict(batch_handlers or {})
         self._clock = clock
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self._batch = batch
@@ -127,7 +132,11 @@ class OutboxWorker:
             self._held = {kind: until for kind, until in self._held.items() if until > now}
         lanes: dict[str, list[OutboxTask]] = {}
         for task in tasks:
-            lanes.setdefault(lane_of(task, self._slow_kinds), []).append(task)
+            if task.kind in self._batch_handlers:
+                key = f"batch:{task.kind}"
+            else:
+                key = lane_of(task, self._slow_kinds)
+            lanes.setdefault(key, []).append(task)
         done = _Done()
         if len(lanes) <= 1 or self._concurrency == 1:
             for lane in lanes.values():
@@ -151,26 +160,50 @@ class OutboxWorker:
             self._complete(done)
 
     def _run_lane(self, lane: Sequence[OutboxTask], done: _Done) -> None:
+        batch = self._batch_handlers.get(lane[0].kind) if lane else None
+        if batch is not None:
+            self._run_batch(batch, lane, done)
+            return
         for task in lane:
-            if not self._still_ours(task):
-                log.warning(
-                    "outbox row %s (%s) outlived its lease: left to its new taker",
-                    task.id,
-                    task.kind,
-                )
-                continue
+            if self._may_run(task):
+                self._hold(task.kind, self._run(task, done))
+
+    def _may_run(self, task: OutboxTask) -> bool:
+        """Whether the row is still this worker's and its peer is not held back."""
+        if not self._still_ours(task):
+            log.warning(
+                "outbox row %s (%s) outlived its lease: left to its new taker", task.id, task.kind
+            )
+            return False
+        with self._held_lock:
+            held_until = self._held.get(task.kind)
+        if held_until is not None:  # its peer is down: wait for the probe after the hold
+            self._repo.retry_at(task.id, held_until, "held back: peer unavailable", counted=False)
+            return False
+        return True
+
+    def _hold(self, kind: str, until: dt.datetime | None) -> None:
+        if until is not None:
             with self._held_lock:
-                held_until = self._held.get(task.kind)
-            if held_until is not None:  # its peer is down: wait for the probe after the hold
-                self._repo.retry_at(
-                    task.id, held_until, "held back: peer unavailable", counted=False
-                )
-                continue
-            until = self._run(task, done)
-            if until is not None:
-                with self._held_lock:
-                    self._held[task.kind] = until
-                self._repo.hold_kind(task.kind, until)
+                self._held[kind] = until
+            self._repo.hold_kind(kind, until)
+
+    def _run_batch(self, handler: BatchHandler, lane: Sequence[OutboxTask], done: _Done) -> None:
+        """Hand every runnable row of the lane to its kind's batch handler in one call."""
+        tasks = [task for task in lane if self._may_run(task)]
+        if not tasks:
+            return
+        outcomes: Sequence[Outcome]
+        try:
+            outcomes = handler([task.payload for task in tasks])
+            if len(outcomes) != len(tasks):
+                raise RuntimeError(f"{len(outcomes)} outcomes for {len(tasks)} rows")
+        except Exception as exc:  # the whole batch failed (the database, a bug): retry each
+            outcomes = [exc] * len(tasks)
+        holds = [
+            self._settle(task, outcome, done) for task, outcome in zip(tasks, outcomes, strict=True)
+        ]
+        self._hold(tasks[0].kind, max((h for h in holds if h is not None), default=None))
 
     def _still_ours(self, task: OutboxTask) -> bool:
         """Renew the lease of a row that waited in its lane for half of it; False if it ran
@@ -194,9 +227,17 @@ class OutboxWorker:
             log.error("outbox row %s has unknown kind %s", task.id, task.kind)
             self._repo.fail(task.id, f"unknown kind {task.kind}", self._clock())
             return None
+        outcome: Outcome
         try:
-            effects = handler(task.payload)
-        except DeliveryDeferred as deferred:
+            outcome = handler(task.payload)
+        except Exception as exc:
+            outcome = exc
+        return self._settle(task, outcome, done)
+
+    def _settle(self, task: OutboxTask, outcome: Outcome, done: _Done) -> dt.datetime | None:
+        """Record what became of one row; return a time to hold its kind back to, if any."""
+        if isinstance(outcome, DeliveryDeferred):
+            deferred = outcome
             if deferred.waiting:
                 wait_for = dt.timedelta(seconds=deferred.retry_after or 1.0)
                 self._repo.retry_at(
@@ -216,17 +257,21 @@ class OutboxWorker:
             )
             self._repo.retry_at(task.id, self._clock() + wait_for, deferred.reason)
             return self._clock() + wait_for if deferred.peer_down else None
-        except DeliveryRefused as refused:
-            log.error("%s (row %s) refused for good: %s", task.kind, task.id, refused.reason)
-            self._repo.fail(task.id, refused.reason, self._clock(), refused.then)
-        except Exception as exc:  # a bug must not stop the queue; retry as if deferred
+        if isinstance(outcome, DeliveryRefused):
+            log.error("%s (row %s) refused for good: %s", task.kind, task.id, outcome.reason)
+            self._repo.fail(task.id, outcome.reason, self._clock(), outcome.then)
+        elif isinstance(outcome, Exception):  # a bug must not stop the queue; retry as if deferred
             wait_for = backoff(task.attempts, self._rng)
-            log.exception(
-                "%s (row %s) crashed; retry in %.1fs", task.kind, task.id, wait_for.total_seconds()
+            log.error(
+                "%s (row %s) crashed; retry in %.1fs",
+                task.kind,
+                task.id,
+                wait_for.total_seconds(),
+                exc_info=outcome,
             )
-            self._repo.retry_at(task.id, self._clock() + wait_for, f"{type(exc).__name__}")
+            self._repo.retry_at(task.id, self._clock() + wait_for, f"{type(outcome).__name__}")
         else:
-            done.add(task.id, effects)
+            done.add(task.id, outcome)
         return None
 
     def run_forever(self, stop: threading.Event, idle: float = 1.0) -> None:

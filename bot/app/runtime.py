@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import threading
 import time
@@ -14,14 +15,15 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.adapter.wsgi import SlackRequestHandler
-from slack_sdk import WebClient
 from sqlalchemy import Engine
 from waitress.server import create_server
 
 from bot.app.http import SlackRequestGuard, build_wsgi
 from bot.app.outbox import OutboxWorker
+from bot.app.waker import JobWaker
 from bot.config import Program, RunMode, Settings
 from bot.parts import Part, WSGIApp
+from bot.slack.client import PooledWebClient
 from handlers.services import Services
 from storage import db
 from storage.leader import Leadership
@@ -40,7 +42,7 @@ class Runtime:
     settings: Settings
     program: Program
     engine: Engine
-    client: WebClient
+    client: PooledWebClient
     app: App
     services: Services
     worker: OutboxWorker
@@ -131,10 +133,12 @@ class Runtime:
     def _start_scheduler(self) -> None:
         """Schedule every part's periodic jobs, to run on the replica that leads."""
         scheduler = BackgroundScheduler(timezone=self.program.zone)
+        jobs = [job for part in self.parts for job in part.jobs]
+        waker = JobWaker(scheduler, jobs, self.leadership.holds, self._stop)
         for part in self.parts:
             for job in part.jobs:
                 scheduler.add_job(
-                    self._led(job.run),
+                    self._led(job.run, functools.partial(waker.after_run, job)),
                     "interval",
                     seconds=job.every_seconds,
                     id=job.id,
@@ -145,13 +149,19 @@ class Runtime:
         if scheduler.get_jobs():
             scheduler.start()
             self._scheduler = scheduler
+            if waker.needed:
+                self._spawn("job-waker", waker.run)
 
-    def _led(self, job: Callable[[], object]) -> Callable[[], None]:
+    def _led(
+        self, job: Callable[[], object], then: Callable[[], None] | None = None
+    ) -> Callable[[], None]:
         """Run a job only on the replica that leads the scheduler (claims guard hand-overs)."""
 
         def run() -> None:
             if self.leadership.holds():
                 job()
+                if then is not None:
+                    then()
 
         run.__name__ = getattr(job, "__name__", "job")
         return run
@@ -183,6 +193,7 @@ class Runtime:
                 log.warning("closing the Socket Mode connection failed: %s", type(exc).__name__)
         for thread in self._threads:
             thread.join(timeout=5)
+        self.client.close()
         self.engine.dispose()
 
 

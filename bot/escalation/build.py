@@ -48,5 +48,8 @@ def build_escalation(
         on_call=oncall.on_call_now,
     )
     # Due times live in the database; the tick only looks for the ones that have come.
-    jobs = [Job("escalation-tick", service.tick, tick_seconds)] if service.enabled else []
-    return Part(service, outbox=sender.handlers(), jobs=jobs)
+    # The tick also wakes at the next due time, so a step is paged when it falls due rather
+    # than up to an interval later.
+    tick = Job("escalation-tick", service.tick, tick_seconds, next_in=service.next_tick_in)
+    jobs = [tick] if service.enabled else []
+    return Part(service, outbox=sender.handlers(), batch_outbox=sender.batch_handlers(), jobs=jobs)

@@ -1,15 +1,17 @@
 """Sending pages: who a step reaches, the DM and thread mention, and the missing-person report.
 
-A due step is one outbox row (`escalation.page`): its handler DMs the step's people, recording
-each DM before the next, then mentions them in the item's thread (a separate row only when the
-item's message is not posted yet). A Slack outage delays a page and never loses it; a retry
-skips the people already reached. Each send re-checks the escalation first: once someone
-acknowledged (or the item is over), a page still in the queue is dropped, so an acknowledgement
-racing a step wins. `escalation.dm` rows are still carried out for queues an older version
-left behind. People who cannot
-be reached (nobody on call, no Slack user for an e-mail, a deactivated account, a DM Slack
-refuses) are logged, reported to the admins, and, when nobody else was reached by the step,
-skipped: the next step is pulled forward to now.
+A due step is one outbox row (`escalation.page`). Page rows are carried out a claimed batch at
+a time: one load of their escalations and items, one transaction that puts every page into its
+person's grouped page DM (whose delivery is queued ahead of everything else), and a thread
+mention per step queued as its own row (`escalation.mention`, also batched), so in a burst the
+DMs reach people before the thousand thread mentions are posted. A Slack outage delays a page
+and never loses it; a retry skips the people already reached. Each send re-checks the
+escalation first: once someone acknowledged (or the item is over), a page still in the queue is
+dropped, so an acknowledgement racing a step wins. `escalation.dm` rows are still carried out
+for queues an older version left behind. People who cannot be reached (nobody on call, no Slack
+user for an e-mail, a deactivated account, a DM Slack refuses) are logged, reported to the
+admins, and, when nobody else was reached by the step, skipped: the next step is pulled forward
+to now.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import cast
 
 from bot.config import Program
 from bot.domain import (
@@ -25,6 +28,7 @@ from bot.domain import (
     EscalatingItem,
     GroupEntry,
     ItemKind,
+    ItemRef,
     NoteKind,
     Page,
     PageGroup,
@@ -35,9 +39,10 @@ from bot.escalation.model import EscalationRecord
 from bot.escalation.service import PAGE, START, EscalationService
 from bot.oncall.program import StepKind
 from bot.oncall.rota import OnCallNow
+from bot.parts import BatchHandler, OutboxHandler, Outcome
 from bot.ports import Clock, Pager
 from bot.tickets.subjects import NOTE, REFRESH_RECEIPT
-from storage.escalations import EscalationRepository
+from storage.escalations import EscalationRepository, GroupAddition
 
 log = logging.getLogger(__name__)
 
@@ -89,30 +94,50 @@ class PageSender:
         self._clock = clock
         self._on_call = on_call
 
-    def handlers(self) -> dict[str, Callable[[dict[str, object]], Sequence[Effect]]]:
-        """Map outbox kinds to the methods that carry them out."""
+    def handlers(self) -> dict[str, OutboxHandler]:
+        """Map outbox kinds to the methods that carry them out, row by row."""
         return {
             START: self._service.start,
-            PAGE: self.page,
             DM: self.direct_message,
-            MENTION: self.mention,
             MISSING: self.report_missing,
             SKIP: self.skip,
             UPDATE_PAGES: self.update_pages,
             DELIVER: self.deliver_group,
         }
 
+    def batch_handlers(self) -> dict[str, BatchHandler]:
+        """Map the kinds a burst brings by the thousand to methods that take a batch."""
+        return {PAGE: self.page_many, MENTION: self.mention_many}
+
     # -- loading -----------------------------------------------------------------------------
+
+    def _load(
+        self, payloads: Sequence[dict[str, object]]
+    ) -> tuple[dict[int, EscalationRecord], dict[ItemRef, EscalatingItem]]:
+        """The escalations and items a batch of payloads names, in a query or two each."""
+        ids = {p["escalation_id"] for p in payloads if isinstance(p.get("escalation_id"), int)}
+        records = self._service.by_ids(cast(set[int], ids))
+        items = self._service.items({record.item for record in records.values()})
+        return records, items
 
     def _current(
         self, payload: dict[str, object]
     ) -> tuple[EscalationRecord, EscalatingItem] | None:
         """The escalation and item, or None when the page must not go out any more."""
+        return self._current_in(payload, *self._load([payload]))
+
+    @staticmethod
+    def _current_in(
+        payload: dict[str, object],
+        records: dict[int, EscalationRecord],
+        items: dict[ItemRef, EscalatingItem],
+    ) -> tuple[EscalationRecord, EscalatingItem] | None:
+        """`_current`, looked up in what a batch loaded."""
         escalation_id = payload.get("escalation_id")
-        record = self._service.by_id(escalation_id) if isinstance(escalation_id, int) else None
+        record = records.get(escalation_id) if isinstance(escalation_id, int) else None
         if record is None:
             raise DeliveryRefused(f"escalation {escalation_id!r} does not exist")
-        item = self._service.item(record.item)
+        item = items.get(record.item)
         if item is None:
             raise DeliveryRefused(f"{record.item} does not exist")
         state = record.state
@@ -145,23 +170,61 @@ class PageSender:
     # -- a step ------------------------------------------------------------------------------
 
     def page(self, payload: dict[str, object]) -> Sequence[Effect]:
-        """Carry out a due step: DM its people, mention them in the item's thread, report whom
-        it could not reach, and skip to the next step when it reached nobody.
+        """Carry out one due step (see `page_many`)."""
+        [outcome] = self.page_many([payload])
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
 
-        Each person's page joins their grouped page DM (`deliver_group` sends or updates it),
-        recorded with its step in the same transaction, so a retry after a failed mention
-        pages nobody twice.
+    def page_many(self, payloads: Sequence[dict[str, object]]) -> list[Outcome]:
+        """Carry out due steps: put each person's page into their grouped page DM, queue the
+        mention in the item's thread, report whom a step could not reach, and skip to the next
+        step when it reached nobody.
+
+        The pages of the whole batch go into their DMs in one transaction, recorded with their
+        steps, so a retry pages nobody twice; each DM touched gets its delivery queued ahead of
+        everything else, and the mentions follow as their own rows.
         """
-        current = self._current(payload)
+        records, items = self._load(payloads)
+        on_call = _Once(self._on_call)
+        window = self._group_window()
+        outcomes: list[Outcome] = []
+        additions: list[GroupAddition] = []
+        for payload in payloads:
+            outcome: Outcome
+            try:
+                outcome = self._plan_page(payload, records, items, on_call, additions)
+            except Exception as exc:  # this row alone: a bad payload, a refused look-up
+                outcome = exc
+            outcomes.append(outcome)
+        if additions:
+            self._repo.add_pages(
+                additions,
+                self._clock(),
+                window=window,
+                capacity=GROUP_CAPACITY if window else 1,
+                deliver=deliver_effect,
+            )
+        return outcomes
+
+    def _plan_page(
+        self,
+        payload: dict[str, object],
+        records: dict[int, EscalationRecord],
+        items: dict[ItemRef, EscalatingItem],
+        on_call: _Once,
+        additions: list[GroupAddition],
+    ) -> Sequence[Effect]:
+        """What one due step does: the pages it adds (to `additions`) and the rows it queues."""
+        current = self._current_in(payload, records, items)
         if current is None:
             log.info("escalation step dropped: acknowledged, resolved or restarted meanwhile")
             return []
-        record, item = current
+        record, _ = current
         kind = StepKind(str(payload["step"]))
-        targets = self._targets(kind, payload.get("group"))
+        targets = self._targets(kind, payload.get("group"), on_call)
         claim = f"{record.id}:{record.generation}:{payload['round']}:{payload['step_index']}"
         base = {**payload, "role": _ROLES[kind]}
-        page = self._page(record, item, base, _ROLES[kind])
         follow: list[Effect] = []
         reached = {message.user for message in record.pages if message.step == claim}
         sole = len(targets.users) == 1 and not targets.special
@@ -174,28 +237,16 @@ class PageSender:
             sla_breached=bool(payload.get("sla_breached")),
             sole=sole,
         )
-        window = self._group_window()
         for user in targets.users:
             if user not in reached:  # a retry skips the people this step reached already
-                self._repo.add_to_group(
-                    record.id,
-                    user,
-                    entry,
-                    self._clock(),
-                    window=window,
-                    capacity=GROUP_CAPACITY if window else 1,
-                    deliver=deliver_effect,
-                )
+                additions.append(GroupAddition(record.id, user, entry))
         if targets.users or targets.special:
             mentions = [f"<@{user}>" for user in targets.users]
             if targets.special:
                 mentions.append(targets.special)
             broadcast = kind is StepKind.NOTIFY_CHANNEL
-            if item.thread_ts is None:  # the item's message is not posted yet: wait for it
-                mention = {**base, "mentions": mentions, "broadcast": broadcast}
-                follow.append(Effect(MENTION, mention, f"{MENTION}:{claim}"))
-            else:
-                self._pager.page_in_thread(page, mentions, broadcast)
+            mention = {**base, "mentions": mentions, "broadcast": broadcast}
+            follow.append(Effect(MENTION, mention, f"{MENTION}:{claim}", ahead=False))
         for person, reason in targets.missing:
             log.warning("escalation of %s: %s not paged: %s", record.item, person, reason)
             follow.append(self._missing(base, claim, person, reason))
@@ -216,14 +267,14 @@ class PageSender:
         escalation = self._program.escalation
         return dt.timedelta(seconds=escalation.group_pages_within if escalation else 0)
 
-    def _targets(self, kind: StepKind, group: object) -> Targets:
+    def _targets(self, kind: StepKind, group: object, on_call: _Once) -> Targets:
         if kind is StepKind.NOTIFY_CHANNEL:
             return Targets((), "<!here>", ())
         if kind is StepKind.NOTIFY_GROUP:
             return Targets((), f"<!subteam^{group}>", ())
         if kind is StepKind.NOTIFY_LEADS:
             return self._people(self._program.roles.leads, "lead")
-        now = self._on_call()
+        now = on_call()
         person = None
         rota = ""
         if now is not None and self._program.oncall is not None:
@@ -285,9 +336,36 @@ class PageSender:
             self._pager.update_page(message, self._page(latest, item, payload, page.role))
         return []
 
-    def mention(self, payload: dict[str, object]) -> Sequence[Effect]:
-        """Mention the step's people in the item's thread."""
-        current = self._current(payload)
+    def mention_many(self, payloads: Sequence[dict[str, object]]) -> list[Outcome]:
+        """Mention each step's people in its item's thread.
+
+        Once Slack answers one with a rate limit, the rest of the batch waits the same time
+        without trying: they go to the same channels, which Slack limits per channel.
+        """
+        records, items = self._load(payloads)
+        outcomes: list[Outcome] = []
+        limited: DeliveryDeferred | None = None
+        for payload in payloads:
+            if limited is not None:
+                outcomes.append(limited)
+                continue
+            try:
+                outcomes.append(self._mention(payload, records, items))
+            except DeliveryDeferred as deferred:
+                if deferred.retry_after is not None and not deferred.waiting:
+                    limited = deferred
+                outcomes.append(deferred)
+            except Exception as exc:
+                outcomes.append(exc)
+        return outcomes
+
+    def _mention(
+        self,
+        payload: dict[str, object],
+        records: dict[int, EscalationRecord],
+        items: dict[ItemRef, EscalatingItem],
+    ) -> Sequence[Effect]:
+        current = self._current_in(payload, records, items)
         if current is None:
             return []
         record, item = current
@@ -376,6 +454,11 @@ class PageSender:
                 self._repo.close_group(group.id)
                 raise DeliveryRefused(refused.reason, then=self._refused(group, refused)) from None
             where: tuple[str, str] | None = (posted.channel_id, posted.ts)
+        elif not shown:
+            # Every page on it belongs to a climb a lead restarted since: the DM keeps what it
+            # showed, and the restarted climb's pages go into a fresh one.
+            self._repo.group_delivered(group.id, group.version, None, close=True)
+            return []
         else:
             message = PageMessage(group.user, group.channel, group.ts, group=group.id)
             self._pager.update_group(message, group.id, shown)
@@ -463,3 +546,17 @@ def _feedback_effects(
         }
         effects.append(Effect(NOTE, note, f"{NOTE}:{feedback_id}:{tag}"))
     return effects
+
+
+class _Once:
+    """Who is on call, asked at most once per batch (a burst's pages share the answer)."""
+
+    def __init__(self, ask: Callable[[], OnCallNow | None]) -> None:
+        self._ask = ask
+        self._asked = False
+        self._answer: OnCallNow | None = None
+
+    def __call__(self) -> OnCallNow | None:
+        if not self._asked:
+            self._answer, self._asked = self._ask(), True
+        return self._answer

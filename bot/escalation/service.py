@@ -220,6 +220,15 @@ class EscalationService:
             self._on_enqueued()
         return queued
 
+    def next_tick_in(self) -> float | None:
+        """Seconds until the next step falls due, if one is ahead (the tick can wake for it)."""
+        due = self._repo.next_due()
+        if due is None:
+            return None
+        if due.tzinfo is None:
+            due = due.replace(tzinfo=dt.UTC)
+        return (due - self._clock()).total_seconds()
+
     @staticmethod
     def _resolver(at: dt.datetime) -> Decide:
         def decide(record: EscalationRecord) -> Change | None:

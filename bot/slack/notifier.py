@@ -10,7 +10,6 @@ from typing import TypeVar
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 from slack_sdk.web import SlackResponse
 
 from bot.alerts.engine.alerting import SourceEvent
@@ -38,19 +37,6 @@ _TRANSIENT_ERRORS = {
 }
 # The reporter cannot see an ephemeral in this channel; a DM reaches them instead.
 _EPHEMERAL_UNREACHABLE = {"user_not_in_channel", "channel_not_found", "not_in_channel"}
-
-
-def make_client(token: str, base_url: str) -> WebClient:
-    """Build the Web API client with retries for dropped connections and rate limits."""
-    return WebClient(
-        token=token,
-        base_url=base_url,
-        timeout=10,
-        retry_handlers=[
-            ConnectionErrorRetryHandler(max_retry_count=1),
-            RateLimitErrorRetryHandler(max_retry_count=1),
-        ],
-    )
 
 
 def slack_call(name: str, fn: Callable[[], T]) -> T:

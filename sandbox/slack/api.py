@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import sys
 import threading
 import time
 from collections import deque
@@ -54,11 +55,28 @@ class _Server(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _RequestHandler)
         self.emulator = emulator
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Stay quiet when a client hangs up (a timed-out call, a closed pool); report the rest."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
 
 class _RequestHandler(BaseHTTPRequestHandler):
     """Turns HTTP requests into emulator calls."""
 
     server: _Server
+    # Slack keeps connections alive between calls; every answer carries its Content-Length.
+    protocol_version = "HTTP/1.1"
+    timeout = 30  # an idle kept-alive connection is closed after this (seconds)
+    # Headers and body go out in two writes; on a kept-alive connection Nagle's algorithm would
+    # hold the body back until the client's delayed ACK (40 ms a call).
+    disable_nagle_algorithm = True
+
+    def setup(self) -> None:  # name fixed by the stdlib: runs once per TCP connection
+        """Count the connection, then set up its streams."""
+        self.server.emulator._connection_opened()
+        super().setup()
 
     def do_GET(self) -> None:  # name fixed by the stdlib
         """Answer a GET call (query arguments only)."""
@@ -131,6 +149,7 @@ class SlackEmulator(Startable):
         )
         self._workspace.methods.update(self._files.methods)
         self._calls: list[RecordedCall] = []
+        self._connections = 0
         self._failures: dict[str, deque[_Failure]] = {}
         self._latency: dict[str, float] = {}
         self._server: _Server | None = None
@@ -191,6 +210,16 @@ class SlackEmulator(Startable):
         """A snapshot of every call received so far, in order."""
         with self._cond:
             return list(self._calls)
+
+    @property
+    def connections(self) -> int:
+        """How many TCP connections clients have opened to the Web API so far."""
+        with self._cond:
+            return self._connections
+
+    def _connection_opened(self) -> None:
+        with self._cond:
+            self._connections += 1
 
     def calls_to(self, method: str) -> list[RecordedCall]:
         """The calls received for one method, failed ones included."""

@@ -83,7 +83,7 @@ class Subjects(Protocol):
     def duplicate_note(
         self, payload: dict[str, object], duplicate: str, keeper: str, closed: bool
     ) -> Effect:
-        """The note, queued once per duplicate, saying where the subject lives what was done."""
+        """The note, queued once per duplicate, telling the subject's thread what was done."""
         ...
 
 

@@ -29,7 +29,7 @@ from pydantic import SecretStr
 from bot.app.build import Runtime, build_runtime
 from bot.config import Program, load_program
 from bot.domain import FeedbackDraft, UsersAffected
-from bot.integrations.jira import TICKET_FIELDS, create_fields, label_query
+from bot.integrations.jira import PAGE, TICKET_FIELDS, create_fields, label_query
 from bot.ports import utc_now
 from bot.tickets.subjects import idempotency_label, ticket_draft
 from sandbox.jira.api import JiraEmulator, RecordedCall
@@ -326,7 +326,7 @@ def bare_calls(runtime: Runtime, jira: JiraEmulator, ids: list[int]) -> Bare:
     search = client.enhanced_search_issues if client._is_cloud else client.search_issues
     start = time.perf_counter()
     for jql, fields in work:
-        search(jql, maxResults=2, fields=TICKET_FIELDS, json_result=True)
+        search(jql, maxResults=PAGE, fields=TICKET_FIELDS, json_result=True)
         client.create_issue(fields=fields, prefetch=False)
     elapsed = time.perf_counter() - start
     client.close()  # type: ignore[no-untyped-call]

@@ -28,7 +28,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.alerts.engine.build import build_rules
 from bot.alerts.engine.program import MetricsProgram
-from bot.oncall.program import EscalationProgram, OnCallProgram, escalation_problems
+from bot.oncall.program import EscalationProgram, OnCallProgram, Seconds, escalation_problems
 from bot.reports.program import ReportsProgram, Window, report_problems
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
@@ -155,6 +155,18 @@ class JiraProgram(_Strict):
     fields: dict[str, str | int | float | dict[str, Any] | list[Any]] = Field(default_factory=dict)
     poll_interval: int = Field(default=60, ge=10, le=3600)  # seconds between status polls
     max_requests_per_second: float = Field(default=5.0, gt=0, le=100)
+    # A create Jira ran but answered too late can leave two issues for one item: the younger
+    # ones are closed through this workflow transition (its name, or its target status's).
+    duplicate_transition: str = Field(default="Done", min_length=1, max_length=255)
+    # How far back the periodic search for such duplicates looks (issues created since then).
+    reconcile_window: Seconds = 24 * 3600
+
+    @field_validator("reconcile_window")
+    @classmethod
+    def _reconcile_window(cls, seconds: int) -> int:
+        if not 3600 <= seconds <= 30 * 86400:
+            raise ValueError("give between 1h and 30d (the search covers issues created since)")
+        return seconds
 
     @field_validator("labels")
     @classmethod

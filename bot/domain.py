@@ -191,6 +191,7 @@ class Ticket:
     resolved: dt.datetime | None = None
     status_changed_by: str | None = None  # from the changelog, when the tracker gave it
     status_changed_at: dt.datetime | None = None
+    created: dt.datetime | None = None  # when the tracker ran its create (None: not read)
 
 
 class NoteKind(StrEnum):
@@ -199,6 +200,7 @@ class NoteKind(StrEnum):
     TICKET_CREATED = "ticket_created"
     TICKET_REFUSED = "ticket_refused"
     TICKET_STATUS = "ticket_status"
+    TICKET_DUPLICATE = "ticket_duplicate"  # a second issue for the item was linked and closed
     ACKNOWLEDGED = "acknowledged"  # someone took an escalating item
     REESCALATED = "reescalated"  # a lead restarted its climb
 

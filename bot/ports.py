@@ -201,8 +201,8 @@ class Pager(Protocol):
 class TicketTracker(Protocol):
     """An issue tracker (Jira). Raises DeliveryDeferred / DeliveryRefused like every port."""
 
-    def find(self, label: str) -> Ticket | None:
-        """Return the issue carrying an idempotency label, if any."""
+    def find_all(self, label: str) -> list[Ticket]:
+        """Return every issue carrying an idempotency label (more than one: duplicates)."""
         ...
 
     def create(self, draft: TicketDraft) -> Ticket:
@@ -215,6 +215,15 @@ class TicketTracker(Protocol):
 
     def updated_since(self, label: str, minutes: int) -> list[Ticket]:
         """Return issues with a label updated in the last minutes, oldest change first."""
+        ...
+
+    def created_since(self, label: str, minutes: int) -> list[Ticket]:
+        """Return issues with a label created in the last minutes."""
+        ...
+
+    def close_duplicate(self, key: str, original: str, comment: str, transition: str) -> bool:
+        """Link an issue to its original as a duplicate, comment once, and close it through
+        `transition`; False when that transition is not offered (it stays open). Repeatable."""
         ...
 
     def check(

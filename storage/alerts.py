@@ -134,6 +134,24 @@ class AlertRepository:
             queue_effects(session, effects(stored), now)
             return stored
 
+    def record_duplicates(
+        self,
+        alert_id: int,
+        keeper: tuple[str, str],
+        duplicates: Sequence[str],
+        now: dt.datetime,
+        effects: EffectsFor,
+    ) -> Alert:
+        """Make `keeper` (key, url) the alert's issue if it has one of `duplicates`, and queue
+        what closes the duplicates; the row lock serialises replicas doing the same."""
+        with self._sessions.begin() as session:
+            row = session.get_one(AlertRow, alert_id, with_for_update=True)
+            if row.ticket_key in duplicates:
+                row.ticket_key, row.ticket_url = keeper
+            stored = _alert(row)
+            queue_effects(session, effects(stored), now)
+            return stored
+
     def get(self, alert_id: int) -> Alert | None:
         """Return one alert."""
         with self._sessions() as session:

@@ -62,6 +62,30 @@ class TicketRepository:
             queue_effects(session, effects(feedback), now)
             return feedback
 
+    def record_duplicates(
+        self,
+        feedback_id: int,
+        keeper: Ticket,
+        duplicates: Sequence[str],
+        now: dt.datetime,
+        effects: EffectsFor,
+    ) -> Feedback:
+        """Make `keeper` the feedback's ticket if it has one of `duplicates` (or none), and
+        queue what closes the duplicates; the row lock serialises replicas doing the same."""
+        with self._sessions.begin() as session:
+            row = session.get_one(FeedbackRow, feedback_id, with_for_update=True)
+            if row.ticket_key in duplicates:
+                before = row.ticket_key
+                row.ticket_key, row.ticket_url = keeper.key, keeper.url
+                row.ticket_status, row.ticket_category = keeper.status, keeper.category.value
+                row.state = _state_for(keeper.category, row.state)
+                row.updated_at = now
+                detail = {"from": before, "to": keeper.key}
+                self._audit(session, row, "jira", "ticket_deduplicated", detail, now)
+            feedback = feedback_from_row(row, self._prefix)
+            queue_effects(session, effects(feedback), now)
+            return feedback
+
     def record_failure(
         self, feedback_id: int, reason: str, now: dt.datetime, effects: EffectsFor
     ) -> Feedback:

@@ -62,6 +62,25 @@ def test_duplicate_ids_and_inverted_window_are_errors(tmp_path: Path) -> None:
         load_program(write(tmp_path, data))
 
 
+def test_duplicate_healing_keys_default_and_are_checked(tmp_path: Path) -> None:
+    """jira.duplicate_transition and reconcile_window default sensibly and refuse bad values."""
+    jira = load_program(EXAMPLE).jira
+    assert jira is not None and jira.duplicate_transition == "Done"
+    assert jira.reconcile_window == 24 * 3600
+    data = example()
+    data["jira"].update(duplicate_transition="Close Issue", reconcile_window="2d")  # type: ignore[attr-defined]
+    jira = load_program(write(tmp_path, data)).jira
+    assert jira is not None and jira.duplicate_transition == "Close Issue"
+    assert jira.reconcile_window == 2 * 86400
+    data["jira"].update(duplicate_transition="", reconcile_window="10m")  # type: ignore[attr-defined]
+    with pytest.raises(ProgramFileError) as failure:
+        load_program(write(tmp_path, data))
+    assert "jira.duplicate_transition" in str(failure.value)
+    assert "jira.reconcile_window" in str(failure.value) and "between 1h and 30d" in str(
+        failure.value
+    )
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [(None, "file not found"), ("a: [unclosed", "not valid YAML"), ("- a list", "YAML mapping")],

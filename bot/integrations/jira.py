@@ -9,6 +9,7 @@ Jira.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import threading
 import time
@@ -28,7 +29,9 @@ T = TypeVar("T")
 
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 20.0
-TICKET_FIELDS = "summary,status,labels,updated,resolutiondate"
+TICKET_FIELDS = "summary,status,labels,created,updated,resolutiondate"
+PAGE = 100  # issues per search page
+MAX_PAGES = 20  # a reconciliation reads at most this many pages (2,000 issues)
 
 
 class Pacer:
@@ -180,6 +183,7 @@ class JiraTracker:
             resolved=parse_time(fields.get("resolutiondate")),
             status_changed_by=changed_by,
             status_changed_at=changed_at,
+            created=parse_time(fields.get("created")),
         )
 
     def _search(self, jql: str, limit: int = 100, expand: str | None = None) -> list[Ticket]:
@@ -196,10 +200,49 @@ class JiraTracker:
 
         return [self._ticket(raw) for raw in self._call("search", run)]
 
-    def find(self, label: str) -> Ticket | None:
-        """Return the issue carrying an idempotency label, if one exists."""
-        found = self._search(label_query(label), limit=2)
-        return found[0] if found else None
+    def _search_all(self, jql: str) -> list[Ticket]:
+        """Every issue a query finds, page by page (at most MAX_PAGES pages)."""
+
+        def page(after: str | int | None) -> tuple[list[dict[str, Any]], str | int | None]:
+            def run(client: JIRA) -> Any:
+                if self._cloud:  # Cloud pages with an opaque token, Data Center with an offset
+                    return client.enhanced_search_issues(
+                        jql,
+                        nextPageToken=str(after) if after else None,
+                        maxResults=PAGE,
+                        fields=TICKET_FIELDS,
+                        json_result=True,
+                    )
+                return client.search_issues(
+                    jql,
+                    startAt=int(after or 0),
+                    maxResults=PAGE,
+                    fields=TICKET_FIELDS,
+                    json_result=True,
+                )
+
+            found = self._call("search", run)
+            issues = list(found.get("issues") or [])
+            if self._cloud:
+                return issues, None if found.get("isLast", True) else found.get("nextPageToken")
+            offset = int(found.get("startAt") or 0) + len(issues)
+            more = issues and offset < int(found.get("total") or 0)
+            return issues, offset if more else None
+
+        raws: list[dict[str, Any]] = []
+        after: str | int | None = None
+        for _ in range(MAX_PAGES):
+            issues, after = page(after)
+            raws += issues
+            if after is None:
+                break
+        else:
+            log.warning("Jira search stopped after %s issues: %s", len(raws), jql)
+        return [self._ticket(raw) for raw in raws]
+
+    def find_all(self, label: str) -> list[Ticket]:
+        """Return every issue carrying an idempotency label (one, unless Jira made duplicates)."""
+        return self._search(label_query(label), limit=PAGE)
 
     def create(self, draft: TicketDraft) -> Ticket:
         """Open an issue; the caller has searched for its label first."""
@@ -225,6 +268,62 @@ class JiraTracker:
             f'labels = "{_jql_string(label)}" AND updated >= -{int(minutes)}m ORDER BY updated ASC'
         )
         return self._search(jql, expand="changelog")  # the changelog says who moved it, and when
+
+    def created_since(self, label: str, minutes: int) -> list[Ticket]:
+        """Return issues with `label` created in the last `minutes`, oldest first."""
+        jql = (
+            f'labels = "{_jql_string(label)}" AND created >= -{int(minutes)}m '
+            "ORDER BY created ASC, key ASC"
+        )
+        return self._search_all(jql)
+
+    def close_duplicate(self, key: str, original: str, comment: str, transition: str) -> bool:
+        """Link `key` to `original` as a duplicate, comment once, close it via `transition`.
+
+        Each step is safe to repeat, since the outbox retries the whole after a failure: Jira
+        keeps one link of a type between two issues, the comment is added only when the issue
+        has no comment with the same text, and an issue already done is left as it is.
+        """
+        link = {
+            "type": {"name": "Duplicate"},
+            "inwardIssue": {"key": key},  # the REST naming reads backwards: inward "duplicates"
+            "outwardIssue": {"key": original},
+        }
+        self._call(
+            "the duplicate link",
+            lambda c: c._session.post(c._get_url("issueLink"), data=json.dumps(link)),
+        )
+        comments = self._call("the comments", lambda c: c.comments(key))
+        if not any(getattr(existing, "body", None) == comment for existing in comments):
+            self._call("the comment", lambda c: c.add_comment(key, comment))
+        if self.get(key).category is TicketCategory.DONE:
+            return True
+        offered = self._call("the transitions", lambda c: c.transitions(key))
+        wanted = transition.casefold()
+        chosen = next(
+            (
+                t
+                for t in offered
+                if str(t.get("name", "")).casefold() == wanted
+                or str((t.get("to") or {}).get("name", "")).casefold() == wanted
+            ),
+            None,
+        )
+        if chosen is None:
+            names = ", ".join(sorted(str(t.get("name")) for t in offered)) or "none"
+            log.warning(
+                "Jira offers %s no transition %r (it offers: %s): the duplicate stays open",
+                key,
+                transition,
+                names,
+            )
+            return False
+        try:
+            self._call("the transition", lambda c: c.transition_issue(key, str(chosen["id"])))
+        except DeliveryRefused as refused:  # a screen wanting fields: a person must close it
+            log.warning("Jira refused to close duplicate %s: %s", key, refused.reason)
+            return False
+        return True
 
     def check(
         self, *, priorities: Sequence[str], components: Sequence[str], custom_fields: Sequence[str]

@@ -1,4 +1,5 @@
-"""Build the ticket capability: the service, its Jira status poll, its webhook, its start check."""
+"""Build the ticket capability: the service, its Jira status poll and duplicate reconciliation,
+its webhook, its start check."""
 
 from __future__ import annotations
 
@@ -19,6 +20,10 @@ from storage.repositories import FeedbackRepository
 from storage.tickets import TicketRepository
 
 log = logging.getLogger(__name__)
+
+# The reconciliation reads a day of issues: every tenth poll is often enough, since the poll
+# itself heals the duplicates it sees (a late issue is "updated" when it appears).
+RECONCILE_EVERY = 10
 
 
 def build_tickets(
@@ -45,7 +50,7 @@ def build_tickets(
         on_enqueued=on_enqueued,
     )
     if not service.enabled or program.jira is None:
-        return Part(service, outbox=service.handlers(), slow_kinds=service.create_kinds)
+        return Part(service, outbox=service.handlers(), slow_kinds=service.jira_kinds)
     interval = program.jira.poll_interval
     # Overlapping windows: a poll that failed or ran late is covered by the next one.
     window = math.ceil(3 * interval / 60) + 1
@@ -55,8 +60,15 @@ def build_tickets(
     return Part(
         service,
         outbox=service.handlers(),
-        slow_kinds=service.create_kinds,
-        jobs=[Job("jira-sync", functools.partial(_sync, service, window), interval)],
+        slow_kinds=service.jira_kinds,
+        jobs=[
+            Job("jira-sync", functools.partial(_sync, service, window), interval),
+            Job(
+                "jira-reconcile",
+                functools.partial(_reconcile, service, program.jira.reconcile_window // 60),
+                RECONCILE_EVERY * interval,
+            ),
+        ],
         routes=routes,
         at_start=[functools.partial(_check_mapping, service)],
     )
@@ -70,6 +82,16 @@ def _sync(service: TicketService, window: int) -> None:
         return
     if changed:
         log.info("Jira poll: %s ticket(s) changed status", changed)
+
+
+def _reconcile(service: TicketService, window: int) -> None:
+    try:
+        healed = service.reconcile(window)
+    except DeliveryError as error:
+        log.warning("Jira duplicate reconciliation failed: %s", error)
+        return
+    if healed:
+        log.info("Jira reconciliation: %s item(s) had duplicate issues", healed)
 
 
 def _check_mapping(service: TicketService) -> None:

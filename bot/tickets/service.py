@@ -6,19 +6,30 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from enum import StrEnum
 
 from bot.config import Program
-from bot.domain import Effect, Feedback, ItemKind, NoteKind, ThreadNote, TicketCategory
+from bot.domain import (
+    Effect,
+    Feedback,
+    ItemKind,
+    NoteKind,
+    ThreadNote,
+    Ticket,
+    TicketCategory,
+)
 from bot.errors import DeliveryDeferred, DeliveryRefused
 from bot.feedback.service import feedback_of
 from bot.ports import Clock, Notifier, TicketTracker
+from bot.tickets.duplicates import duplicate_comment, split_duplicates
 from bot.tickets.subjects import (
+    CLOSE_DUPLICATE,
     HYPERCARE_LABEL,
     NOTE,
     REFRESH_RECEIPT,
     TELL_REPORTER,
+    Subject,
     Subjects,
     create_effect,
     note_effect,
@@ -109,9 +120,9 @@ class TicketService:
         return RequestOutcome.QUEUED
 
     @property
-    def create_kinds(self) -> frozenset[str]:
+    def jira_kinds(self) -> frozenset[str]:
         """The outbox kinds that call Jira (the worker runs them beside the quick ones)."""
-        return frozenset(s.create_kind for s in self._subjects.values())
+        return frozenset({CLOSE_DUPLICATE, *(s.create_kind for s in self._subjects.values())})
 
     def handlers(self) -> dict[str, Callable[[dict[str, object]], Sequence[Effect]]]:
         """Map outbox kinds to the methods that carry them out."""
@@ -122,6 +133,7 @@ class TicketService:
         return {
             **creates,
             NOTE: self.post_note,
+            CLOSE_DUPLICATE: self.close_duplicate,
             REFRESH_RECEIPT: self.refresh_receipt,
             TELL_REPORTER: self.tell_reporter,
         }
@@ -135,7 +147,9 @@ class TicketService:
             # The ticket links to the Slack thread; wait a moment for it to exist.
             raise DeliveryDeferred(subject.waiting_for, 1.0, waiting=True)
         try:
-            ticket = self._tracker.find(subject.label)
+            found = self._tracker.find_all(subject.label)
+            duplicates = split_duplicates(found)
+            ticket = duplicates.keeper if duplicates else (found[0] if found else None)
             if ticket is not None:
                 log.info(
                     "adopting %s for %s (created before a lost answer)", ticket.key, subject.name
@@ -151,6 +165,8 @@ class TicketService:
             raise
         subjects.record_ticket(subject, ticket, self._clock())
         log.info("Jira issue %s linked to %s", ticket.key, subject.name)
+        if duplicates:
+            self._heal(subjects, subjects.load(payload), found)
         return []
 
     def _load(self, payload: dict[str, object]) -> Feedback:
@@ -211,13 +227,89 @@ class TicketService:
         if self._tracker is None:
             return 0
         changed = 0
-        for ticket in self._tracker.updated_since(HYPERCARE_LABEL, window_minutes):
+        tickets = self._tracker.updated_since(HYPERCARE_LABEL, window_minutes)
+        # Duplicates first: a stored key that turns out a younger duplicate is switched to
+        # the keeper before its statuses are applied.
+        self._heal_seen(tickets)
+        for ticket in tickets:
             at = ticket.status_changed_at or ticket.updated or self._clock()
             if ticket.category is TicketCategory.DONE and ticket.resolved:
                 at = ticket.resolved
             actor = ticket.status_changed_by or "someone in Jira"
             changed += self.apply_change(ticket.key, ticket.status, ticket.category, actor, at)
         return changed
+
+    def reconcile(self, window_minutes: int) -> int:
+        """Look for duplicates among the hypercare issues created lately; return how many
+        items had some (their closing is queued)."""
+        if self._tracker is None:
+            return 0
+        return self._heal_seen(self._tracker.created_since(HYPERCARE_LABEL, window_minutes))
+
+    def _heal_seen(self, tickets: Iterable[Ticket]) -> int:
+        """Heal every item whose issues, as a search showed them, may include duplicates.
+
+        Searching an item's label again is needed only when the search saw several issues of
+        it, or one that is not the stored ticket (its twin may be older than the search's
+        window); for every other issue this costs nothing but a lookup of the label.
+        """
+        assert self._tracker is not None
+        seen: dict[str, list[Ticket]] = {}
+        for ticket in tickets:
+            for label in ticket.labels:
+                if label.startswith(f"{HYPERCARE_LABEL}-"):
+                    seen.setdefault(label, []).append(ticket)
+        healed = 0
+        for label, group in seen.items():
+            owner = self._by_label(label)
+            if owner is None:
+                continue
+            subjects, subject = owner
+            keys = {t.key for t in group}
+            if len(keys) < 2 and (subject.ticket_key is None or keys == {subject.ticket_key}):
+                continue
+            healed += self._heal(subjects, subject, self._tracker.find_all(label))
+        return healed
+
+    def _by_label(self, label: str) -> tuple[Subjects, Subject] | None:
+        for subjects in self._subjects.values():
+            subject = subjects.by_label(label)
+            if subject is not None:
+                return subjects, subject
+        return None
+
+    def _heal(self, subjects: Subjects, subject: Subject, found: Sequence[Ticket]) -> int:
+        """Keep the oldest of an item's issues and queue the closing of the others (each once,
+        however many searches or replicas find them)."""
+        duplicates = split_duplicates(found)
+        if duplicates is None:
+            return 0
+        keeper, others = duplicates.keeper, [t.key for t in duplicates.others]
+        log.warning(
+            "%s has %s Jira issues: %s stays, closing %s",
+            subject.name,
+            len(others) + 1,
+            keeper.key,
+            ", ".join(others),
+        )
+        subjects.record_duplicates(subject, keeper, others, self._clock())
+        self._on_enqueued()
+        return 1
+
+    def close_duplicate(self, payload: dict[str, object]) -> Sequence[Effect]:
+        """Link a duplicate issue to the keeper, comment and close it; then say so once."""
+        if self._tracker is None or self._program.jira is None:
+            return []
+        duplicate, keeper = str(payload["duplicate"]), str(payload["keeper"])
+        subjects = self._subjects[ItemKind.ALERT if "alert_id" in payload else ItemKind.FEEDBACK]
+        closed = self._tracker.close_duplicate(
+            duplicate,
+            keeper,
+            duplicate_comment(keeper, str(payload.get("name") or "this item")),
+            self._program.jira.duplicate_transition,
+        )
+        log.info("duplicate %s of %s %s", duplicate, keeper, "closed" if closed else "left open")
+        return [subjects.duplicate_note(payload, duplicate, keeper, closed)]
 
     def check_mapping(self) -> list[str]:
         """Ask Jira whether the program's mapping would be accepted; raises if Jira is away."""

@@ -4,6 +4,8 @@ idempotency label, thread notes and record of the link."""
 from __future__ import annotations
 
 import datetime as dt
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -14,6 +16,7 @@ from bot.config import Program
 from bot.domain import Alert, Effect, Feedback, ItemKind, NoteKind, ThreadNote, Ticket, TicketDraft
 from bot.errors import DeliveryRefused
 from bot.feedback.service import feedback_of
+from bot.tickets.duplicates import note_detail
 from storage.alerts import AlertRepository
 from storage.repositories import FeedbackRepository
 from storage.tickets import TicketRepository
@@ -24,6 +27,7 @@ CREATE_FOR_ALERT = "ticket.create_alert"
 NOTE = "ticket.note"
 REFRESH_RECEIPT = "feedback.refresh_receipt"
 TELL_REPORTER = "ticket.tell_reporter"
+CLOSE_DUPLICATE = "ticket.close_duplicate"
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,48 @@ class Subjects(Protocol):
     def record_refusal(self, subject: Subject, reason: str, now: dt.datetime) -> None:
         """Remember that Jira refused the ticket and say so where the subject lives."""
         ...
+
+    def by_label(self, label: str) -> Subject | None:
+        """The subject an idempotency label names, if it is one of this kind's and exists."""
+        ...
+
+    def record_duplicates(
+        self, subject: Subject, keeper: Ticket, duplicates: Sequence[str], now: dt.datetime
+    ) -> None:
+        """Keep `keeper` as the ticket (instead of a younger duplicate) and queue the closing
+        of each duplicate, in one transaction."""
+        ...
+
+    def duplicate_note(
+        self, payload: dict[str, object], duplicate: str, keeper: str, closed: bool
+    ) -> Effect:
+        """The note, queued once per duplicate, telling the subject's thread what was done."""
+        ...
+
+
+def close_duplicate_effect(field: str, subject: Subject, duplicate: str, keeper: str) -> Effect:
+    """Queue the closing of one duplicate issue: once per duplicate, whoever finds it."""
+    payload: dict[str, object] = {
+        field: subject.id,
+        "duplicate": duplicate,
+        "keeper": keeper,
+        "name": subject.name,
+    }
+    return Effect(CLOSE_DUPLICATE, payload, f"{CLOSE_DUPLICATE}:{duplicate}")
+
+
+def _label_id(pattern: re.Pattern[str], label: str) -> int | None:
+    match = pattern.match(label)
+    return int(match.group(1)) if match else None
+
+
+def _loaded(subjects: Subjects, payload: dict[str, object]) -> Subject | None:
+    """The subject a payload names, or None when it is gone (say, an issue of another
+    database's feedback carries a label like ours)."""
+    try:
+        return subjects.load(payload)
+    except DeliveryRefused:
+        return None
 
 
 def create_effect(kind: str, subject_id: int | None, tag: str) -> Effect:
@@ -222,8 +268,44 @@ class FeedbackSubjects:
             subject.id, reason, now, lambda f: [note_effect(f, note, tag), refresh_effect(f, tag)]
         )
 
+    def by_label(self, label: str) -> Subject | None:
+        """The feedback a `hypercare-hc-42` label names."""
+        pattern = re.compile(rf"^hypercare-{re.escape(self._program.id_prefix.lower())}-(\d+)$")
+        feedback_id = _label_id(pattern, label)
+        return None if feedback_id is None else _loaded(self, {"feedback_id": feedback_id})
+
+    def record_duplicates(
+        self, subject: Subject, keeper: Ticket, duplicates: Sequence[str], now: dt.datetime
+    ) -> None:
+        """Switch to the keeper if the stored key is a duplicate (the receipt shows it)."""
+        tag = f"kept:{keeper.key}"
+        self._tickets.record_duplicates(
+            subject.id,
+            keeper,
+            duplicates,
+            now,
+            lambda f: [
+                *(
+                    close_duplicate_effect("feedback_id", subject, key, keeper.key)
+                    for key in duplicates
+                ),
+                *([refresh_effect(f, tag)] if subject.ticket_key in duplicates else []),
+            ],
+        )
+
+    def duplicate_note(
+        self, payload: dict[str, object], duplicate: str, keeper: str, closed: bool
+    ) -> Effect:
+        """A note in the feedback's thread naming the duplicate closed and the ticket kept."""
+        feedback = feedback_of(self._feedback, payload)
+        note = ThreadNote(NoteKind.TICKET_DUPLICATE, note_detail(duplicate, keeper, closed))
+        return note_effect(feedback, note, f"duplicate:{duplicate}")
+
 
 # -- alerts --------------------------------------------------------------------------------------
+
+
+_ALERT_LABEL = re.compile(r"^hypercare-alert-(\d+)$")
 
 
 def alert_label(alert: Alert) -> str:
@@ -323,3 +405,40 @@ class AlertSubjects:
         note = _alert_note(subject.id, "ticket_refused", by="", reason=reason)
         tag = f"{subject.id}:refused:{now:%Y%m%dT%H%M%S%f}"
         self._alerts.queue([Effect(ALERT_NOTE, note, f"{ALERT_NOTE}:{tag}")], now)
+
+    def by_label(self, label: str) -> Subject | None:
+        """The alert a `hypercare-alert-7` label names."""
+        alert_id = _label_id(_ALERT_LABEL, label)
+        return None if alert_id is None else _loaded(self, {"alert_id": alert_id})
+
+    def record_duplicates(
+        self, subject: Subject, keeper: Ticket, duplicates: Sequence[str], now: dt.datetime
+    ) -> None:
+        """Switch to the keeper if the stored key is a duplicate (the message shows it)."""
+        tag = f"{subject.id}:kept:{keeper.key}"
+        self._alerts.record_duplicates(
+            subject.id,
+            (keeper.key, keeper.url),
+            duplicates,
+            now,
+            lambda a: [
+                *(
+                    close_duplicate_effect("alert_id", subject, key, keeper.key)
+                    for key in duplicates
+                ),
+                *(
+                    [Effect(ALERT_REFRESH, {"alert_id": a.id}, f"{ALERT_REFRESH}:{tag}")]
+                    if subject.ticket_key in duplicates
+                    else []
+                ),
+            ],
+        )
+
+    def duplicate_note(
+        self, payload: dict[str, object], duplicate: str, keeper: str, closed: bool
+    ) -> Effect:
+        """A note in the alert's thread naming the duplicate closed and the ticket kept."""
+        alert_id = payload.get("alert_id")
+        reason = note_detail(duplicate, keeper, closed)
+        note = _alert_note(int(str(alert_id)), "ticket_duplicate", by=duplicate, reason=reason)
+        return Effect(ALERT_NOTE, note, f"{ALERT_NOTE}:{alert_id}:duplicate:{duplicate}")

@@ -14,6 +14,7 @@ import hmac
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from sandbox.jira.failures import Failure, Faults
@@ -62,6 +63,7 @@ class JiraEmulator(Startable):
         self._faults = Faults()
         self._router = Router(self._site, self._faults, self._authenticated)
         self._wake = threading.Event()  # set by stop() so hang_next sleepers return early
+        self._releases: list[threading.Event] = []  # one per create held by commit_late
         self._server: LoopbackServer | None = None
         self._thread: threading.Thread | None = None
         self._port = 0
@@ -81,9 +83,11 @@ class JiraEmulator(Startable):
         return self
 
     def stop(self) -> None:
-        """Stop serving and release the port; sleeping hang_next requests are woken."""
+        """Stop serving and release the port; sleeping requests are woken (held creates commit)."""
         with self._cond:
             self._wake.set()
+            for release in self._releases:
+                release.set()
             self._unbind()
             self._faults.outage = None
 
@@ -187,6 +191,14 @@ class JiraEmulator(Startable):
         with self._cond:
             return copy.deepcopy(self._find(key).comments)
 
+    def links(self, key: str) -> list[tuple[str, str]]:
+        """An issue's links as (how it reads from here, other key): ("duplicates", "HYP-1")."""
+        with self._cond:
+            return [
+                (link.type.outward if link.outward else link.type.inward, link.other.key)
+                for link in self._find(key).links
+            ]
+
     def comment(self, key: str, body: str, by: str = "Jira User") -> JsonDict:
         """Add a comment as a human in Jira would."""
         with self._cond:
@@ -284,6 +296,30 @@ class JiraEmulator(Startable):
         with self._cond:
             self._faults.hold_after_create(seconds, times)
 
+    def commit_late(self, seconds: float, times: int = 1) -> None:
+        """Run the next `times` creates but commit them only after `seconds` (or at
+        `commit_held()`), answering then, whether or not the client is still there.
+
+        Until it commits, the issue is in no search and no GET, yet its key and `created` are
+        the ones its create took (Jira numbers and stamps an issue when the create runs, not
+        when its transaction commits), so a create that overtakes it is younger on both counts.
+        This is the create a client can neither see nor stop: it gave up, or died, and the
+        issue still appears later.
+        """
+        with self._cond:
+            self._faults.commit_late(seconds, times)
+
+    def held_creates(self) -> list[str]:
+        """The keys of the creates run but not committed yet (commit_late)."""
+        with self._cond:
+            return [issue.key for issue in self._site.uncommitted]
+
+    def commit_held(self) -> None:
+        """Commit every held create now rather than at the end of its delay."""
+        with self._cond:
+            for release in self._releases:
+                release.set()
+
     def set_rate_limit(self, per_second: float | None) -> None:
         """Admit `per_second` requests a second (burst of the same size); None lifts the limit."""
         with self._cond:
@@ -357,11 +393,35 @@ class JiraEmulator(Startable):
                     reply = self._router.answer(request, authorization, body_error)
             except JiraError as refused:
                 reply = Reply(refused.status, refused.body)
-            self._calls.record(method, path, params, body, reply)
+            late = self._faults.take_late_commit(path, reply)
+            if late is None:
+                self._calls.record(method, path, params, body, reply)
+            else:  # out of sight before the lock is let go: no search may see it early
+                held = self._site.find_issue(str(reply.body["id"]))
+                self._site.withhold(held)
+                release = threading.Event()
+                self._releases.append(release)
             hold = self._faults.take_hold(path, reply)
             answer = Reply(reply.status, copy.deepcopy(reply.body), reply.headers, reply.drop)
+        if late is not None:
+            release.wait(late)
+            return self._commit(held, release, answer, (method, path, params, body))
         if hold:
             self._wake.wait(hold)
+        return answer
+
+    def _commit(
+        self,
+        issue: Issue,
+        release: threading.Event,
+        answer: Reply,
+        call: tuple[str, str, dict[str, list[str]], Any],
+    ) -> Reply:
+        """Commit a held create and record its call (Jira answers it now, if anyone listens)."""
+        with self._cond:
+            self._releases.remove(release)
+            self._site.commit(issue)
+            self._calls.record(*call, answer)
         return answer
 
     def _authenticated(self, authorization: str) -> bool:

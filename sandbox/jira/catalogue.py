@@ -92,6 +92,16 @@ class Transition:
     sources: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class LinkType:
+    """An issue link type: its name and how each end reads ("duplicates" / "is duplicated by")."""
+
+    id: str
+    name: str
+    inward: str
+    outward: str
+
+
 @dataclass
 class CustomField:
     """A declared custom field; `kind` is one of string, textarea, number, option, labels."""
@@ -132,6 +142,13 @@ class Catalogue:
         self.components: list[Named] = []
         self.statuses: list[Status] = []
         self.workflow: list[Transition] = []
+        # The link types a new Jira site ships with.
+        self.link_types = [
+            LinkType("10000", "Blocks", "is blocked by", "blocks"),
+            LinkType("10001", "Cloners", "is cloned by", "clones"),
+            LinkType("10002", "Duplicate", "is duplicated by", "duplicates"),
+            LinkType("10003", "Relates", "relates to", "relates to"),
+        ]
         self.custom_fields: dict[str, CustomField] = {}
         self.required: set[str] = set()
         self.default_priority = "Medium"  # Jira fills the scheme's default when none is sent
@@ -216,6 +233,13 @@ class Catalogue:
     def find_status(self, ref: str) -> Status | None:
         """A status by name (any case) or id."""
         return next((s for s in self.statuses if known_as(s, ref)), None)
+
+    def find_link_type(self, ref: JsonDict) -> LinkType | None:
+        """A link type by `{"name": ...}` (any case) or `{"id": ...}`."""
+        name, id = str(ref.get("name") or "").lower(), str(ref.get("id") or "")
+        return next(
+            (t for t in self.link_types if (name and t.name.lower() == name) or t.id == id), None
+        )
 
     def components_of(self, project_key: str) -> list[Named]:
         """The components of one project, in registration order."""

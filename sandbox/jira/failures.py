@@ -1,5 +1,6 @@
 """Failures a test injects into the emulated Jira: outages, a rate limit, failed or delayed
-answers, and creates whose answer is lost or late. The caller holds the emulator's lock.
+answers, creates whose answer is lost or late, and creates committed late. The caller holds the
+emulator's lock.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class Faults:
         self._failures: list[Failure] = []
         self._drops = 0
         self._holds: list[float] = []  # delays of the answers to the next creates
+        self._late_commits: list[float] = []  # delays of the commits of the next creates
         self._bucket: tuple[float, float, float] | None = None  # (rate, tokens, monotonic stamp)
 
     # -- arming ------------------------------------------------------------------------------------
@@ -51,6 +53,10 @@ class Faults:
     def hold_after_create(self, seconds: float, times: int) -> None:
         """Answer the next `times` creates only after `seconds`."""
         self._holds.extend([seconds] * times)
+
+    def commit_late(self, seconds: float, times: int) -> None:
+        """Commit the next `times` creates (and answer them) only after `seconds`."""
+        self._late_commits.extend([seconds] * times)
 
     def set_rate_limit(self, per_second: float | None) -> None:
         """A token bucket of `per_second` (burst of the same size, at least 1); None: no limit."""
@@ -95,6 +101,11 @@ class Faults:
         """Seconds to hold back the answer to a successful create (0.0: none)."""
         created = reply.status == 201 and path.rstrip("/").endswith("/issue")
         return self._holds.pop(0) if created and self._holds else 0.0
+
+    def take_late_commit(self, path: str, reply: Reply) -> float | None:
+        """Seconds until this successful create commits, or None when it commits at once."""
+        created = reply.status == 201 and path.rstrip("/").endswith("/issue")
+        return self._late_commits.pop(0) if created and self._late_commits else None
 
     def _consume(self, method: str, path: str, *, hanging: bool) -> Failure | None:
         """The first matching failure (or hang_next entry), used up once."""

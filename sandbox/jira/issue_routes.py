@@ -1,4 +1,4 @@
-"""Routes that read and change issues: create, get, delete, transitions and comments."""
+"""Routes that read and change issues: create, get, delete, transitions, comments and links."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import re
 
 from sandbox.jira.failures import Faults
 from sandbox.jira.http import Reply, Request
-from sandbox.jira.json import FieldFilter, issue_json, transition_json
+from sandbox.jira.json import FieldFilter, issue_json, link_type_json, transition_json
 from sandbox.jira.state import JiraSite
 from sandbox.jira.validation import CANNOT_SET
 from sandbox.jira.wire import JiraError, whole_page
@@ -81,3 +81,22 @@ class IssueRoutes:
         issue = self._site.find_issue(match["ref"])
         body = request.body.get("body") if isinstance(request.body, dict) else None
         return Reply(201, self._site.add_comment(issue, body, self._site.bot_user))
+
+    def link_types(self, request: Request, match: re.Match[str]) -> Reply:
+        """GET issueLinkType: the site's link types."""
+        listed = [link_type_json(self._site, t) for t in self._site.catalogue.link_types]
+        return Reply(200, {"issueLinkTypes": listed})
+
+    def add_link(self, request: Request, match: re.Match[str]) -> Reply:
+        """POST issueLink: 201 with an empty body (an existing link is kept, not doubled)."""
+        body = request.body if isinstance(request.body, dict) else {}
+        ends = []
+        for side in ("type", "inwardIssue", "outwardIssue"):
+            value = body.get(side)
+            if not isinstance(value, dict):
+                raise JiraError(400, [f"'{side}' is required."])
+            ends.append(value)
+        link_type, inward, outward = ends
+        refs = [str(end.get("key") or end.get("id") or "") for end in (inward, outward)]
+        self._site.link(link_type, *(self._site.find_issue(ref) for ref in refs))
+        return Reply(201)

@@ -15,6 +15,7 @@ from sandbox.jira.catalogue import (
     SETTABLE_FIELDS,
     STATUS_CATEGORIES,
     CustomField,
+    LinkType,
     Named,
     Project,
     Status,
@@ -23,7 +24,7 @@ from sandbox.jira.catalogue import (
 from sandbox.jira.wire import JsonDict, jira_time, whole_page
 
 if TYPE_CHECKING:
-    from sandbox.jira.state import Issue, JiraSite
+    from sandbox.jira.state import Issue, IssueLink, JiraSite
 
 _EXPAND = "renderedFields,names,schema,operations,editmeta,changelog,versionedRepresentations"
 _CUSTOM_ID = re.compile(r"^customfield_(\d+)$")
@@ -102,6 +103,7 @@ def issue_fields(site: JiraSite, issue: Issue) -> JsonDict:
         "reporter": issue.reporter,
         "creator": issue.reporter,
         "duedate": issue.duedate,
+        "issuelinks": [link_json(site, link) for link in issue.links],
         # Jira lists this embedded page comments-first, unlike GET issue/{key}/comment.
         "comment": {
             "comments": issue.comments,
@@ -113,6 +115,39 @@ def issue_fields(site: JiraSite, issue: Issue) -> JsonDict:
     for cf in site.catalogue.custom_fields.values():
         fields[cf.id] = issue.custom.get(cf.id)
     return fields
+
+
+def link_json(site: JiraSite, link: IssueLink) -> JsonDict:
+    """One entry of an issue's `issuelinks`: the type, and the other issue on its side."""
+    other = link.other
+    return {
+        "id": link.id,
+        "self": site.api_url("issueLink", link.id),
+        "type": {
+            "id": link.type.id,
+            "name": link.type.name,
+            "inward": link.type.inward,
+            "outward": link.type.outward,
+            "self": site.api_url("issueLinkType", link.type.id),
+        },
+        "outwardIssue" if link.outward else "inwardIssue": {
+            "id": other.id,
+            "key": other.key,
+            "self": site.api_url("issue", other.id),
+            "fields": {"summary": other.summary, "status": status_json(site, other.status)},
+        },
+    }
+
+
+def link_type_json(site: JiraSite, link_type: LinkType) -> JsonDict:
+    """An issue link type as GET issueLinkType lists it."""
+    return {
+        "id": link_type.id,
+        "name": link_type.name,
+        "inward": link_type.inward,
+        "outward": link_type.outward,
+        "self": site.api_url("issueLinkType", link_type.id),
+    }
 
 
 # -- catalogue entries -----------------------------------------------------------------------------

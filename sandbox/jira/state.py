@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sandbox.jira.catalogue import RESOLUTION_DONE, Catalogue, Status, Transition
+from sandbox.jira.catalogue import RESOLUTION_DONE, Catalogue, LinkType, Status, Transition
 from sandbox.jira.jql import run_search
 from sandbox.jira.validation import IssueFields, check_comment, check_create
 from sandbox.jira.wire import JiraError, JsonDict, jira_time
@@ -31,10 +31,21 @@ class Issue(IssueFields):
     resolutiondate: datetime | None = None
     comments: list[JsonDict] = field(default_factory=list)
     histories: list[JsonDict] = field(default_factory=list)
+    links: list[IssueLink] = field(default_factory=list)
 
     def answers_to(self, ref: str) -> bool:
         """Whether `ref` is this issue's key (any case) or id."""
         return ref.upper() == self.key or ref == self.id
+
+
+@dataclass(frozen=True)
+class IssueLink:
+    """A link seen from one issue: its type, which way it points, and the other issue."""
+
+    id: str
+    type: LinkType
+    outward: bool  # True: this issue <type.outward> the other ("duplicates")
+    other: Issue
 
 
 class JiraSite:
@@ -47,8 +58,10 @@ class JiraSite:
         self.base_url = "http://127.0.0.1"
         self.catalogue = Catalogue(cloud=cloud, project_key=project_key)
         self.issues: list[Issue] = []
+        # Created but not committed (late_commit): not in search or GET until committed.
+        self.uncommitted: list[Issue] = []
         self.bot_user: JsonDict = {}
-        self._next_id = {"issue": 10000, "comment": 10000, "history": 10100}
+        self._next_id = {"issue": 10000, "comment": 10000, "history": 10100, "link": 10500}
         self._numbers: dict[str, int] = {}
 
     def now(self) -> datetime:
@@ -98,6 +111,36 @@ class JiraSite:
         )
         self.issues.append(issue)
         return issue
+
+    def withhold(self, issue: Issue) -> None:
+        """Keep a just-created issue out of sight until `commit` (its transaction is open).
+
+        It keeps the key and `created` stamped when its create ran, as Jira does: the number
+        and the timestamp are taken by the create, before the transaction commits.
+        """
+        self.issues.remove(issue)
+        self.uncommitted.append(issue)
+
+    def commit(self, issue: Issue) -> None:
+        """Make a withheld issue visible, in creation order among the others."""
+        self.uncommitted.remove(issue)
+        self.issues.append(issue)
+        self.issues.sort(key=lambda i: int(i.id))
+
+    def link(self, type_ref: JsonDict, inward: Issue, outward: Issue) -> None:
+        """Link two issues: `inward` <type.outward> `outward` (Jira's REST naming, which
+        reads backwards: `inwardIssue` is the one that "duplicates"). A link that exists
+        already is left as it is, as Jira does."""
+        link_type = self.catalogue.find_link_type(type_ref)
+        if link_type is None:
+            raise JiraError(404, ["No issue link type with name or id given was found."])
+        if inward is outward:
+            raise JiraError(400, ["You cannot link an issue to itself."])
+        if any(k.type is link_type and k.outward and k.other is outward for k in inward.links):
+            return
+        link_id = str(self._take_id("link"))
+        inward.links.append(IssueLink(link_id, link_type, True, outward))
+        outward.links.append(IssueLink(link_id, link_type, False, inward))
 
     def find_issue(self, ref: str) -> Issue:
         """An issue by key (any case) or id; 404 the way Jira answers."""

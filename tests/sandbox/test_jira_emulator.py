@@ -17,6 +17,7 @@ import pytest
 from jira import JIRA, JIRAError
 
 from sandbox.jira.api import JiraEmulator
+from tests.support import wait_until
 
 EMAIL = "bot@example.com"
 TOKEN = "jira-test-token"
@@ -665,6 +666,67 @@ def test_drop_after_create_loses_the_answer_not_the_issue(emu: JiraEmulator, jir
     assert [i["key"] for i in emu.issues()] == ["HYP-1"]
     assert emu.calls_to("POST", "/rest/api/2/issue")[0].dropped
     assert create(jira) == "HYP-2"  # the next create is answered normally
+
+
+def test_commit_late_hides_the_issue_until_it_commits_with_its_earlier_stamp(
+    emu: JiraEmulator, jira: JIRA, clock: Clock
+) -> None:
+    """A late-committed create is unseen until it commits, keeping its earlier key and created."""
+    emu.commit_late(60)
+    answers: list[int] = []
+
+    def first() -> None:
+        with http(emu, timeout=30) as client:
+            answers.append(client.post("/rest/api/2/issue", json={"fields": bug()}).status_code)
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    wait_until(emu.held_creates)  # the create ran and holds its transaction open
+    assert emu.held_creates() == ["HYP-1"] and emu.issues() == []
+    assert keys(emu, 'labels = "hc-fb-1"') == []
+    with pytest.raises(JIRAError):
+        jira.issue("HYP-1")
+    clock.advance(seconds=5)
+    assert create(jira) == "HYP-2"  # a create that overtakes it
+    emu.commit_held()
+    thread.join(10)
+    assert answers == [201] and emu.held_creates() == []
+    assert keys(emu, 'labels = "hc-fb-1" ORDER BY created ASC') == ["HYP-1", "HYP-2"]
+    first_created, second_created = (i["fields"]["created"] for i in emu.issues())
+    assert first_created < second_created
+    assert [c.status for c in emu.calls_to("POST", "/rest/api/2/issue")] == [201, 201]
+
+
+def test_commit_late_commits_by_itself_after_the_delay(emu: JiraEmulator) -> None:
+    """Without commit_held, a held create commits once its delay has passed."""
+    emu.commit_late(0.2)
+    with http(emu, timeout=10) as client:
+        assert client.post("/rest/api/2/issue", json={"fields": bug()}).status_code == 201
+    assert [i["key"] for i in emu.issues()] == ["HYP-1"]
+
+
+def test_duplicate_links_read_both_ways_and_are_not_doubled(emu: JiraEmulator, jira: JIRA) -> None:
+    """POST issueLink of type Duplicate links both issues once, however often it is sent."""
+    first, second = create(jira), create(jira)
+    link = {
+        "type": {"name": "Duplicate"},
+        "inwardIssue": {"key": second},
+        "outwardIssue": {"key": first},
+    }
+    with http(emu) as client:
+        assert client.post("/rest/api/2/issueLink", json=link).status_code == 201
+        assert client.post("/rest/api/2/issueLink", json=link).status_code == 201
+        types = client.get("/rest/api/2/issueLinkType").json()["issueLinkTypes"]
+        unknown = client.post("/rest/api/2/issueLink", json=link | {"type": {"name": "Nope"}})
+        missing = client.post(
+            "/rest/api/2/issueLink", json=link | {"outwardIssue": {"key": "HYP-99"}}
+        )
+    assert "Duplicate" in [t["name"] for t in types]
+    assert unknown.status_code == 404 and missing.status_code == 404
+    assert emu.links(second) == [("duplicates", first)]
+    assert emu.links(first) == [("is duplicated by", second)]
+    [shown] = jira.issue(second).raw["fields"]["issuelinks"]
+    assert shown["type"]["name"] == "Duplicate" and shown["outwardIssue"]["key"] == first
 
 
 def test_go_down_503_and_refused_then_back_on_same_url(emu: JiraEmulator) -> None:

@@ -23,9 +23,10 @@ from slack_sdk.models.views import View
 from bot.alerts.engine.alerting import SourceEvent, SourceEventKind
 from bot.alerts.service import SilenceView, SourceStatus, silence_choices, value_text
 from bot.domain import Alert, AlertNote
-from bot.slack.blocks.tickets import when
+from bot.slack.blocks.tickets import duplicate_text, when
 from bot.slack.ids import Action, Callback
 from bot.slack.text import escape
+from bot.tickets.duplicates import read_note_detail
 
 
 def scope_text(alert: Alert) -> str:
@@ -129,6 +130,8 @@ def note_text(note: AlertNote) -> str:
             f":warning: Jira refused the ticket for this alert: {escape(note.reason)}. "
             "Fix the Jira mapping, then a lead can press *Create Jira ticket* again."
         )
+    if note.kind == "ticket_duplicate":  # `reason` holds the duplicate, the keeper, the outcome
+        return duplicate_text("this alert", *read_note_detail(note.reason))
     if note.kind == "acknowledged":
         return f":eyes: Acknowledged by <@{note.by}>."
     if note.kind == "silenced" and note.until:

@@ -16,6 +16,7 @@ from slack_sdk.models.blocks import (
 from bot.domain import Feedback, NoteKind, ThreadNote
 from bot.slack.ids import Action
 from bot.slack.text import escape, safe
+from bot.tickets.duplicates import read_note_detail
 from bot.tickets.service import RequestOutcome
 
 
@@ -61,6 +62,8 @@ def note_text(feedback: Feedback, note: ThreadNote) -> str:
             f"`{safe(note.detail, 1500)}`. The feedback is safe. A lead can fix the Jira mapping "
             "in the program file and press *Retry ticket*."
         )
+    if note.kind is NoteKind.TICKET_DUPLICATE:
+        return duplicate_text(feedback.short_id, *read_note_detail(note.detail))
     at = f" {when(note.at)}" if note.at else ""
     if note.kind is NoteKind.ACKNOWLEDGED:
         return f":white_check_mark: <@{note.actor}> acknowledged {feedback.short_id}{at}."
@@ -69,6 +72,16 @@ def note_text(feedback: Feedback, note: ThreadNote) -> str:
     who = f" by {escape(note.actor)}" if note.actor else ""
     status = escape(note.detail)
     return f":arrows_counterclockwise: {ticket_link(feedback)} is now *{status}*{who}{at}."
+
+
+def duplicate_text(name: str, duplicate: str, keeper: str, closed: bool) -> str:
+    """The note saying a duplicate Jira issue was found, linked and closed (or left open)."""
+    done = "closed" if closed else "left open (Jira would not close it: close it by hand)"
+    return (
+        f":link: Jira had opened {escape(duplicate)} as well as {escape(keeper)} for {name}. "
+        f"{escape(duplicate)} is linked to {escape(keeper)} as a duplicate and {done}; "
+        f"{escape(keeper)} stays the ticket."
+    )
 
 
 def reporter_ticket_text(feedback: Feedback) -> str:

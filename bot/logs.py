@@ -34,3 +34,5 @@ def setup_logging(level: str) -> None:
     logging.getLogger("slack_sdk").setLevel(max(root.level, logging.WARNING))
     logging.getLogger("waitress").setLevel(max(root.level, logging.WARNING))
     logging.getLogger("alembic").setLevel(max(root.level, logging.WARNING))
+    # websockets logs the Socket Mode handshake at DEBUG, single-use ticket in the URL included.
+    logging.getLogger("websockets").setLevel(max(root.level, logging.INFO))

@@ -13,13 +13,13 @@ from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from slack_bolt import App
-from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from sqlalchemy import Engine
 from waitress.server import create_server
 
 from bot.app.http import SlackRequestGuard, build_wsgi
 from bot.app.outbox import OutboxWorker
+from bot.app.socket_mode import OverlappingSocketModeHandler
 from bot.app.waker import JobWaker
 from bot.config import Program, RunMode, Settings
 from bot.parts import Part, WSGIApp
@@ -51,7 +51,7 @@ class Runtime:
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
     _server: object | None = None
-    _socket: SocketModeHandler | None = None
+    _socket: OverlappingSocketModeHandler | None = None
     _scheduler: BackgroundScheduler | None = None
     _slack_ok: bool = False
     _slack_checked_at: float = -SLACK_CHECK_EVERY
@@ -90,15 +90,10 @@ class Runtime:
         slack: WSGIApp | None = None
         if self.settings.mode is RunMode.SOCKET:
             assert self.settings.slack_app_token is not None
-            self._socket = SocketModeHandler(
-                self.app,
-                self.settings.slack_app_token.get_secret_value(),
-                # The client reconnects on its ping check only; every 3 s rather than 10 keeps
-                # the gap after Slack drops the socket short.
-                ping_interval=3,
-                concurrency=HTTP_THREADS,
+            self._socket = OverlappingSocketModeHandler(
+                self.app, self.settings.slack_app_token.get_secret_value(), concurrency=HTTP_THREADS
             )
-            self._socket.connect()  # type: ignore[no-untyped-call]
+            self._socket.connect()
         else:
             secret = self.settings.slack_signing_secret
             assert secret is not None
@@ -176,7 +171,9 @@ class Runtime:
         self._stop.wait()
 
     def stop(self) -> None:
-        """Stop serving, finish the current outbox pass, close connections."""
+        """Stop serving, finish the current outbox pass, close connections (once)."""
+        if self._stop.is_set():
+            return
         self._stop.set()
         self.worker.wake.set()
         if self._scheduler is not None:
@@ -187,10 +184,7 @@ class Runtime:
             for close in part.closers:
                 close()
         if self._socket is not None:
-            try:
-                self._socket.close()  # type: ignore[no-untyped-call]
-            except Exception as exc:  # slack_sdk can fail closing a socket Slack just closed
-                log.warning("closing the Socket Mode connection failed: %s", type(exc).__name__)
+            self._socket.close()
         for thread in self._threads:
             thread.join(timeout=5)
         self.client.close()

@@ -5,8 +5,12 @@ emulator, which answers with a single-use `ws://127.0.0.1:<port>/link/?ticket=â€
 `SocketModeServer`; the server greets each connection with `hello`, sends `events_api`,
 `interactive` and `slash_commands` envelopes, and keeps every ack the client sends back.
 
-`websockets` (a dev dependency) is imported only when a server starts, so `sandbox.slack` imports
-without it.
+Slack's clock runs from the moment it is asked to send an envelope: an ack is awaited within a
+deadline counted from then. A test may hold the hello of new connections (`holding_hello`) to act
+while a refresh is half done.
+
+`websockets` (the bot's own Socket Mode library too) is imported only when a server starts, so
+`sandbox.slack` imports without it.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import json
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
@@ -72,6 +78,11 @@ class SocketModeServer:
         self._records: list[SocketConnection] = []
         self._live: dict[int, ServerConnection] = {}
         self._sent: dict[str, JsonDict] = {}
+        self._requested_at: dict[str, float] = {}  # monotonic time Slack was asked to send each
+        self._queued = 0  # envelopes waiting for a connection to deliver on
+        self._hello_gate = threading.Event()  # cleared while hellos are held
+        self._hello_gate.set()
+        self._awaiting_hello = 0
         self._acks: list[JsonDict] = []
         self._unexpected: list[str] = []
         self._rejected = 0
@@ -104,6 +115,7 @@ class SocketModeServer:
         """Close every connection with 1001 (going away) and stop listening; URLs stay dead."""
         if self._server is None:
             return
+        self._hello_gate.set()  # a connection held before its hello must not outlive the server
         with self._cond:
             live = list(self._live.values())
         # Closed here, not left to shutdown(): websockets 13 leaves open connections open.
@@ -147,7 +159,10 @@ class SocketModeServer:
         retry_reason: str = "",
         timeout: float = 5.0,
     ) -> str:
-        """Send one envelope on the newest open connection (waiting for one) and return its id."""
+        """Send one envelope on the newest open connection (waiting for one) and return its id.
+
+        Slack's 3-second clock starts here, before any wait for a connection (see wait_for_ack).
+        """
         from websockets.exceptions import ConnectionClosed
 
         if type not in ENVELOPE_TYPES:
@@ -166,6 +181,7 @@ class SocketModeServer:
         text = json.dumps(envelope)
         with self._cond:
             self._sent[envelope_id] = envelope  # before sending, so a fast ack finds its envelope
+            self._requested_at[envelope_id] = time.monotonic()
         deadline = time.monotonic() + timeout
         while True:
             connection = self._pick_connection(deadline)
@@ -197,6 +213,16 @@ class SocketModeServer:
             except ConnectionClosed:
                 continue  # already closing: it needs no telling
         return len(targets)
+
+    @contextmanager
+    def holding_hello(self) -> Iterator[None]:
+        """Within the block, new connections complete their handshake but get no hello (so no
+        envelopes) yet: a refresh stays half done; the held hellos go out when the block ends."""
+        self._hello_gate.clear()
+        try:
+            yield
+        finally:
+            self._hello_gate.set()
 
     # -- recorded traffic --------------------------------------------------------------------------
 
@@ -254,18 +280,32 @@ class SocketModeServer:
                     f"got {len(self._live)}"
                 )
 
+    def wait_for_held_hellos(self, count: int, timeout: float = 5.0) -> None:
+        """Block until `count` new connections wait for their hello (see holding_hello)."""
+        self._wait(lambda: self._awaiting_hello >= count, timeout, f"{count} held hello(s)")
+
+    def wait_for_queued_envelopes(self, count: int, timeout: float = 5.0) -> None:
+        """Block until `count` envelopes wait for a connection to be delivered on."""
+        self._wait(lambda: self._queued >= count, timeout, f"{count} queued envelope(s)")
+
     def wait_for_ack(self, envelope_id: str, timeout: float = 5.0) -> JsonDict:
-        """Block until the client acks `envelope_id`, and return its ack (with any `payload`)."""
+        """Block until the client acks `envelope_id`, and return its ack (with any `payload`).
+
+        The `timeout` counts from the moment Slack was asked to send the envelope, as Slack's
+        3-second deadline does: an envelope that waited for a connection has that much less.
+        """
 
         def found() -> JsonDict | None:
             return next((a for a in self._acks if a.get("envelope_id") == envelope_id), None)
 
         with self._cond:
-            if self._cond.wait_for(lambda: found() is not None, timeout=timeout):
+            started = self._requested_at.get(envelope_id, time.monotonic())
+            remaining = max(0.0, started + timeout - time.monotonic())
+            if self._cond.wait_for(lambda: found() is not None, timeout=remaining):
                 return copy.deepcopy(found() or {})
             kind = self._sent.get(envelope_id, {}).get("type", "unknown")
             raise AssertionError(
-                f"no ack for {kind} envelope {envelope_id} within {timeout}s "
+                f"no ack for {kind} envelope {envelope_id} within {timeout}s of sending it "
                 f"(acks so far: {len(self._acks)}, open connections: {len(self._live)}); "
                 "Bolt sends none when the listener answered with a non-200 status"
             )
@@ -290,6 +330,13 @@ class SocketModeServer:
 
         request = connection.request
         assert request is not None  # the handler only runs after a completed handshake
+        if not self._hello_gate.is_set():
+            with self._cond:
+                self._awaiting_hello += 1
+                self._cond.notify_all()
+            self._hello_gate.wait()
+            with self._cond:
+                self._awaiting_hello -= 1
         with self._cond:
             hello = {
                 "type": "hello",
@@ -351,7 +398,13 @@ class SocketModeServer:
 
         with self._cond:
             remaining = max(0.0, deadline - time.monotonic())
-            if self._cond.wait_for(lambda: bool(usable()), timeout=remaining):
+            self._queued += 1
+            self._cond.notify_all()
+            try:
+                found = self._cond.wait_for(lambda: bool(usable()), timeout=remaining)
+            finally:
+                self._queued -= 1
+            if found:
                 return usable()[0]
             raise AssertionError(
                 f"no open Socket Mode connection to deliver on (accepted so far: "
@@ -362,6 +415,12 @@ class SocketModeServer:
         """Wait (briefly) until a closed connection's handler removed it from the open ones."""
         with self._cond:
             self._cond.wait_for(lambda: connection not in self._live.values(), timeout=1.0)
+
+    def _wait(self, condition: Callable[[], bool], timeout: float, what: str) -> None:
+        """Block until `condition` holds (checked under the lock), failing after `timeout` s."""
+        with self._cond:
+            if not self._cond.wait_for(condition, timeout=timeout):
+                raise AssertionError(f"expected {what} within {timeout}s")
 
     def _update(self, number: int, **changes: Any) -> None:
         """Replace a connection record with changed fields; the caller holds the lock."""
@@ -393,6 +452,9 @@ class SocketModeUser(SlackUserSimulator):
         self.ack_timeout = ack_timeout
         self.last_envelope_id: str | None = None
         self.last_ack: JsonDict | None = None
+        # Called with the envelope id once it is on the wire, before the ack is awaited: a test
+        # can act at that instant (say, have Slack refresh the connection).
+        self.on_delivered: Callable[[str], object] | None = None
 
     def deliver(self, raw: bytes, headers: dict[str, str]) -> httpx.Response:
         """Send an HTTP-mode body as its envelope, wait for the ack and return it as a response."""
@@ -400,6 +462,8 @@ class SocketModeUser(SlackUserSimulator):
         self.last_envelope_id = self.server.send_envelope(
             kind, payload, accepts_response_payload=accepts
         )
+        if self.on_delivered is not None:
+            self.on_delivered(self.last_envelope_id)
         self.last_ack = self.server.wait_for_ack(self.last_envelope_id, timeout=self.ack_timeout)
         return response_for_ack(self.last_ack)
 

@@ -7,6 +7,8 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -215,6 +217,28 @@ def test_send_without_a_connection_fails_within_its_timeout() -> None:
         server.stop()
 
 
+def test_held_hello_queues_envelopes_until_the_hello_goes_out() -> None:
+    """While hellos are held a new connection gets no hello and no envelope: an envelope waits,
+    queued, and is delivered right after the hello once the hold ends."""
+    server = SocketModeServer().start()
+    try:
+        with ExitStack() as stack, ThreadPoolExecutor(1) as pool:
+            with server.holding_hello():
+                client = stack.enter_context(connect(server.issue_url()))
+                server.wait_for_held_hellos(1)
+                sent = pool.submit(server.send_envelope, "events_api", {"type": "event_callback"})
+                server.wait_for_queued_envelopes(1)
+                with pytest.raises(TimeoutError):
+                    client.recv(timeout=0.1)  # nothing, not even the hello, while held
+            assert json.loads(client.recv(timeout=5))["type"] == "hello"
+            envelope_id = sent.result(timeout=5)
+            assert json.loads(client.recv(timeout=5))["envelope_id"] == envelope_id
+            client.send(json.dumps({"envelope_id": envelope_id}))
+            assert server.wait_for_ack(envelope_id) == {"envelope_id": envelope_id}
+    finally:
+        server.stop()
+
+
 def test_disconnect_makes_the_client_reconnect(emulator: SlackEmulator, sdk: SdkClient) -> None:
     """After a disconnect message the client opens a new connection and envelopes flow on it."""
     server = emulator.socket_mode
@@ -303,7 +327,7 @@ def test_user_refuses_http_only_options(emulator: SlackEmulator) -> None:
 
 
 def test_sandbox_imports_without_websockets() -> None:
-    """`import sandbox.slack` works where websockets is not installed (it is a dev dependency)."""
+    """`import sandbox.slack` works where websockets is not installed."""
     code = "import sys; sys.modules['websockets'] = None; import sandbox.slack; print('ok')"
     result = subprocess.run(
         [sys.executable, "-c", code],

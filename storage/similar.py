@@ -18,7 +18,7 @@ from bot.domain import FeedbackState, SimilarCandidate, SimilarQuery
 from storage.models import UTCDateTime
 
 # Words per query at most: a pasted log must not turn into a query that reads the whole index.
-MAX_TERMS = 24
+MAX_TERMS = 16
 # Shorter tokens are noise ("a", "x"); digits are kept from two on (status codes, versions).
 _WORD = re.compile(r"[^\W_]+")
 
@@ -26,125 +26,22 @@ _WORD = re.compile(r"[^\W_]+")
 # most of the table while adding nothing to the ranking (bm25 weights them near zero anyway).
 # PostgreSQL's english configuration drops its own list; this one serves SQLite.
 STOPWORDS = frozenset(
-    (
-        "a",
-        "about",
-        "above",
-        "after",
-        "again",
-        "all",
-        "am",
-        "an",
-        "and",
-        "any",
-        "are",
-        "as",
-        "at",
-        "be",
-        "been",
-        "before",
-        "being",
-        "below",
-        "between",
-        "both",
-        "but",
-        "by",
-        "can",
-        "could",
-        "did",
-        "do",
-        "does",
-        "doing",
-        "down",
-        "during",
-        "each",
-        "few",
-        "for",
-        "from",
-        "further",
-        "had",
-        "has",
-        "have",
-        "having",
-        "he",
-        "her",
-        "here",
-        "hers",
-        "him",
-        "his",
-        "how",
-        "i",
-        "if",
-        "in",
-        "into",
-        "is",
-        "it",
-        "its",
-        "itself",
-        "just",
-        "me",
-        "more",
-        "most",
-        "my",
-        "no",
-        "nor",
-        "not",
-        "now",
-        "of",
-        "off",
-        "on",
-        "once",
-        "only",
-        "or",
-        "other",
-        "our",
-        "ours",
-        "out",
-        "over",
-        "own",
-        "same",
-        "she",
-        "should",
-        "so",
-        "some",
-        "such",
-        "than",
-        "that",
-        "the",
-        "their",
-        "them",
-        "then",
-        "there",
-        "these",
-        "they",
-        "this",
-        "those",
-        "through",
-        "to",
-        "too",
-        "under",
-        "until",
-        "up",
-        "very",
-        "was",
-        "we",
-        "were",
-        "what",
-        "when",
-        "where",
-        "which",
-        "while",
-        "who",
-        "whom",
-        "why",
-        "will",
-        "with",
-        "would",
-        "you",
-        "your",
-        "yours",
-    )
+    """a about above after again all am an and any are as at be been before being below
+    between both but by can could did do does doing down during each few for from further
+    had has have having he her here hers him his how i if in into is it its itself just me
+    more most my no nor not now of off on once only or other our ours out over own same she
+    should so some such than that the their them then there these they this those through to
+    too under until up very was we were what when where which while who whom why will with
+    would you your yours""".split()  # noqa: SIM905 - as prose it reads in a glance
 )
+
+# Ranking costs the database about a microsecond per matching row, and a word found in one
+# report in five makes an OR query match a fifth of the table. Past SMALL_TABLE rows, a word
+# in more than COMMON_SHARE of the reports only widens the search (its bm25/ts_rank weight is
+# small anyway): the query is then the OR of the rarer words, and the re-rank still reads every
+# word. When all are common, the two rarest must both be there. (Lucene's "common terms".)
+SMALL_TABLE = 10_000
+COMMON_SHARE = 0.05
 
 # Columns read back, and the filter: open reports, and resolved ones no older than the window
 # (`since` NULL compares as unknown: open reports only). bm25 weighs the summary 3, what
@@ -193,9 +90,13 @@ def search_terms(query: SimilarQuery) -> list[str]:
     return terms
 
 
+def _quoted(term: str) -> str:
+    return '"' + term.replace('"', '""') + '"'
+
+
 def fts5_match(terms: list[str]) -> str:
     """An FTS5 query matching any of the terms, each a quoted string (never an operator)."""
-    return " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
+    return " OR ".join(_quoted(term) for term in terms)
 
 
 def tsquery(terms: list[str]) -> str:
@@ -213,12 +114,52 @@ def find_similar(session: Session, query: SimilarQuery, limit: int) -> list[Simi
     if not terms or limit < 1:
         return []
     postgres = session.get_bind().dialect.name == "postgresql"
-    match = tsquery(terms) if postgres else fts5_match(terms)
+    if postgres:
+        terms = [term for term in terms if term.isalnum()]
+    shares = _postgres_shares(session, terms) if postgres else _sqlite_shares(session, terms)
+    rare = [term for term in terms if shares.get(term, 0.0) <= COMMON_SHARE]
+    if rare:
+        match = tsquery(rare) if postgres else fts5_match(rare)
+    else:
+        rarest = sorted(terms, key=lambda term: shares[term])[:2]
+        match = " & ".join(rarest) if postgres else " AND ".join(_quoted(t) for t in rarest)
     if not match:
         return []
     params = {"match": match, "since": query.resolved_since, "limit": limit}
     rows = session.execute(_POSTGRES_QUERY if postgres else _SQLITE_QUERY, params)
     return [_candidate(row) for row in rows]
+
+
+_SQLITE_SIZE = text("SELECT max(id) FROM feedback")  # the size, near enough, in one index step
+_SQLITE_COUNT = text("SELECT count(*) FROM feedback_fts WHERE feedback_fts MATCH :match")
+
+# The share of reports holding each word, from the statistics ANALYZE (autovacuum) keeps of
+# the tsvector column: a lexeme missing from its most common elements is rarer than all of them.
+_POSTGRES_SHARES = text("""
+    SELECT w.word, max(s.share) AS share
+    FROM unnest(CAST(:words AS text[])) AS w(word)
+    JOIN pg_class AS c ON c.oid = to_regclass('feedback') AND c.reltuples > :small
+    JOIN pg_stats AS p ON p.schemaname = current_schema() AND p.tablename = 'feedback'
+        AND p.attname = 'search_vector'
+    CROSS JOIN LATERAL unnest(p.most_common_elems::text::text[], p.most_common_elem_freqs)
+        AS s(lexeme, share)
+    WHERE s.lexeme = ANY(tsvector_to_array(to_tsvector('english', w.word)))
+    GROUP BY w.word""")
+
+
+def _sqlite_shares(session: Session, terms: list[str]) -> dict[str, float]:
+    """Each term's share of the reports, counted in the index; none for a small table."""
+    size = session.execute(_SQLITE_SIZE).scalar() or 0
+    if size <= SMALL_TABLE:
+        return {}
+    count = session.execute
+    return {t: (count(_SQLITE_COUNT, {"match": _quoted(t)}).scalar() or 0) / size for t in terms}
+
+
+def _postgres_shares(session: Session, terms: list[str]) -> dict[str, float]:
+    """Each common term's share of the reports, from the planner's statistics."""
+    rows = session.execute(_POSTGRES_SHARES, {"words": terms, "small": SMALL_TABLE})
+    return {row.word: float(row.share) for row in rows}
 
 
 def _candidate(row: Row[Any]) -> SimilarCandidate:

@@ -1,0 +1,227 @@
+"""Is a stored report the same problem as the one being typed? Pure rules, one score 0–1.
+
+The database finds candidates by text rank (storage/similar.py); this re-ranks them with
+rapidfuzz on normalised words, which the database's exact-stem matching cannot do: a typo
+("timout"), word order, a summary that says in four words what the other says in ten. Where
+the problem lives counts too: the same component or API endpoint raises the score, and two
+different endpoints lower it, since one symptom ("500 error") on two endpoints is usually two
+problems. Every weight is in the program file's `similar:` section.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from urllib.parse import urlsplit
+
+from rapidfuzz import fuzz
+
+from bot.domain import SimilarCandidate, SimilarQuery
+from bot.feedback.program import SimilarProgram
+from storage.similar import STOPWORDS
+
+_WORD = re.compile(r"[^\W_]+")
+_METHOD = re.compile(r"^(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS)\s+", re.IGNORECASE)
+# A path segment that names one thing rather than a kind of thing: digits, UUIDs, hex, or a
+# token mixing letters and digits (`ord_8f2a91`, `a1b2c3`). `v1`, `v2`… are versions, kept.
+_VERSION = re.compile(r"^v\d{1,2}$")
+_ID = re.compile(r"^(\d+|[0-9a-f-]{8,}|(?=.*\d)[\w-]{5,}|\{[^}]*\}|:\w+|<[^>]*>)$", re.I)
+# Two words are the same word, typo forgiven, at this rapidfuzz ratio (0-100) and length.
+_TYPO_RATIO = 84
+_TYPO_MIN_LENGTH = 5
+
+
+@dataclass(frozen=True)
+class SimilarMatch:
+    """A stored report the lookup shows, with its score (0–1)."""
+
+    candidate: SimilarCandidate
+    score: float
+
+
+def similar_query(
+    summary: str,
+    happened: str,
+    component: str | None,
+    endpoint: str | None,
+    program: SimilarProgram,
+    now: dt.datetime,
+) -> SimilarQuery:
+    """The lookup for a report being typed: resolved reports match within the window."""
+    return SimilarQuery(
+        summary=summary,
+        happened=happened,
+        component=component or None,
+        endpoint=endpoint or None,
+        resolved_since=now - program.resolved_window,
+    )
+
+
+def _stem(word: str) -> str:
+    """A crude English stem, enough that "fails", "failed" and "failing" meet."""
+    if word.isdigit() or len(word) <= 4:
+        return word
+    for suffix in ("ing", "ed"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    if word.endswith(("ses", "xes", "ches", "shes")):
+        return word[:-2]
+    if word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
+
+
+@lru_cache(maxsize=4096)
+def words(text: str) -> tuple[str, ...]:
+    """The text's content words: case and accents folded, punctuation and function words gone,
+    stemmed."""
+    folded = unicodedata.normalize("NFKD", text.casefold())
+    folded = "".join(ch for ch in folded if not unicodedata.combining(ch))
+    return tuple(_stem(w) for w in _WORD.findall(folded) if w not in STOPWORDS)
+
+
+def _same_word(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    if min(len(a), len(b)) < _TYPO_MIN_LENGTH or not (a.isalpha() and b.isalpha()):
+        return False  # short words and numbers must match exactly: 500 is not 502
+    return fuzz.ratio(a, b) >= _TYPO_RATIO
+
+
+def shared_words(a: Sequence[str], b: Sequence[str], rarity: Mapping[str, float]) -> float:
+    """Dice coefficient of two word lists, each word weighted by its rarity, a typo counting as
+    the same word (0–1).
+
+    The rarity comes from the lookup's own candidates (`Pool`): they were found because they
+    share the report's subject, so the words most of them hold ("dashboard", "payout") say
+    little, and the words that set one apart ("capped", "twice", "slow") say what is wrong.
+    """
+    left, right = set(a), set(b)
+    if not left or not right:
+        return 0.0
+
+    def found(words: set[str], other: set[str]) -> float:
+        return sum(
+            rarity.get(w, 1.0) for w in words if w in other or any(_same_word(w, x) for x in other)
+        )
+
+    total = sum(rarity.get(w, 1.0) for w in left) + sum(rarity.get(w, 1.0) for w in right)
+    return (found(left, right) + found(right, left)) / total if total else 0.0
+
+
+@dataclass(frozen=True)
+class Pool:
+    """What one lookup knows of its candidates as a whole: how rare each word is among them
+    (an inverse document frequency, 0–1), and the best database rank."""
+
+    rarity: Mapping[str, float]
+    best_rank: float
+
+
+def pool(query: SimilarQuery, candidates: Sequence[SimilarCandidate]) -> Pool:
+    """Word rarity among the query and its candidates, and their best database rank."""
+    documents = [set(words(query.summary) + words(query.happened))] + [
+        set(words(c.summary) + words(c.happened)) for c in candidates
+    ]
+    counts: dict[str, int] = {}
+    for document in documents:
+        for word in document:
+            counts[word] = counts.get(word, 0) + 1
+    size = len(documents)
+    # log((n + 1) / df) over log(n + 1): 1 for a word of one document, near 0 for all.
+    top = math.log(size + 1)
+    rarity = {w: max(math.log((size + 1) / df) / top, 0.05) for w, df in counts.items()}
+    return Pool(rarity, max((c.text_score for c in candidates), default=0.0))
+
+
+def closeness(a: Sequence[str], b: Sequence[str]) -> float:
+    """How alike two word lists read, forgiving order and typos (rapidfuzz, 0–1).
+
+    token_sort_ratio is strict about extra words, token_set_ratio forgives them all (a summary
+    whose words are all in the other scores 1): their mean keeps a short summary from matching
+    every long one that mentions its words.
+    """
+    if not a or not b:
+        return 0.0
+    left, right = " ".join(a), " ".join(b)
+    return (fuzz.token_sort_ratio(left, right) + fuzz.token_set_ratio(left, right)) / 200
+
+
+def endpoint_key(endpoint: str | None) -> tuple[str, str] | None:
+    """An endpoint as (method, path), ids collapsed to `{id}`; None when there is none.
+
+    `POST https://api.example.com/v1/orders/8812/refunds?x=1` → `("POST", "/v1/orders/{id}/
+    refunds")`; the method is "" when not given.
+    """
+    if not endpoint or not endpoint.strip():
+        return None
+    text = endpoint.strip()
+    method = ""
+    found = _METHOD.match(text)
+    if found:
+        method = found.group(1).upper()
+        text = text[found.end() :]
+    text = text.split()[0] if text.split() else ""
+    path = urlsplit(text).path if "://" in text else text.split("?")[0].split("#")[0]
+    segments = [s for s in path.strip().lower().split("/") if s]
+    if not segments:
+        return None
+    collapsed = [s if _VERSION.match(s) or not _ID.match(s) else "{id}" for s in segments]
+    return method, "/" + "/".join(collapsed)
+
+
+def endpoint_agreement(a: str | None, b: str | None) -> float | None:
+    """1 for the same endpoint, 0.5 for the same path by another (or no) method, 0 for another
+    endpoint, None when either report names none."""
+    left, right = endpoint_key(a), endpoint_key(b)
+    if left is None or right is None:
+        return None
+    if left[1] != right[1]:
+        return 0.0
+    return 1.0 if left[0] == right[0] or not (left[0] and right[0]) else 0.5
+
+
+def score(
+    query: SimilarQuery, candidate: SimilarCandidate, pool: Pool, program: SimilarProgram
+) -> float:
+    """One score 0–1: weighted text closeness, plus the component and endpoint signs."""
+    w = program.weights
+    rarity = pool.rarity
+    q_summary, c_summary = words(query.summary), words(candidate.summary)
+    q_happened, c_happened = words(query.happened), words(candidate.happened)
+    q_all, c_all = q_summary + q_happened, c_summary + c_happened
+    if q_happened and c_happened:
+        happened = shared_words(q_happened, c_happened, rarity)
+    else:  # one side has only a summary: how well it meets the other report as a whole
+        happened = shared_words(q_summary or q_all, c_all, rarity)
+    rank = candidate.text_score / pool.best_rank if pool.best_rank > 0 else 0.0
+    text = (
+        w.summary * shared_words(q_summary, c_summary, rarity)
+        + w.happened * happened
+        + w.words * shared_words(q_all, c_all, rarity)
+        + w.wording * closeness(q_summary, c_summary)
+        + w.database * min(max(rank, 0.0), 1.0)
+    ) / (w.summary + w.happened + w.words + w.wording + w.database)
+    if query.component and candidate.component:
+        same = query.component == candidate.component
+        text += w.same_component if same else -w.different_component
+    agreement = endpoint_agreement(query.endpoint, candidate.endpoint)
+    if agreement is not None:
+        text += w.same_endpoint * agreement if agreement > 0 else -w.different_endpoint
+    return min(max(text, 0.0), 1.0)
+
+
+def rank(
+    query: SimilarQuery, candidates: Sequence[SimilarCandidate], program: SimilarProgram
+) -> list[SimilarMatch]:
+    """Score the database's candidates; those at or above the threshold, best first."""
+    context = pool(query, candidates)
+    scored = [SimilarMatch(c, score(query, c, context, program)) for c in candidates]
+    matches = [m for m in scored if m.score >= program.threshold]
+    matches.sort(key=lambda m: (-m.score, -m.candidate.created_at.timestamp()))
+    return matches[: program.show]

@@ -139,6 +139,7 @@ class SimilarQuery:
     """A report being typed, as the similar-report lookup reads it.
 
     `resolved_since` is computed by the rule: resolved items older than it never match.
+    `category` and `severity` are what the reporter picked in the form, when known.
     """
 
     summary: str
@@ -146,6 +147,8 @@ class SimilarQuery:
     component: str | None = None
     endpoint: str | None = None
     resolved_since: dt.datetime | None = None
+    category: str | None = None
+    severity: str | None = None
 
 
 @dataclass(frozen=True)
@@ -171,6 +174,7 @@ class SimilarCandidate:
     reporters: int = 1  # the model keeps one reporter per report
     # A report with a ticket is a known issue: someone has triaged it already.
     known_issue: bool = False
+    category: str = ""  # as the reporter picked it (bug, performance, access, data, ...)
 
 
 @dataclass(frozen=True)

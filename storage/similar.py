@@ -48,17 +48,17 @@ COMMON_SHARE = 0.05
 # happened 1 and the endpoint 0.5; ts_rank's weights are for D, C, B, A (the same order). The
 # SQL is written out whole, once per database, rather than pieced together.
 _SQLITE = """
-    SELECT f.id, f.summary, f.actual, f.severity, f.state, f.component, f.api_endpoint,
-        f.created_at, f.resolved_at, f.ticket_key, f.ticket_url, f.channel_id, f.receipt_ts,
-        f.receipt_permalink, -bm25(feedback_fts, 3.0, 1.0, 0.5) AS score
+    SELECT f.id, f.summary, f.actual, f.severity, f.category, f.state, f.component,
+        f.api_endpoint, f.created_at, f.resolved_at, f.ticket_key, f.ticket_url, f.channel_id,
+        f.receipt_ts, f.receipt_permalink, -bm25(feedback_fts, 3.0, 1.0, 0.5) AS score
     FROM feedback_fts JOIN feedback AS f ON f.id = feedback_fts.rowid
     WHERE feedback_fts MATCH :match AND (f.state != 'resolved' OR f.resolved_at >= :since)
     ORDER BY score DESC LIMIT :limit"""
 
 _POSTGRES = """
-    SELECT f.id, f.summary, f.actual, f.severity, f.state, f.component, f.api_endpoint,
-        f.created_at, f.resolved_at, f.ticket_key, f.ticket_url, f.channel_id, f.receipt_ts,
-        f.receipt_permalink,
+    SELECT f.id, f.summary, f.actual, f.severity, f.category, f.state, f.component,
+        f.api_endpoint, f.created_at, f.resolved_at, f.ticket_key, f.ticket_url, f.channel_id,
+        f.receipt_ts, f.receipt_permalink,
         ts_rank('{0.1, 0.15, 0.35, 1.0}', f.search_vector, q.query, 1) AS score
     FROM feedback AS f, to_tsquery('english', :match) AS q(query)
     WHERE f.search_vector @@ q.query AND (f.state != 'resolved' OR f.resolved_at >= :since)
@@ -180,4 +180,5 @@ def _candidate(row: Row[Any]) -> SimilarCandidate:
         receipt_permalink=row.receipt_permalink,
         text_score=float(row.score),
         known_issue=row.ticket_key is not None,
+        category=row.category or "",
     )

@@ -29,11 +29,25 @@ class SimilarReports:
         happened: str = "",
         component: str | None = None,
         endpoint: str | None = None,
+        category: str | None = None,
+        severity: str | None = None,
     ) -> list[SimilarMatch]:
-        """Up to `show` stored reports scoring at least the threshold, best first."""
+        """Up to `show` stored reports scoring at least the threshold, best first.
+
+        `category` and `severity`, when the reporter has picked them, count as signs too.
+        """
         if not self._program.enabled:
             return []
-        query = similar_query(summary, happened, component, endpoint, self._program, self._clock())
+        query = similar_query(
+            summary,
+            happened,
+            component,
+            endpoint,
+            self._program,
+            self._clock(),
+            category=category,
+            severity=severity,
+        )
         with self._sessions() as session:
             candidates = find_similar(session, query, self._program.candidates)
         return rank(query, candidates, self._program)

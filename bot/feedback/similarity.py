@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from rapidfuzz import fuzz
 
 from bot.domain import SimilarCandidate, SimilarQuery
+from bot.feedback import faults
 from bot.feedback.program import SimilarProgram
 from storage.similar import STOPWORDS
 
@@ -51,6 +52,8 @@ def similar_query(
     endpoint: str | None,
     program: SimilarProgram,
     now: dt.datetime,
+    category: str | None = None,
+    severity: str | None = None,
 ) -> SimilarQuery:
     """The lookup for a report being typed: resolved reports match within the window."""
     return SimilarQuery(
@@ -59,6 +62,8 @@ def similar_query(
         component=component or None,
         endpoint=endpoint or None,
         resolved_since=now - program.resolved_window,
+        category=category or None,
+        severity=severity or None,
     )
 
 
@@ -186,11 +191,56 @@ def endpoint_agreement(a: str | None, b: str | None) -> float | None:
     return 1.0 if left[0] == right[0] or not (left[0] and right[0]) else 0.5
 
 
-def score(
-    query: SimilarQuery, candidate: SimilarCandidate, pool: Pool, program: SimilarProgram
-) -> float:
-    """One score 0–1: weighted text closeness, plus the component and endpoint signs."""
-    w = program.weights
+# Words a component's name often carries beside what it names: "checkout-api", "Checkout" and
+# "checkout service" are one component, as a reporter would type it.
+_COMPONENT_FILLER = frozenset(
+    """api apis svc service services ui app apps web frontend backend server client module
+    system platform portal""".split()  # noqa: SIM905 - as prose it reads in a glance
+)
+_STATUS = re.compile(r"\b[1-5]\d\d\b")
+
+
+def component_words(component: str | None) -> frozenset[str]:
+    """A component's name as its content words, generic suffixes ("api", "svc") left out."""
+    if not component:
+        return frozenset()
+    return frozenset(w for w in words(component) if w not in _COMPONENT_FILLER)
+
+
+def component_agreement(a: str | None, b: str | None) -> bool | None:
+    """Whether two components are one (their names share a word), None when either is unknown."""
+    left, right = component_words(a), component_words(b)
+    if not left or not right:
+        return None
+    return bool(left & right)
+
+
+def status_codes(text: str) -> frozenset[str]:
+    """The HTTP status codes a text quotes (three digits from 100 to 599)."""
+    return frozenset(_STATUS.findall(text))
+
+
+@dataclass(frozen=True)
+class Signals:
+    """What the score is made of, for one candidate of one lookup (see `score`)."""
+
+    summary: float  # rarity-weighted Dice of the summaries' words
+    happened: float  # the same for what happened (or summary vs the whole other report)
+    words: float  # the same for the whole reports
+    wording: float  # rapidfuzz closeness of the summaries
+    database: float  # the database's rank, relative to the lookup's best
+    component: bool | None  # one component (names share a word), None when unknown
+    endpoint: float | None  # endpoint_agreement
+    category: bool | None  # the reporters picked one category, None when unknown
+    severity: bool | None  # the reporters picked one severity, None when unknown
+    fault: float | None  # share of fault kinds in common (Jaccard), None when either names none
+    opposite: bool  # one says "too many" (duplicate) where the other says "missing"
+    request_vs_fault: bool  # one asks for a change, the other reports a fault
+    status: bool | None  # the status codes quoted share one, None unless both quote some
+
+
+def signals(query: SimilarQuery, candidate: SimilarCandidate, pool: Pool) -> Signals:
+    """Every sign of "the same problem" the score weighs, before weighting."""
     rarity = pool.rarity
     q_summary, c_summary = words(query.summary), words(candidate.summary)
     q_happened, c_happened = words(query.happened), words(candidate.happened)
@@ -200,20 +250,71 @@ def score(
     else:  # one side has only a summary: how well it meets the other report as a whole
         happened = shared_words(q_summary or q_all, c_all, rarity)
     rank = candidate.text_score / pool.best_rank if pool.best_rank > 0 else 0.0
+    q_text = f"{query.summary}\n{query.happened}"
+    c_text = f"{candidate.summary}\n{candidate.happened}"
+    q_kinds, c_kinds = faults.kinds(q_text), faults.kinds(c_text)
+    q_faults, c_faults = q_kinds & faults.FAULTS, c_kinds & faults.FAULTS
+    q_codes, c_codes = status_codes(q_text), status_codes(c_text)
+    return Signals(
+        summary=shared_words(q_summary, c_summary, rarity),
+        happened=happened,
+        words=shared_words(q_all, c_all, rarity),
+        wording=closeness(q_summary, c_summary),
+        database=min(max(rank, 0.0), 1.0),
+        component=component_agreement(query.component, candidate.component),
+        endpoint=endpoint_agreement(query.endpoint, candidate.endpoint),
+        category=_same(query.category, candidate.category),
+        severity=_same(query.severity, candidate.severity),
+        fault=(
+            len(q_faults & c_faults) / len(q_faults | c_faults) if q_faults and c_faults else None
+        ),
+        opposite=faults.opposite(q_faults, c_faults),
+        request_vs_fault=faults.asks_for_change(q_kinds) != faults.asks_for_change(c_kinds),
+        status=bool(q_codes & c_codes) if q_codes and c_codes else None,
+    )
+
+
+def _same(a: str | None, b: str | None) -> bool | None:
+    a, b = (a or "").strip().casefold(), (b or "").strip().casefold()
+    return a == b if a and b else None
+
+
+def _sign(agreement: bool | None, same: float, different: float) -> float:
+    if agreement is None:
+        return 0.0
+    return same if agreement else -different
+
+
+def combine(found: Signals, program: SimilarProgram) -> float:
+    """The weighted text similarity (0–1) plus the boosts, less the penalties, over the most the
+    boosts can add: 1 only when the text and every sign agree, and never cut off at the top, so
+    a higher score always means more signs of the same problem."""
+    w = program.weights
     text = (
-        w.summary * shared_words(q_summary, c_summary, rarity)
-        + w.happened * happened
-        + w.words * shared_words(q_all, c_all, rarity)
-        + w.wording * closeness(q_summary, c_summary)
-        + w.database * min(max(rank, 0.0), 1.0)
+        w.summary * found.summary
+        + w.happened * found.happened
+        + w.words * found.words
+        + w.wording * found.wording
+        + w.database * found.database
     ) / (w.summary + w.happened + w.words + w.wording + w.database)
-    if query.component and candidate.component:
-        same = query.component == candidate.component
-        text += w.same_component if same else -w.different_component
-    agreement = endpoint_agreement(query.endpoint, candidate.endpoint)
-    if agreement is not None:
-        text += w.same_endpoint * agreement if agreement > 0 else -w.different_endpoint
-    return min(max(text, 0.0), 1.0)
+    text += _sign(found.component, w.same_component, w.different_component)
+    if found.endpoint is not None:
+        text += w.same_endpoint * found.endpoint if found.endpoint > 0 else -w.different_endpoint
+    text += _sign(found.category, w.same_category, w.different_category)
+    text += _sign(found.severity, w.same_severity, 0.0)
+    if found.fault is not None:
+        text += w.same_fault * found.fault if found.fault > 0 else -w.different_fault
+    text -= w.opposite_fault if found.opposite else 0.0
+    text -= w.request_vs_fault if found.request_vs_fault else 0.0
+    text += _sign(found.status, 0.0, w.different_status)
+    return min(max(text / (1.0 + w.boosts), 0.0), 1.0)
+
+
+def score(
+    query: SimilarQuery, candidate: SimilarCandidate, pool: Pool, program: SimilarProgram
+) -> float:
+    """One score 0–1: weighted text closeness, plus the signs of where and what (see `combine`)."""
+    return combine(signals(query, candidate, pool), program)
 
 
 def rank(

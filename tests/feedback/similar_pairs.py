@@ -140,6 +140,8 @@ def lookups(
                 b.get("endpoint"),
                 program,
                 NOW,
+                category=b.get("category"),
+                severity=b.get("severity"),
             )
             candidates = tuple(find_similar(session, query, limit))
             found.append(Lookup(pair, query, candidates, ids[pair.id]))

@@ -11,9 +11,17 @@ from sqlalchemy import delete, insert, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.domain import FeedbackState, SimilarCandidate, SimilarQuery
+from bot.feedback import faults
 from bot.feedback.lookup import SimilarReports
 from bot.feedback.program import SimilarProgram, SimilarWeights
-from bot.feedback.similarity import endpoint_key, pool, score, similar_query, words
+from bot.feedback.similarity import (
+    component_agreement,
+    endpoint_key,
+    pool,
+    score,
+    similar_query,
+    words,
+)
 from storage import db
 from storage.models import FeedbackRow
 from storage.similar import find_similar
@@ -155,18 +163,30 @@ def test_the_lookup_shows_the_same_problem_and_not_another(
     matches = lookup.find("partial refund fails, server error 500", "", "payments-api", None)
     assert [m.candidate.feedback_id for m in matches][:1] == [1]
     assert all(0 <= m.score <= 1 for m in matches)
+    picked = lookup.find("partial refund fails, server error 500", "", "payments-api", None, "bug")
+    assert [m.candidate.feedback_id for m in picked][:1] == [1]
+    assert picked[0].candidate.category == "bug"
+    assert picked[0].score > matches[0].score  # the same category, as the reporter picked it
     assert SimilarReports(sessions, SimilarProgram(enabled=False), lambda: NOW).find(REFUND) == []
 
 
 # -- the score, without a database -------------------------------------------------------------
 
 
-def _candidate(summary: str, component: str = "payments-api", endpoint: str | None = None):
+def _candidate(
+    summary: str,
+    component: str = "payments-api",
+    endpoint: str | None = None,
+    *,
+    happened: str = "",
+    category: str = "",
+    severity: str = "sev2",
+) -> SimilarCandidate:
     return SimilarCandidate(
         feedback_id=1,
         summary=summary,
-        happened="",
-        severity="sev2",
+        happened=happened,
+        severity=severity,
         state=FeedbackState.NEW,
         component=component,
         endpoint=endpoint,
@@ -178,30 +198,43 @@ def _candidate(summary: str, component: str = "payments-api", endpoint: str | No
         receipt_ts=None,
         receipt_permalink=None,
         text_score=1.0,
+        category=category,
     )
 
 
-def _score(query: SimilarQuery, candidate: SimilarCandidate) -> float:
-    program = SimilarProgram()
+def _score(
+    query: SimilarQuery, candidate: SimilarCandidate, program: SimilarProgram | None = None
+) -> float:
+    program = program or SimilarProgram()
     return score(query, candidate, pool(query, [candidate]), program)
 
 
-def test_the_same_component_raises_the_score() -> None:
-    """The same text scores higher from the same component than with none given."""
-    query = SimilarQuery(summary="Payout report totals wrong", component="reporting")
+def _weighted(**weights: float) -> SimilarProgram:
+    return SimilarProgram(weights=SimilarWeights(**weights))
+
+
+def test_the_component_raises_or_lowers_the_score() -> None:
+    """One component (names sharing a word, "api" and the like aside) > none given > another."""
+    program = _weighted(same_component=0.1, different_component=0.1)
+    query = SimilarQuery(summary="Payout report totals wrong", component="reporting-api")
     stored = "Payout totals in the monthly report are off by a cent"
-    same = _score(query, _candidate(stored, component="reporting"))
-    unknown = _score(SimilarQuery(summary=query.summary), _candidate(stored))
-    assert same > unknown
+    same = _score(query, _candidate(stored, component="Reporting"), program)
+    unknown = _score(SimilarQuery(summary=query.summary), _candidate(stored), program)
+    other = _score(query, _candidate(stored, component="payments-api"), program)
+    assert same > unknown > other
+    assert component_agreement("checkout-api", "Checkout service") is True
+    assert component_agreement("checkout-api", "identity") is False
+    assert component_agreement("api", "checkout") is None  # nothing but a suffix: unknown
 
 
 def test_the_endpoint_raises_or_lowers_the_score() -> None:
     """Same endpoint (ids aside) > no endpoint > same path, other method > another endpoint."""
     mine, theirs = "Order status stuck in pending", "Orders never leave the pending state"
+    program = _weighted(same_endpoint=0.1, different_endpoint=0.15)
 
     def with_endpoints(ours: str | None, stored: str | None) -> float:
         query = SimilarQuery(summary=mine, endpoint=ours)
-        return _score(query, _candidate(theirs, endpoint=stored))
+        return _score(query, _candidate(theirs, endpoint=stored), program)
 
     same = with_endpoints("GET /v1/orders/8812/status", "GET /v1/orders/ord_99a1b2/status")
     none = with_endpoints(None, "GET /v1/orders/1/status")
@@ -209,6 +242,77 @@ def test_the_endpoint_raises_or_lowers_the_score() -> None:
     other = with_endpoints("GET /v1/payouts/1", "GET /v1/orders/1/status")
     assert same > method > other
     assert same > none > other
+
+
+def test_the_category_and_severity_picked_count_when_both_are_known() -> None:
+    """The same category and severity raise the score, another category lowers it."""
+    stored = "Refund webhook arrives late"
+
+    def picked(category: str | None, severity: str | None) -> float:
+        query = SimilarQuery(
+            summary="Refund webhooks delayed", category=category, severity=severity
+        )
+        return _score(query, _candidate(stored, category="integration", severity="sev2"))
+
+    both, unknown, other = picked("integration", "sev2"), picked(None, None), picked("access", None)
+    assert both > picked("integration", None) > unknown > other
+    assert picked("Integration ", None) == picked("integration", None)
+
+
+def test_the_kind_of_fault_tells_two_problems_on_one_subject_apart() -> None:
+    """A timeout is not a 500, and "charged twice" is the opposite of "never charged"."""
+    query = SimilarQuery(summary="Card payments fail with 500 on checkout")
+    same_kind = _score(query, _candidate("Checkout card payments error: internal server error"))
+    other_kind = _score(query, _candidate("Checkout card payments time out after 30 s"))
+    assert same_kind > other_kind
+    twice = SimilarQuery(summary="Customer charged twice for one order")
+    assert _score(twice, _candidate("Order charged twice by the card payment")) > _score(
+        twice, _candidate("Order paid but the customer was never charged")
+    )
+    request = _score(
+        SimilarQuery(summary="Please add a CSV export to the payouts page"),
+        _candidate("Payouts page CSV export fails with 500"),
+    )
+    assert request < _score(
+        SimilarQuery(summary="Payouts CSV export broken, error 500"),
+        _candidate("Payouts page CSV export fails with 500"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Checkout returns 502 Bad Gateway", {"error"}),
+        ("GET /v1/payouts answers 403 for admins", {"access"}),
+        ("Dashboard takes forever, then 504", {"slow"}),
+        ("429 Too Many Requests from the partner API", {"limit"}),
+        ("Webhook sent twice for one payment", {"duplicate"}),
+        ("Refund not received by the customer", {"missing"}),
+        ("Payout total is wrong by a cent after rounding", {"wrong"}),
+        ("Can't log in with SSO", {"access"}),
+        ("Would be nice to filter payouts by date", {"request"}),
+        ("Is it safe to retry refunds?", {"question"}),
+        ("Merchant onboarding page", set()),
+    ],
+)
+def test_fault_kinds_come_from_general_symptom_words_and_status_classes(
+    text: str, expected: set[str]
+) -> None:
+    """Each kind from its own words or its HTTP status class, and nothing from a mere subject."""
+    assert faults.kinds(text) == expected
+
+
+def test_the_score_stays_in_0_1_and_every_agreeing_sign_raises_it() -> None:
+    """No cut-off at the top: a report agreeing on more signs always scores higher."""
+    program = _weighted(same_component=1, same_endpoint=1, same_category=1, same_fault=1)
+    text = "Refund API fails with 500"
+    bare = SimilarQuery(summary=text)
+    full = SimilarQuery(
+        summary=text, component="refunds", endpoint="POST /v1/refunds", category="bug"
+    )
+    stored = _candidate(text, component="refunds", endpoint="POST /v1/refunds", category="bug")
+    low, high = _score(bare, stored, program), _score(full, stored, program)
+    assert 0 <= low < high <= 1
 
 
 def test_a_typo_counts_as_the_same_word_but_a_number_must_match() -> None:

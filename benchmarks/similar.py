@@ -56,7 +56,7 @@ from _harness import (
 NOW = labelled.NOW
 SPAN = dt.timedelta(days=120)
 BATCH = 10_000
-THRESHOLDS = (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8)
+THRESHOLDS = (0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8)
 
 # A go-live's reports, piece by piece: what broke, where, how it showed, for whom.
 COMPONENTS = {
@@ -306,17 +306,19 @@ def _prf(counts: dict[str, int]) -> tuple[float, float, float]:
 
 
 def print_quality(name: str, figures: dict[str, Any], threshold: float) -> None:
-    """Precision, recall and F1 at the threshold for each set; the table for the whole set."""
+    """Precision, recall and F1 at the threshold for each set, then over thresholds."""
     print(f"\n{name}: {figures['pairs']} labelled pairs ({figures['same']} the same problem)")
     print(f"  at threshold {threshold:.2f}:")
     for subset in ("whole", "tuning half", "held-out half"):
         p, r, f = _prf(figures[subset][f"{threshold:.2f}"])
         print(f"    {subset:<14} precision {p:.3f}  recall {r:.3f}  F1 {f:.3f}")
-    print(f"  {'threshold':>11}{'precision':>11}{'recall':>9}{'F1':>8}   (whole set)")
-    for key, counts in figures["whole"].items():
-        p, r, f = _prf(counts)
+    halves = ("whole", "tuning half", "held-out half")
+    print(f"  {'threshold':>11}" + "".join(f"{h:>26}" for h in halves))
+    print(f"  {'':>11}" + "   precision recall     F1" * len(halves))
+    for key in figures["whole"]:
+        cells = "".join("{:>12.3f}{:>7.3f}{:>7.3f}".format(*_prf(figures[h][key])) for h in halves)
         mark = "  <- configured" if float(key) == threshold else ""
-        print(f"  {key:>11}{p:>11.3f}{r:>9.3f}{f:>8.3f}{mark}")
+        print(f"  {key:>11}{cells}{mark}")
 
 
 # -- running -----------------------------------------------------------------------------------

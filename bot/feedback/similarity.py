@@ -2,11 +2,12 @@
 
 The database finds candidates by text rank (storage/similar.py); this re-ranks them with
 rapidfuzz on normalised words, which the database's exact-stem matching cannot do: a typo
-("timout"), word order, a summary that says in four words what the other says in ten. Where
-the problem lives counts too: the same component or API endpoint raises the score, and two
-different endpoints lower it, since one symptom ("500 error") on two endpoints is usually two
-problems. Every weight is in the program file's `similar:` section.
-"""
+("timout"), word order, a summary that says in four words what the other says in ten. Words
+shared say "same subject", not "same fault", so the score also weighs what tells two faults on
+one subject apart: another endpoint or component, another kind of fault (bot/feedback/faults.py:
+a 500 is not a timeout), opposite faults ("charged twice" / "never charged"), a feature request
+against a fault, other HTTP status codes, and the category and severity the reporters picked.
+Every weight is in the program file's `similar:` section."""
 
 from __future__ import annotations
 

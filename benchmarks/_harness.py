@@ -188,6 +188,66 @@ def databases(given: str | None) -> Iterator[Iterator[str]]:
         yield (url(f"cell{n}") for n in itertools.count())
 
 
+@contextlib.contextmanager
+def throwaway_postgres() -> Iterator[str]:
+    """A PostgreSQL server of its own on 127.0.0.1 for the run, removed afterwards; its URL.
+
+    The same server the tests start (tests/provision.py): pg_ctl from the Debian package, run
+    as `postgres` when we are root, trust authentication, no durability (a throwaway cluster).
+    """
+    from pytest_postgresql.executors import PostgreSQLExecutor
+    from pytest_postgresql.janitor import DatabaseJanitor
+
+    from tests.provision import (
+        SERVER_USER,
+        ensure_server_user,
+        find_pg_ctl,
+        free_port,
+        write_pg_ctl_wrapper,
+    )
+
+    pg_ctl = find_pg_ctl()
+    if pg_ctl is None:
+        raise SystemExit("PostgreSQL's pg_ctl not found: apt-get install postgresql")
+    with tempfile.TemporaryDirectory(prefix="hc-bench-pg-") as tmp:
+        workdir = Path(tmp)
+        workdir.chmod(0o755)
+        if os.geteuid() == 0:
+            ensure_server_user()
+            os.chown(workdir, *_ids(SERVER_USER))
+            write_pg_ctl_wrapper(workdir / "pg_ctl", pg_ctl)
+            os.chown(workdir / "pg_ctl", 0, 0)
+            pg_ctl = str(workdir / "pg_ctl")
+        server = PostgreSQLExecutor(
+            executable=pg_ctl,
+            host=HOST,
+            port=free_port(),
+            datadir=str(workdir / "data"),
+            unixsocketdir=str(workdir),
+            logfile=str(workdir / "postgresql.log"),
+            startparams="-w",
+            dbname="bench",
+            postgres_options=(
+                f"-c listen_addresses={HOST} -c fsync=off -c synchronous_commit=off"
+                " -c full_page_writes=off"
+            ),
+        )
+        with (
+            server,
+            DatabaseJanitor(
+                user=server.user, host=server.host, port=server.port, dbname="bench", password=None
+            ),
+        ):
+            yield f"postgresql+psycopg://{server.user}@{server.host}:{server.port}/bench"
+
+
+def _ids(user: str) -> tuple[int, int]:
+    import pwd
+
+    entry = pwd.getpwnam(user)
+    return entry.pw_uid, entry.pw_gid
+
+
 def database_kind(url: str, given: str | None) -> str:
     """The backend for the report: the driver name, marked when it is a temporary file."""
     return make_url(url).drivername + ("" if given else TEMPORARY)

@@ -28,6 +28,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.alerts.engine.build import build_rules
 from bot.alerts.engine.program import MetricsProgram
+from bot.feedback.program import SimilarProgram
 from bot.oncall.program import EscalationProgram, OnCallProgram, Seconds, escalation_problems
 from bot.reports.program import ReportsProgram, Window, report_problems
 
@@ -244,6 +245,8 @@ class Program(_Strict):
     escalation: EscalationProgram | None = None
     # Digests go to channels.digest on these schedules; exit criteria judge readiness.
     reports: ReportsProgram = Field(default_factory=ReportsProgram)
+    # While a report is typed, the open (and lately resolved) reports that read alike.
+    similar: SimilarProgram = Field(default_factory=SimilarProgram)
 
     @field_validator("timezone")
     @classmethod

@@ -135,6 +135,49 @@ class Submission:
 
 
 @dataclass(frozen=True)
+class SimilarQuery:
+    """A report being typed, as the similar-report lookup reads it.
+
+    `resolved_since` is computed by the rule: resolved items older than it never match.
+    `category` and `severity` are what the reporter picked in the form, when known.
+    """
+
+    summary: str
+    happened: str = ""
+    component: str | None = None
+    endpoint: str | None = None
+    resolved_since: dt.datetime | None = None
+    category: str | None = None
+    severity: str | None = None
+
+
+@dataclass(frozen=True)
+class SimilarCandidate:
+    """A stored report the database found close to a query, with its text score (higher is
+    closer; comparable only within one lookup)."""
+
+    feedback_id: int
+    summary: str
+    happened: str
+    severity: str
+    state: FeedbackState
+    component: str
+    endpoint: str | None
+    created_at: dt.datetime
+    resolved_at: dt.datetime | None
+    ticket_key: str | None
+    ticket_url: str | None
+    channel_id: str
+    receipt_ts: str | None
+    receipt_permalink: str | None
+    text_score: float
+    reporters: int = 1  # the model keeps one reporter per report
+    # A report with a ticket is a known issue: someone has triaged it already.
+    known_issue: bool = False
+    category: str = ""  # as the reporter picked it (bug, performance, access, data, ...)
+
+
+@dataclass(frozen=True)
 class Effect:
     """A side effect to queue in the outbox, in the same transaction as the change it follows.
 

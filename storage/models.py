@@ -312,3 +312,25 @@ class MetricHourRow(Base):
     samples: Mapped[int]
     total: Mapped[float]  # sum of the samples, for the mean
     worst: Mapped[float]
+
+
+# What migration 0012 makes for the similar-report lookup (storage/similar.py) that no model
+# describes: SQLite's FTS5 table (and the shadow tables FTS5 keeps beside it), PostgreSQL's
+# generated tsvector column and its GIN index. SQLAlchemy has no words for them, so comparing
+# the schema with the models, and autogenerate, leave them out.
+SEARCH_TABLE_PREFIX = "feedback_fts"
+SEARCH_COLUMNS = frozenset({"search_vector"})
+SEARCH_INDEXES = frozenset({"ix_feedback_search_vector"})
+
+
+def modelled(_object: object, name: str | None, type_: str, reflected: bool, _to: object) -> bool:
+    """Alembic's `include_object`: false for the text-search objects the models leave out."""
+    if not reflected or name is None:
+        return True
+    if type_ == "table":
+        return not name.startswith(SEARCH_TABLE_PREFIX)
+    if type_ == "column":
+        return name not in SEARCH_COLUMNS
+    if type_ == "index":
+        return name not in SEARCH_INDEXES
+    return True

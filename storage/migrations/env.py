@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection, create_engine
 
-from storage.models import Base
+from storage.models import Base, modelled
 
 config = context.config
 connection = config.attributes.get("connection")
@@ -13,7 +13,12 @@ connection = config.attributes.get("connection")
 
 def _run(conn: Connection) -> None:
     # Batch mode lets ALTERs work on SQLite; it is a no-op on PostgreSQL.
-    context.configure(connection=conn, target_metadata=Base.metadata, render_as_batch=True)
+    context.configure(
+        connection=conn,
+        target_metadata=Base.metadata,
+        render_as_batch=True,
+        include_object=modelled,  # the text-search objects of migration 0012
+    )
     with context.begin_transaction():
         context.run_migrations()
 

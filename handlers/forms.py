@@ -8,7 +8,8 @@ from typing import Any
 from bot.domain import FeedbackDraft, Field, SourceMessage, UsersAffected
 from bot.feedback.service import clean_summary, summary_from_text
 from bot.slack.blocks.feedback import ModalPrefill, source_from_metadata
-from bot.slack.ids import Action, block_id
+from bot.slack.blocks.intake import chosen_same_as
+from bot.slack.ids import SAME_AS_BLOCK, SUGGESTION_BLOCK, Action, block_id
 
 HELP_WORDS = {"help", "?", "-h", "--help"}
 # A feedback id (HC-42) or a Jira key (HYP-7): what `/hypercare ticket` takes.
@@ -107,6 +108,44 @@ def _value(values: dict[str, Any], field: Field) -> str:
     return value if isinstance(value, str) else ""
 
 
+LookupText = tuple[str, str, str | None, str | None]
+
+
+def lookup_from_view(view: dict[str, Any]) -> LookupText:
+    """What the similar-report lookup reads of an open form: summary, what happened,
+    component and endpoint (as typed so far)."""
+    values = (view.get("state") or {}).get("values") or {}
+    return (
+        clean_summary(_value(values, Field.SUMMARY)),
+        _value(values, Field.ACTUAL).strip(),
+        _value(values, Field.COMPONENT) or None,
+        _value(values, Field.API_ENDPOINT).strip() or None,
+    )
+
+
+def _known_shown(view: dict[str, Any]) -> int | None:
+    """The first known issue the form's suggestions showed (its workaround was in sight)."""
+    for block in view.get("blocks") or []:
+        match = _KNOWN_BLOCK.match(str((block or {}).get("block_id") or ""))
+        if match:
+            return int(match.group(1))
+    return None
+
+
+_KNOWN_BLOCK = re.compile(rf"^{SUGGESTION_BLOCK}-(\d{{1,11}})-known$")
+
+
+def same_as(view: dict[str, Any]) -> int | None:
+    """The suggestion the reporter chose in "Is it one of these?", if any."""
+    return chosen_same_as((view.get("state") or {}).get("values") or {})
+
+
+def same_as_block(view: dict[str, Any]) -> str:
+    """The block id of the form's "Is it one of these?" choice (where its error goes)."""
+    values = (view.get("state") or {}).get("values") or {}
+    return next((str(k) for k in values if str(k).startswith(SAME_AS_BLOCK)), SAME_AS_BLOCK)
+
+
 def draft_from_view(view: dict[str, Any], reporter_id: str) -> FeedbackDraft:
     """Turn a submitted feedback modal into a draft."""
     values = (view.get("state") or {}).get("values") or {}
@@ -132,6 +171,7 @@ def draft_from_view(view: dict[str, Any], reporter_id: str) -> FeedbackDraft:
         # One feedback per modal: Slack keeps the view id across double clicks and retries.
         submission_key=f"view:{view.get('id')}",
         source=source,
+        known_match_id=_known_shown(view),
     )
 
 

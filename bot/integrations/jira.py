@@ -9,6 +9,7 @@ Jira.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import threading
 import time
@@ -18,7 +19,7 @@ from typing import Any, TypeVar
 import requests
 from jira import JIRA, JIRAError
 
-from bot.domain import Ticket, TicketCategory, TicketDraft
+from bot.domain import Ticket, TicketCategory, TicketComment, TicketDraft
 from bot.errors import DeliveryDeferred, DeliveryRefused
 from bot.integrations import jira_markup
 
@@ -29,6 +30,7 @@ T = TypeVar("T")
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 20.0
 TICKET_FIELDS = "summary,status,labels,updated,resolutiondate"
+DUPLICATE = "Duplicate"  # Jira's own link type (inward "is duplicated by", outward "duplicates")
 
 
 class Pacer:
@@ -225,6 +227,41 @@ class JiraTracker:
             f'labels = "{_jql_string(label)}" AND updated >= -{int(minutes)}m ORDER BY updated ASC'
         )
         return self._search(jql, expand="changelog")  # the changelog says who moved it, and when
+
+    def comment(self, key: str, comment: TicketComment) -> None:
+        """Add a comment, unless one carrying its marker is on the issue already."""
+        body = jira_markup.comment(comment)
+        mark = jira_markup.marker(comment.marker)
+
+        def run(client: JIRA) -> None:
+            # Comments have no idempotency key: a comment posted by a try whose answer was
+            # lost is found by its marker, as tickets are found by their label.
+            page = client._get_json(f"issue/{key}/comment", params={"maxResults": 1000})
+            if any(mark in str(c.get("body") or "") for c in page.get("comments") or []):
+                return
+            client.add_comment(key, body)
+
+        self._call("the comment", run)
+
+    def link_duplicate(self, duplicate: str, original: str) -> None:
+        """Link `duplicate` to `original` with Jira's Duplicate type, unless linked so already."""
+
+        def run(client: JIRA) -> None:
+            raw = client.issue(duplicate, fields="issuelinks").raw
+            for link in (raw.get("fields") or {}).get("issuelinks") or []:
+                other = (link.get("outwardIssue") or {}).get("key")
+                if (link.get("type") or {}).get("name") == DUPLICATE and other == original:
+                    return
+            # Jira reads `inwardIssue` with the type's outward words: "duplicate duplicates
+            # original". Posted directly: the library's helper first lists every link type.
+            body = {
+                "type": {"name": DUPLICATE},
+                "inwardIssue": {"key": duplicate},
+                "outwardIssue": {"key": original},
+            }
+            client._session.post(client._get_url("issueLink"), data=json.dumps(body))
+
+        self._call("the issue link", run)
 
     def check(
         self, *, priorities: Sequence[str], components: Sequence[str], custom_fields: Sequence[str]

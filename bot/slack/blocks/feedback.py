@@ -21,12 +21,14 @@ from slack_sdk.models.blocks import (
     SectionBlock,
     StaticSelectElement,
 )
+from slack_sdk.models.blocks.basic_components import DispatchActionConfig
 from slack_sdk.models.views import View
 
 from bot.config import Choice, Program
 from bot.domain import Feedback, Field, SourceMessage, UsersAffected
 from bot.feedback.service import CORRELATION_MAX, ENDPOINT_MAX, SUMMARY_MAX, TEXT_MAX
 from bot.slack.blocks.escalation import receipt_ack_part
+from bot.slack.blocks.intake import receipt_intake_part
 from bot.slack.blocks.tickets import receipt_ticket_part, when
 from bot.slack.ids import COMMAND, Action, Callback, block_id
 from bot.slack.text import escape, safe, shorten
@@ -119,13 +121,21 @@ def source_from_metadata(metadata: str) -> SourceMessage | None:
 
 
 def _summary_block(prefill: ModalPrefill) -> InputBlock:
-    return _text_input(
+    block = _text_input(
         Field.SUMMARY,
         "Summary",
         max_length=SUMMARY_MAX,
         initial=prefill.summary,
         placeholder="One line: what is wrong?",
     )
+    # Typing (and Enter) sends the summary to the bot, which shows similar reports in the form.
+    block.dispatch_action = True
+    element = block.element
+    assert isinstance(element, PlainTextInputElement)
+    element.dispatch_action_config = DispatchActionConfig(
+        trigger_actions_on=["on_enter_pressed", "on_character_entered"]
+    )
+    return block
 
 
 def _choices_blocks(program: Program) -> list[Block]:
@@ -317,6 +327,7 @@ def receipt(feedback: Feedback, program: Program) -> tuple[str, list[Block]]:
         if text.strip():
             body = safe(text, SECTION_MAX - len(label) - 4)
             blocks.append(SectionBlock(text=MarkdownTextObject(text=f"*{label}*\n{body}")))
+    blocks += receipt_intake_part(feedback, buttons=True)
     blocks += receipt_ticket_part(feedback, jira_enabled=program.jira is not None)
     escalates = program.escalation is not None and bool(
         program.escalation.policy_for(feedback.severity)

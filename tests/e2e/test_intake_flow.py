@@ -1,0 +1,251 @@
+"""End to end: similar reports appear in the form as it is typed, "+1" joins an item instead of
+filing a new one, and the item's thread, Jira ticket and counts follow."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import select
+
+from bot.app.build import Runtime, build_runtime
+from bot.config import Program
+from sandbox.jira.api import JiraEmulator
+from sandbox.slack import SlackEmulator, SlackUserSimulator
+from storage.db import make_sessions
+from storage.models import FeedbackRow, ReporterRow
+from tests.conftest import bot_settings
+from tests.e2e.test_feedback_flow import good_values, open_modal
+from tests.e2e.test_jira_flow import HOOK_SECRET, JIRA_EMAIL, JIRA_TOKEN, ticket_of
+from tests.support import wait_outbox_drained, wait_until
+
+FEEDBACK = "C0FEEDBACK"
+
+
+@pytest.fixture
+def jira() -> Iterator[JiraEmulator]:
+    """A Jira Cloud emulator with the example program's project and components."""
+    emulator = JiraEmulator(email=JIRA_EMAIL, api_token=JIRA_TOKEN, webhook_secret=HOOK_SECRET)
+    emulator.start()
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture
+def bot(
+    slack: SlackEmulator, jira: JiraEmulator, database_url: str, program: Program
+) -> Iterator[Runtime]:
+    """The bot in HTTP mode with Jira connected (fast pacing)."""
+    settings = bot_settings(slack, database_url).model_copy(
+        update={
+            "jira_url": jira.url,
+            "jira_email": JIRA_EMAIL,
+            "jira_api_token": SecretStr(JIRA_TOKEN),
+            "jira_read_timeout": 1.0,
+        }
+    )
+    assert program.jira is not None
+    fast = program.model_copy(
+        update={"jira": program.jira.model_copy(update={"max_requests_per_second": 50})}
+    )
+    runtime = build_runtime(settings, fast).start()
+    yield runtime
+    runtime.stop()
+
+
+def file_report(user: SlackUserSimulator, slack: SlackEmulator, **values: Any) -> int:
+    """File one report through the form and wait for its receipt; return its id."""
+    posted = len(slack.calls_to("chat.postMessage"))
+    view = open_modal(user, slack)
+    assert user.submit_view(view, good_values(**values)).status_code == 200
+    slack.wait_for("chat.postMessage", count=posted + 1)
+    return len(slack.calls_to("views.open"))  # one form per report in these tests
+
+
+def type_summary(
+    user: SlackUserSimulator,
+    slack: SlackEmulator,
+    view: dict[str, Any],
+    summary: str,
+    **values: Any,
+) -> dict[str, Any]:
+    """Type a summary into an open form and return the form as the bot updated it."""
+    updates = len([c for c in slack.calls_to("views.update") if c.response.get("ok")])
+    response = user.type_in_view(view, "summary", summary, values)
+    assert response.status_code == 200
+    return slack.wait_for("views.update", count=updates + 1)[-1].response["view"]
+
+
+def suggested_ids(view: dict[str, Any]) -> list[str]:
+    """The item ids the form suggests, in order."""
+    return [
+        b["accessory"]["value"]
+        for b in view["blocks"]
+        if b.get("accessory", {}).get("action_id") == "plus-one"
+    ]
+
+
+def rows(bot: Runtime) -> list[FeedbackRow]:
+    """Every stored feedback row."""
+    with make_sessions(bot.engine)() as session:
+        return list(session.scalars(select(FeedbackRow).order_by(FeedbackRow.id)))
+
+
+def reporter_rows(bot: Runtime) -> list[ReporterRow]:
+    """Every stored later reporter."""
+    with make_sessions(bot.engine)() as session:
+        return list(session.scalars(select(ReporterRow).order_by(ReporterRow.id)))
+
+
+def test_typing_a_summary_shows_similar_open_reports_in_the_form(
+    bot: Runtime, user: SlackUserSimulator, slack: SlackEmulator
+) -> None:
+    """Typing a summary updates the open form (with its hash) with the matching open item."""
+    file_report(user, slack, summary="Checkout returns 504 for card payments")
+    file_report(user, slack, summary="Login page is blank on Safari", api_endpoint="GET /login")
+    view = open_modal(user, slack)
+    updates = len(slack.calls_to("views.update"))
+    shown = type_summary(
+        user, slack, view, "Card payments fail with 504 at checkout", actual="504 on pay"
+    )
+    call = slack.calls_to("views.update")[updates]
+    assert call.args["view_id"] == view["id"] and call.args["hash"] == view["hash"]
+    assert suggested_ids(shown) == ["1"]
+    text = json.dumps(shown["blocks"])
+    assert "HC-1" in text and "Checkout returns 504" in text and "Critical" in text
+    assert "1 reporter" in text and "slack.com/archives" in text and "{ago}" in text
+    # The form keeps every field, in place, with the suggestions after the summary.
+    ids = [b.get("block_id") for b in shown["blocks"]]
+    assert ids[0] == "summary" and ids[1].startswith("similar") and "channel" in ids
+
+
+def test_no_match_leaves_the_form_alone(
+    bot: Runtime, user: SlackUserSimulator, slack: SlackEmulator
+) -> None:
+    """A summary nothing matches causes no update of the form at all."""
+    file_report(user, slack, summary="Checkout returns 504 for card payments")
+    view = open_modal(user, slack)
+    user.type_in_view(view, "summary", "Printer toner dialog wording")
+    # The lookup ran (it reads the database) when the next request is answered in order; wait
+    # on something definite instead: a second, matching summary produces exactly one update.
+    shown = type_summary(user, slack, view, "checkout 504 card payments")
+    assert suggested_ids(shown) == ["1"]
+    assert len(slack.calls_to("views.update")) == 1
+
+
+def test_a_stale_view_hash_is_dropped_silently(
+    bot: Runtime, user: SlackUserSimulator, slack: SlackEmulator
+) -> None:
+    """A lookup answered after the form changed (hash conflict) neither updates nor errs."""
+    file_report(user, slack, summary="Checkout returns 504 for card payments")
+    view = open_modal(user, slack)
+    type_summary(user, slack, view, "checkout 504 card payments")
+    user.type_in_view(view, "summary", "checkout 504 card payments again")  # the old hash
+    conflict = wait_until(
+        lambda: [c for c in slack.calls_to("views.update") if not c.response.get("ok")]
+    )
+    assert conflict[0].response["error"] == "hash_conflict"
+    wait_outbox_drained(bot.engine)
+    said = [c.args["text"] for c in slack.calls_to("chat.postEphemeral")]
+    assert not [text for text in said if "did not work" in text]
+
+
+def test_plus_one_joins_the_item_posts_in_its_thread_and_comments_on_jira(
+    bot: Runtime, user: SlackUserSimulator, slack: SlackEmulator, jira: JiraEmulator
+) -> None:
+    """+1 stores no new report: the item counts two reporters and their reach, its thread and
+    its Jira ticket say who, and the reporter is told privately with the link."""
+    file_report(user, slack)
+    key = ticket_of(bot)
+    view = open_modal(user, slack)
+    typed = {"environment": "staging", "correlation_id": "corr-<!here>-9", "users_affected": "team"}
+    shown = type_summary(user, slack, view, "card payments 504 at checkout", **typed)
+    pressed = user.click_in_view(
+        shown,
+        action_id="plus-one",
+        value="1",
+        values={**typed, "summary": "card 504 *again*"},
+        user_id="U0BOB",
+    )
+    assert pressed.status_code == 200
+    done = wait_until(
+        lambda: [
+            c
+            for c in slack.calls_to("views.update")
+            if c.args["view"].get("callback_id") == "hypercare-plus-one-done"
+        ]
+    )
+    assert "HC-1" in json.dumps(done[0].args["view"]) and "2 reporters" in json.dumps(
+        done[0].args["view"]
+    )
+    [row] = rows(bot)
+    assert (row.reporters, row.reach) == (2, 1010)
+    [reporter] = reporter_rows(bot)
+    assert (reporter.reporter_id, reporter.environment, reporter.users_affected) == (
+        "U0BOB",
+        "staging",
+        "team",
+    )
+    wait_outbox_drained(bot.engine, timeout=30)
+    notes = [
+        c for c in slack.calls_to("chat.postMessage") if "same problem" in c.args.get("text", "")
+    ]
+    [note] = notes
+    assert note.args["thread_ts"] == row.receipt_ts and "<@U0BOB>" in note.args["text"]
+    assert "<!here>" not in note.args["text"] and "&lt;!here&gt;" in note.args["text"]
+    told = [c for c in slack.calls_to("chat.postEphemeral") if c.args["user"] == "U0BOB"]
+    assert len(told) == 1 and "slack.com/archives" in told[0].args["text"]
+    comments = [str(c["body"]) for c in jira.comments(key)]
+    mine = [c for c in comments if "reported again" in c]
+    assert len(mine) == 1 and "U0BOB" in mine[0] and "corr\\-" in mine[0]
+    receipt = slack.calls_to("chat.update")[-1]
+    assert "2 reporters" in json.dumps(receipt.args["blocks"])
+
+
+def test_a_second_plus_one_by_the_same_person_counts_once(
+    bot: Runtime, user: SlackUserSimulator, slack: SlackEmulator
+) -> None:
+    """Pressing +1 twice (or again from a new form) adds the person once and says so."""
+    file_report(user, slack)
+    view = open_modal(user, slack)
+    shown = type_summary(user, slack, view, "card payments 504 at checkout")
+    user.click_in_view(shown, action_id="plus-one", value="1", user_id="U0BOB")
+    user.click_in_view(shown, action_id="plus-one", value="1", user_id="U0BOB")
+    pushed = slack.wait_for("views.push")[0]
+    assert "already" in json.dumps(pushed.args["view"])
+    assert rows(bot)[0].reporters == 2 and len(reporter_rows(bot)) == 1
+
+
+def test_plus_one_on_a_resolved_item_is_refused_clearly(
+    bot: Runtime, user: SlackUserSimulator, slack: SlackEmulator
+) -> None:
+    """An item resolved meanwhile takes no +1: a notice over the form says so, nothing stored."""
+    file_report(user, slack, severity="sev3")
+    view = open_modal(user, slack)
+    shown = type_summary(user, slack, view, "card payments 504 at checkout")
+    with make_sessions(bot.engine).begin() as session:
+        session.get_one(FeedbackRow, 1).state = "resolved"
+    user.click_in_view(shown, action_id="plus-one", value="1", user_id="U0BOB")
+    pushed = slack.wait_for("views.push")[0]
+    assert "resolved meanwhile" in json.dumps(pushed.args["view"])
+    assert rows(bot)[0].reporters == 1 and reporter_rows(bot) == []
+
+
+def test_choosing_a_suggestion_before_submit_joins_it_instead_of_filing(
+    bot: Runtime, user: SlackUserSimulator, slack: SlackEmulator
+) -> None:
+    """ "Is it one of these?" chosen on Submit adds the reporter to that item; no new report."""
+    file_report(user, slack, severity="sev3")
+    view = open_modal(user, slack)
+    shown = type_summary(user, slack, view, "card payments 504 at checkout")
+    same_as = next(
+        b["block_id"] for b in shown["blocks"] if b["block_id"].startswith("similar-same")
+    )
+    response = user.submit_view(shown, {"summary": "card 504", same_as: "1"}, user_id="U0BOB")
+    body = response.json()
+    assert body["response_action"] == "update"
+    assert "You are added to" in json.dumps(body["view"])
+    assert len(rows(bot)) == 1 and rows(bot)[0].reporters == 2

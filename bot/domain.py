@@ -183,6 +183,40 @@ class PlusOneResult:
     merged_into: Feedback | None = None
 
 
+class MergeOutcome(StrEnum):
+    """What became of a lead's merge."""
+
+    MERGED = "merged"
+    MERGED_INTO_RESOLVED = "merged_into_resolved"  # done, and the target is resolved: say so
+    SAME = "same"  # an item into itself
+    UNKNOWN = "unknown"
+    ALREADY = "already"  # the source was merged before
+    TARGET_MERGED = "target_merged"  # the target was merged into another item
+    CYCLE = "cycle"
+    NOT_ALLOWED = "not_allowed"  # only leads merge
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    """A merge's outcome and the two items as they are after it (None when unknown)."""
+
+    outcome: MergeOutcome
+    source: Feedback | None = None
+    target: Feedback | None = None
+
+
+class KnownOutcome(StrEnum):
+    """What became of marking or retiring a known issue."""
+
+    MARKED = "marked"
+    UPDATED = "updated"  # it was known already: the workaround is replaced
+    RETIRED = "retired"
+    NOT_KNOWN = "not_known"  # retiring an item that is not a known issue
+    MERGED = "merged"  # the item was merged into another: mark that one
+    UNKNOWN = "unknown"
+    NOT_ALLOWED = "not_allowed"  # only leads mark and retire
+
+
 @dataclass(frozen=True)
 class KnownIssue:
     """An item a lead marked as known (its workaround is on it), and its recent +1s."""

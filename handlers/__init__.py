@@ -23,6 +23,10 @@ def register(app: App) -> None:
     }
     app.action(summary_typed)(intake.suggest_similar)
     app.action(Action.PLUS_ONE)(intake.plus_one_in_form)
+    app.action(Action.MARK_KNOWN)(intake.open_known_modal)
+    app.view_submission(Callback.KNOWN_MODAL)(intake.submit_known_modal)
+    app.action(Action.MERGE_INTO)(intake.open_merge_modal)
+    app.view_submission(Callback.MERGE_MODAL)(intake.submit_merge_modal)
     app.action(Action.CREATE_TICKET)(tickets.create_ticket)
     app.action(Action.ACK_ALERT)(alerts.acknowledge_alert)
     app.action(Action.ACK_ITEM)(escalation.acknowledge_item)

@@ -12,7 +12,7 @@ from bot.domain import PlusOneOutcome
 from bot.slack.blocks import feedback as blocks
 from bot.slack.blocks import intake as intake_blocks
 from bot.slack.blocks import oncall as oncall_blocks
-from handlers import alerts, escalation, forms, home, tickets
+from handlers import alerts, escalation, forms, home, intake, tickets
 from handlers.services import Services
 
 
@@ -23,7 +23,8 @@ def answer_command(
     services: Services,
     after_ack: Callable[[Callable[[], object]], None],
 ) -> None:
-    """Route `/hypercare [help | ticket X | oncall | escalate X | override … | <summary>]`."""
+    """Route `/hypercare [help | ticket X | oncall | escalate X | override … | known … |
+    merge X into Y | top | <summary>]`."""
     text = command.get("text") or ""
     if forms.is_help(text):
         text, rendered = blocks.help_message(services.program)
@@ -42,6 +43,14 @@ def answer_command(
         escalation.reescalate(ack, reference, command, services)
     elif override := forms.override_text(text):
         escalation.override(ack, override, command, services)
+    elif forms.is_known_list(text):
+        intake.show_known(ack, services)
+    elif known := forms.known_command(text):
+        intake.mark_known(ack, known, command, services)
+    elif merge := forms.merge_command(text):
+        intake.merge(ack, merge, command, services)
+    elif text.strip().lower() == "top":
+        intake.show_top(ack, services)
     else:
         open_feedback_modal(ack, command, client, services, after_ack)
 

@@ -206,3 +206,45 @@ def silence_problems(choice: str, reason: str, is_lead: bool) -> dict[str, str]:
 def block_errors(problems: dict[Field, str]) -> dict[str, str]:
     """Key validation problems by the input block that shows them."""
     return {block_id(field): message for field, message in problems.items()}
+
+
+_REF = r"[A-Za-z][A-Za-z0-9_]{0,19}-\d{1,9}"
+_KNOWN_DONE = re.compile(rf"^known\s+(?:done|retire)\s+({_REF})\s*$", re.IGNORECASE)
+_KNOWN_MARK = re.compile(rf"^known\s+({_REF})\s+(.+)$", re.IGNORECASE | re.DOTALL)
+_MERGE = re.compile(rf"^merge\s+({_REF})\s+into\s+({_REF})\s*$", re.IGNORECASE)
+
+
+def known_command(text: str) -> tuple[str, str | None] | None:
+    """`known HC-42 <workaround>` → (HC-42, workaround); `known done HC-42` → (HC-42, None);
+    anything else (`known` alone lists) → None."""
+    stripped = text.strip()
+    if done := _KNOWN_DONE.match(stripped):
+        return done.group(1).upper(), None
+    if mark := _KNOWN_MARK.match(stripped):
+        return mark.group(1).upper(), plain_command_text(mark.group(2)).strip()
+    return None
+
+
+def is_known_list(text: str) -> bool:
+    """Tell whether the command asks for the list of known issues."""
+    return text.strip().lower() == "known"
+
+
+def merge_command(text: str) -> tuple[str, str] | None:
+    """`merge HC-12 into HC-9` → (HC-12, HC-9)."""
+    match = _MERGE.match(text.strip())
+    return (match.group(1).upper(), match.group(2).upper()) if match else None
+
+
+def text_input(view: dict[str, Any], block: str) -> str:
+    """A plain text input's value in a submitted view ('' when empty)."""
+    values = (view.get("state") or {}).get("values") or {}
+    state = (values.get(block) or {}).get(Action.INPUT)
+    value = state.get("value") if isinstance(state, dict) else None
+    return value.strip() if isinstance(value, str) else ""
+
+
+def metadata_id(view: dict[str, Any]) -> int | None:
+    """The item id a lead's modal carries in its private_metadata."""
+    metadata = str(view.get("private_metadata") or "")
+    return int(metadata) if metadata.isdigit() and len(metadata) < 12 else None

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from enum import StrEnum
 
 from sqlalchemy import case, func, select
 from sqlalchemy.exc import IntegrityError
@@ -19,6 +17,8 @@ from bot.domain import (
     Effect,
     Feedback,
     FeedbackState,
+    MergeOutcome,
+    MergeResult,
     PlusOne,
     PlusOneOutcome,
     PlusOneResult,
@@ -37,28 +37,6 @@ _REACH_SQL = case(
 # How far a chain of merges is followed (A into B into C…): merges refuse a merged target, so
 # chains are one step long; the bound only keeps a damaged database from looping.
 _CHAIN_MAX = 20
-
-
-class MergeOutcome(StrEnum):
-    """What became of a lead's merge."""
-
-    MERGED = "merged"
-    MERGED_INTO_RESOLVED = "merged_into_resolved"  # done, and the target is resolved: say so
-    SAME = "same"  # an item into itself
-    UNKNOWN = "unknown"
-    ALREADY = "already"  # the source was merged before
-    TARGET_MERGED = "target_merged"  # the target was merged into another item
-    CYCLE = "cycle"
-    NOT_ALLOWED = "not_allowed"  # only leads merge
-
-
-@dataclass(frozen=True)
-class MergeResult:
-    """A merge's outcome and the two items as they are after it (None when unknown)."""
-
-    outcome: MergeOutcome
-    source: Feedback | None = None
-    target: Feedback | None = None
 
 
 def _users(value: str | None) -> UsersAffected | None:
@@ -175,6 +153,17 @@ class IntakeRepository:
                 _entry(r, f"{self._prefix}-{r.moved_from_id}" if r.moved_from_id else None)
                 for r in rows
             ]
+
+    def open_items(self, limit: int = 5000) -> list[Feedback]:
+        """The open items (merged ones are resolved), oldest first."""
+        with self._sessions() as session:
+            rows = session.scalars(
+                select(FeedbackRow)
+                .where(FeedbackRow.state != FeedbackState.RESOLVED.value)
+                .order_by(FeedbackRow.created_at, FeedbackRow.id)
+                .limit(limit)
+            )
+            return [self._feedback(row) for row in rows]
 
     def merge(
         self,

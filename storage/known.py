@@ -5,26 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.domain import Effect, Feedback, KnownIssue
+from bot.domain import Effect, Feedback, KnownIssue, KnownOutcome
 from storage.models import AuditRow, FeedbackRow, ReporterRow
 from storage.repositories import feedback_from_row, queue_effects
-
-
-class KnownOutcome(StrEnum):
-    """What became of marking or retiring a known issue."""
-
-    MARKED = "marked"
-    UPDATED = "updated"  # it was known already: the workaround is replaced
-    RETIRED = "retired"
-    NOT_KNOWN = "not_known"  # retiring an item that is not a known issue
-    MERGED = "merged"  # the item was merged into another: mark that one
-    UNKNOWN = "unknown"
-    NOT_ALLOWED = "not_allowed"  # only leads mark and retire
 
 
 @dataclass(frozen=True)

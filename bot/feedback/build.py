@@ -17,6 +17,7 @@ from bot.feedback.duplicates import (
     LinkEffects,
 )
 from bot.feedback.known import KnownIssueAnnouncer, KnownIssueService
+from bot.feedback.priority import PriorityService
 from bot.feedback.service import FeedbackAnnouncer, FeedbackService
 from bot.feedback.suggestions import SuggestionService
 from bot.parts import Part
@@ -50,6 +51,7 @@ class Intake:
     suggestions: SuggestionService
     duplicates: DuplicateService
     known: KnownIssueService
+    priorities: PriorityService
 
 
 def build_intake(
@@ -87,4 +89,5 @@ def build_intake(
     announcer = DuplicateAnnouncer(feedback=feedback, repo=intake_repo, notifier=notifier)
     known_announcer = KnownIssueAnnouncer(feedback=feedback, notifier=notifier)
     outbox = {**announcer.handlers(), **known_announcer.handlers()}
-    return Part(Intake(suggestions, duplicates, known), outbox=outbox)
+    priorities = PriorityService(repo=intake_repo, program=program, clock=clock)
+    return Part(Intake(suggestions, duplicates, known, priorities), outbox=outbox)

@@ -12,6 +12,8 @@ from bot.domain import (
     Effect,
     Feedback,
     FeedbackDraft,
+    MergeOutcome,
+    MergeResult,
     PlusOne,
     PlusOneResult,
     TicketComment,
@@ -19,7 +21,7 @@ from bot.domain import (
 from bot.errors import DeliveryRefused
 from bot.feedback.service import TEXT_MAX, feedback_of
 from bot.ports import Clock, IntakeNotifier
-from storage.intake import IntakeRepository, MergeOutcome, MergeResult
+from storage.intake import IntakeRepository
 from storage.repositories import FeedbackRepository
 
 log = logging.getLogger(__name__)

@@ -7,12 +7,12 @@ import logging
 from collections.abc import Callable, Sequence
 
 from bot.config import Program
-from bot.domain import Effect, Feedback, KnownIssue, TicketComment
+from bot.domain import Effect, Feedback, KnownIssue, KnownOutcome, TicketComment
 from bot.errors import DeliveryRefused
 from bot.feedback.duplicates import CommentEffects, parse_reference, refresh_effect
 from bot.feedback.service import feedback_of
 from bot.ports import Clock, IntakeNotifier
-from storage.known import KnownIssueRepository, KnownOutcome
+from storage.known import KnownIssueRepository
 from storage.repositories import FeedbackRepository
 
 log = logging.getLogger(__name__)

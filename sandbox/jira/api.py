@@ -187,6 +187,11 @@ class JiraEmulator(Startable):
         with self._cond:
             return copy.deepcopy(self._find(key).comments)
 
+    def links(self, key: str) -> list[JsonDict]:
+        """The issue links of an issue (`issuelinks`), oldest first; KeyError when unknown."""
+        with self._cond:
+            return copy.deepcopy(self._find(key).links)
+
     def comment(self, key: str, body: str, by: str = "Jira User") -> JsonDict:
         """Add a comment as a human in Jira would."""
         with self._cond:

@@ -1,4 +1,4 @@
-"""Routes that read and change issues: create, get, delete, transitions and comments."""
+"""Routes that read and change issues: create, get, delete, transitions, comments, links."""
 
 from __future__ import annotations
 
@@ -33,6 +33,20 @@ class IssueRoutes:
         issue = self._site.find_issue(match["ref"])
         wanted = FieldFilter(request.listed("fields"), default="*all")
         return Reply(200, issue_json(self._site, issue, wanted, request.param("expand") or ""))
+
+    def link(self, request: Request, match: re.Match[str]) -> Reply:
+        """POST issueLink {type: {name}, inwardIssue: {key}, outwardIssue: {key}}: 201."""
+        body = request.body if isinstance(request.body, dict) else {}
+        name = (body.get("type") or {}).get("name")
+        refs = [
+            (body.get(side) or {}).get("key") or (body.get(side) or {}).get("id")
+            for side in ("inwardIssue", "outwardIssue")
+        ]
+        if not isinstance(name, str) or not all(isinstance(ref, str) for ref in refs):
+            raise JiraError(400, ["Issue link type and both issues are required."])
+        inward, outward = (self._site.find_issue(str(ref)) for ref in refs)
+        self._site.link(name, inward, outward)
+        return Reply(201)
 
     def delete(self, request: Request, match: re.Match[str]) -> Reply:
         """DELETE issue/{idOrKey}: 204."""

@@ -102,6 +102,7 @@ def issue_fields(site: JiraSite, issue: Issue) -> JsonDict:
         "reporter": issue.reporter,
         "creator": issue.reporter,
         "duedate": issue.duedate,
+        "issuelinks": issue.links,
         # Jira lists this embedded page comments-first, unlike GET issue/{key}/comment.
         "comment": {
             "comments": issue.comments,

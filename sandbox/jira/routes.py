@@ -91,6 +91,7 @@ class Router:
             ("POST", rf"{issue}/transitions", issues.transition),
             ("GET", rf"{issue}/comment", issues.comments),
             ("POST", rf"{issue}/comment", issues.add_comment),
+            ("POST", rf"{_API}/issueLink", issues.link),
             ("GET", rf"{_API}/search/jql", search.search_jql),
             ("POST", rf"{_API}/search/jql", search.search_jql),
             ("GET", rf"{_API}/search", search.search_old),

@@ -31,10 +31,19 @@ class Issue(IssueFields):
     resolutiondate: datetime | None = None
     comments: list[JsonDict] = field(default_factory=list)
     histories: list[JsonDict] = field(default_factory=list)
+    links: list[JsonDict] = field(default_factory=list)  # `issuelinks`, as GET issue shows them
 
     def answers_to(self, ref: str) -> bool:
         """Whether `ref` is this issue's key (any case) or id."""
         return ref.upper() == self.key or ref == self.id
+
+
+# Jira's default issue link types (the ones every site starts with).
+LINK_TYPES = {
+    "Duplicate": {"id": "10002", "inward": "is duplicated by", "outward": "duplicates"},
+    "Blocks": {"id": "10000", "inward": "is blocked by", "outward": "blocks"},
+    "Relates": {"id": "10003", "inward": "relates to", "outward": "relates to"},
+}
 
 
 class JiraSite:
@@ -48,7 +57,7 @@ class JiraSite:
         self.catalogue = Catalogue(cloud=cloud, project_key=project_key)
         self.issues: list[Issue] = []
         self.bot_user: JsonDict = {}
-        self._next_id = {"issue": 10000, "comment": 10000, "history": 10100}
+        self._next_id = {"issue": 10000, "comment": 10000, "history": 10100, "link": 10200}
         self._numbers: dict[str, int] = {}
 
     def now(self) -> datetime:
@@ -156,6 +165,30 @@ class JiraSite:
         issue.comments.append(comment)
         issue.updated = now
         return comment
+
+    def link(self, type_name: str, inward: Issue, outward: Issue) -> None:
+        """Link two issues as POST issueLink does: `inward` gets the type's outward words
+        ("inward duplicates outward") and each issue lists the other."""
+        kind = LINK_TYPES.get(type_name)
+        if kind is None:
+            raise JiraError(404, [f"No issue link type with name '{type_name}' found."])
+        link_id = str(self._take_id("link"))
+        link_type = {
+            "id": kind["id"],
+            "name": type_name,
+            **{k: kind[k] for k in ("inward", "outward")},
+        }
+        inward.links.append(
+            {
+                "id": link_id,
+                "type": link_type,
+                "outwardIssue": {"id": outward.id, "key": outward.key},
+            }
+        )
+        outward.links.append(
+            {"id": link_id, "type": link_type, "inwardIssue": {"id": inward.id, "key": inward.key}}
+        )
+        inward.updated = outward.updated = self.now()
 
     def _take_id(self, kind: str) -> int:
         """The next id of a counter."""

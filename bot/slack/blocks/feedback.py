@@ -25,8 +25,10 @@ from slack_sdk.models.blocks.basic_components import DispatchActionConfig
 from slack_sdk.models.views import View
 
 from bot.config import Choice, Program
-from bot.domain import Feedback, Field, SourceMessage, UsersAffected
+from bot.domain import Feedback, FeedbackState, Field, SourceMessage, UsersAffected
+from bot.feedback.priority import score
 from bot.feedback.service import CORRELATION_MAX, ENDPOINT_MAX, SUMMARY_MAX, TEXT_MAX
+from bot.ports import utc_now
 from bot.slack.blocks.escalation import receipt_ack_part
 from bot.slack.blocks.intake import receipt_intake_part
 from bot.slack.blocks.tickets import receipt_ticket_part, when
@@ -327,7 +329,10 @@ def receipt(feedback: Feedback, program: Program) -> tuple[str, list[Block]]:
         if text.strip():
             body = safe(text, SECTION_MAX - len(label) - 4)
             blocks.append(SectionBlock(text=MarkdownTextObject(text=f"*{label}*\n{body}")))
-    blocks += receipt_intake_part(feedback, buttons=True)
+    # The score as of this rendering: the receipt is re-rendered as reporters join.
+    open_now = feedback.state is not FeedbackState.RESOLVED
+    priority = score(feedback, program, utc_now()) if open_now else None
+    blocks += receipt_intake_part(feedback, buttons=True, priority=priority)
     blocks += receipt_ticket_part(feedback, jira_enabled=program.jira is not None)
     escalates = program.escalation is not None and bool(
         program.escalation.policy_for(feedback.severity)

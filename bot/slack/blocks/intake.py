@@ -22,8 +22,20 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot.config import Program
-from bot.domain import Feedback, Field, PlusOne, PlusOneOutcome, PlusOneResult, Suggestion
+from bot.domain import (
+    Feedback,
+    Field,
+    KnownIssue,
+    KnownOutcome,
+    MergeOutcome,
+    MergeResult,
+    PlusOne,
+    PlusOneOutcome,
+    PlusOneResult,
+    Suggestion,
+)
 from bot.slack.ids import (
+    MERGE_TARGET_BLOCK,
     SAME_AS_BLOCK,
     SUGGESTION_BLOCK,
     WORKAROUND_BLOCK,
@@ -274,10 +286,15 @@ def plus_one_notice(result: PlusOneResult) -> dict[str, Any]:
     return view.to_dict()
 
 
-def receipt_intake_part(feedback: Feedback, *, buttons: bool) -> list[Block]:
-    """The receipt's intake lines: reporters and reach, known issue, merge; lead buttons."""
+def receipt_intake_part(
+    feedback: Feedback, *, buttons: bool, priority: float | None = None
+) -> list[Block]:
+    """The receipt's intake lines: priority, reporters and reach, known issue, merge; and
+    the lead's buttons."""
     prefix = feedback.short_id.rsplit("-", 1)[0]
     lines: list[str] = []
+    if priority is not None:
+        lines.append(f":dart: *Priority {priority:.1f}* (severity, reach, reporters and age)")
     if feedback.merged_into_id is not None:
         lines.append(
             f":twisted_rightwards_arrows: *Merged into {prefix}-{feedback.merged_into_id}*: "
@@ -308,3 +325,118 @@ def receipt_intake_part(feedback: Feedback, *, buttons: bool) -> list[Block]:
             )
         )
     return blocks
+
+
+_KNOWN_TEXT = {
+    KnownOutcome.MARKED: ":bulb: {item} is now a known issue; reporters will see the workaround.",
+    KnownOutcome.UPDATED: ":bulb: The workaround of known issue {item} is updated.",
+    KnownOutcome.RETIRED: ":bulb: {item} is no longer a known issue.",
+    KnownOutcome.NOT_KNOWN: "{item} is not a known issue.",
+    KnownOutcome.MERGED: "{item} was merged into another item: mark that one instead.",
+    KnownOutcome.UNKNOWN: "I found no item {item}.",
+    KnownOutcome.NOT_ALLOWED: "Only hypercare leads can mark or retire known issues.",
+}
+
+
+def known_answer(outcome: KnownOutcome, feedback: Feedback | None, reference: str) -> str:
+    """What a lead is told about marking or retiring a known issue."""
+    item = item_link(feedback.short_id, feedback.receipt_permalink) if feedback else reference
+    return _KNOWN_TEXT[outcome].format(item=escape(item) if feedback is None else item)
+
+
+def known_list(issues: Sequence[KnownIssue], total: int) -> tuple[str, list[Block]]:
+    """`/hypercare known`: the known issues, most reported first."""
+    if not issues:
+        text = "No known issues. Leads: `/hypercare known HC-42 <workaround>` marks one."
+        return text, [SectionBlock(text=MarkdownTextObject(text=text))]
+    lines = [
+        f"• *{item_link(k.feedback.short_id, k.feedback.receipt_permalink)}* "
+        f"{safe(k.feedback.summary, 150)} · {k.feedback.reporters} reporters\n"
+        f"   :bulb: {safe(k.feedback.known_workaround or '', 400)}"
+        for k in issues
+    ]
+    more = f"\n…and {total - len(issues)} more" if total > len(issues) else ""
+    text = f"*Known issues* ({total}), most reported first:\n" + "\n".join(lines) + more
+    return "Known issues", [SectionBlock(text=MarkdownTextObject(text=shorten(text, 3000)))]
+
+
+def known_modal(feedback: Feedback) -> dict[str, Any]:
+    """The "Mark as known issue" modal: the workaround, prefilled when there is one."""
+    view = View(
+        type="modal",
+        callback_id=Callback.KNOWN_MODAL,
+        title="Known issue",
+        submit="Save",
+        close="Cancel",
+        private_metadata=str(feedback.id),
+        blocks=[
+            SectionBlock(
+                text=MarkdownTextObject(text=f"*{feedback.short_id}* {safe(feedback.summary, 300)}")
+            ),
+            workaround_input(feedback.known_workaround),
+        ],
+    )
+    return view.to_dict()
+
+
+def merge_modal(feedback: Feedback) -> dict[str, Any]:
+    """The "Merge into…" modal: the id of the item this one duplicates."""
+    view = View(
+        type="modal",
+        callback_id=Callback.MERGE_MODAL,
+        title="Merge into…",
+        submit="Merge",
+        close="Cancel",
+        private_metadata=str(feedback.id),
+        blocks=[
+            SectionBlock(
+                text=MarkdownTextObject(
+                    text=f"Merge *{feedback.short_id}* {safe(feedback.summary, 300)} into:"
+                )
+            ),
+            InputBlock(
+                block_id=MERGE_TARGET_BLOCK,
+                label="Item id",
+                hint="Its reporters, reach and thread link move there; its ticket is linked.",
+                element=PlainTextInputElement(
+                    action_id=Action.INPUT, max_length=30, placeholder="e.g. HC-9"
+                ),
+            ),
+        ],
+    )
+    return view.to_dict()
+
+
+def merge_answer(result: MergeResult, source: str, target: str) -> str:
+    """What a lead is told about a merge."""
+    merged, into = result.source, result.target
+    s = merged.short_id if merged else escape(source)
+    t = item_link(into.short_id, into.receipt_permalink) if into else escape(target)
+    texts = {
+        MergeOutcome.MERGED: f":twisted_rightwards_arrows: Merged {s} into {t}.",
+        MergeOutcome.MERGED_INTO_RESOLVED: (
+            f":twisted_rightwards_arrows: Merged {s} into {t}. Note: {t} is resolved, and "
+            "the merge re-opens nothing; re-open it in Jira or escalate it if the problem is back."
+        ),
+        MergeOutcome.SAME: f"{s} cannot be merged into itself.",
+        MergeOutcome.UNKNOWN: f"I found no item {escape(source)} or {escape(target)}.",
+        MergeOutcome.ALREADY: f"{s} was merged already.",
+        MergeOutcome.TARGET_MERGED: f"That item was merged into {t}: merge {s} into {t} instead.",
+        MergeOutcome.CYCLE: f"{t} was merged into {s}: merging back would make a loop.",
+        MergeOutcome.NOT_ALLOWED: "Only hypercare leads can merge items.",
+    }
+    return texts[result.outcome]
+
+
+def top_list(items: Sequence[tuple[Feedback, float]]) -> tuple[str, list[Block]]:
+    """`/hypercare top`: the open items with the highest priority score."""
+    if not items:
+        text = "No open items."
+        return text, [SectionBlock(text=MarkdownTextObject(text=text))]
+    lines = [
+        f"{n}. *{item_link(f.short_id, f.receipt_permalink)}* {safe(f.summary, 150)} · "
+        f"priority *{score:.1f}* · {f.severity} · {f.reporters} reporters · reach {f.reach}"
+        for n, (f, score) in enumerate(items, 1)
+    ]
+    text = "*Top priority open items*\n" + "\n".join(lines)
+    return "Top priority open items", [SectionBlock(text=MarkdownTextObject(text=text))]

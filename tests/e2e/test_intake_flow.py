@@ -249,3 +249,107 @@ def test_choosing_a_suggestion_before_submit_joins_it_instead_of_filing(
     assert body["response_action"] == "update"
     assert "You are added to" in json.dumps(body["view"])
     assert len(rows(bot)) == 1 and rows(bot)[0].reporters == 2
+
+
+LEAD = "U0LEAD1"
+
+
+def command(user: SlackUserSimulator, text: str, user_id: str = LEAD) -> str:
+    """Run `/hypercare <text>` and return the private answer's text (blocks included)."""
+    response = user.slash_command(text, user_id=user_id)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["response_type"] == "ephemeral"
+    return str(body.get("text")) + json.dumps(body.get("blocks") or [])
+
+
+def test_a_known_issue_shows_its_workaround_in_a_later_form_and_its_receipt_links_it(
+    bot: Runtime, user: SlackUserSimulator, slack: SlackEmulator
+) -> None:
+    """A lead marks HC-1 known; a later report sees the workaround beside the suggestion, and
+    filed anyway its receipt links the known issue; the list shows it; retiring ends it."""
+    file_report(user, slack, severity="sev3")
+    assert "only hypercare leads" in command(user, "known HC-1 use PayPal", "U0BOB").lower()
+    # Slack sends typed `<`, `>` and `&` escaped, and a typed @here as <!here>.
+    answer = command(user, "known HC-1 Pay by &lt;b&gt;PayPal&lt;/b&gt; <!here> until the fix")
+    assert "is now a known issue" in answer
+    [row] = rows(bot)
+    assert row.known_workaround == "Pay by <b>PayPal</b> @here until the fix"
+    listed = command(user, "known", "U0BOB")
+    assert "HC-1" in listed and "&lt;b&gt;PayPal" in listed and "<b>" not in listed
+    view = open_modal(user, slack)
+    shown = type_summary(user, slack, view, "card payments 504 at checkout")
+    text = json.dumps(shown["blocks"])
+    assert "Known issue, workaround" in text and "PayPal" in text and "<!here>" not in text
+    posted = len(slack.calls_to("chat.postMessage"))
+    user.submit_view(shown, good_values(summary="checkout 504 again", severity="sev3"))
+    receipts = slack.wait_for("chat.postMessage", count=posted + 1)
+    receipt = next(c for c in receipts[posted:] if not c.args.get("thread_ts"))
+    assert "Looks like known issue HC-1" in json.dumps(receipt.args["blocks"])
+    assert "no longer" in command(user, "known done HC-1")
+    assert "not a known issue" in command(user, "known done HC-1")
+    assert "No known issues" in command(user, "known")
+
+
+def test_the_receipt_button_opens_the_workaround_modal_for_leads_only(
+    bot: Runtime, user: SlackUserSimulator, slack: SlackEmulator
+) -> None:
+    """*Mark as known issue* tells a non-lead no; a lead's modal stores the workaround."""
+    file_report(user, slack, severity="sev3")
+    receipt = slack.calls_to("chat.postMessage")[0]
+    ts, channel = receipt.response["ts"], receipt.args["channel"]
+    user.click_button(
+        action_id="mark-known", value="1", message_ts=ts, channel_id=channel, user_id="U0BOB"
+    )
+    refused = wait_until(
+        lambda: [c for c in slack.calls_to("chat.postEphemeral") if c.args["user"] == "U0BOB"]
+    )
+    assert "Only hypercare leads" in refused[0].args["text"]
+    user.click_button(
+        action_id="mark-known", value="1", message_ts=ts, channel_id=channel, user_id=LEAD
+    )
+    modal = slack.wait_for("views.open", count=2)[-1].response["view"]
+    assert modal["callback_id"] == "hypercare-known-modal"
+    empty = user.submit_view(modal, {"workaround": "  "}, user_id=LEAD).json()
+    assert empty["response_action"] == "errors"
+    assert user.submit_view(modal, {"workaround": "Retry"}, user_id=LEAD).status_code == 200
+    assert rows(bot)[0].known_workaround == "Retry"
+    wait_outbox_drained(bot.engine)
+    assert any("known issue" in c.args.get("text", "") for c in slack.calls_to("chat.postMessage"))
+
+
+def test_merge_moves_reporters_closes_the_duplicate_and_links_the_tickets(
+    bot: Runtime, user: SlackUserSimulator, slack: SlackEmulator, jira: JiraEmulator
+) -> None:
+    """`merge HC-2 into HC-1`: HC-1 counts both reporters and their reach, HC-2 is closed and
+    its receipt says where it went, its ticket is a Duplicate of HC-1's with a comment; it
+    drops out of `top`; bad merges get clear answers."""
+    file_report(user, slack)
+    file_report(user, slack, summary="Card checkout times out", users_affected="team")
+    with make_sessions(bot.engine).begin() as session:
+        session.get_one(FeedbackRow, 2).reporter_id = "U0BOB"
+    first, second = ticket_of(bot, 1), ticket_of(bot, 2)
+    assert "HC-2" in command(user, "top", "U0BOB")
+    assert "only hypercare leads" in command(user, "merge HC-2 into HC-1", "U0BOB").lower()
+    assert "into itself" in command(user, "merge HC-1 into HC-1")
+    assert "found no item" in command(user, "merge HC-2 into HC-99")
+    assert "Merged HC-2 into" in command(user, "merge HC-2 into HC-1")
+    assert "merged already" in command(user, "merge HC-2 into HC-1")
+    assert "loop" in command(user, "merge HC-1 into HC-2")
+    target, merged = rows(bot)
+    assert (target.reporters, target.reach) == (2, 1010)
+    assert merged.merged_into_id == 1 and merged.state == "resolved"
+    top = command(user, "top", "U0BOB")
+    assert "HC-1" in top and "HC-2" not in top
+    wait_outbox_drained(bot.engine, timeout=30)
+    [link] = jira.links(second)
+    assert link["type"]["name"] == "Duplicate" and link["outwardIssue"]["key"] == first
+    # Jira wiki markup: the bot's words are escaped too (`-` starts a strike-through).
+    assert any("HC\\-2 was merged into HC\\-1" in str(c["body"]) for c in jira.comments(second))
+    updates = [json.dumps(c.args["blocks"]) for c in slack.calls_to("chat.update")]
+    assert any("Merged into HC-1" in u for u in updates)
+    assert any("2 reporters" in u for u in updates)
+    # A +1 on the merged item is refused with where it went.
+    view = open_modal(user, slack)
+    shown = type_summary(user, slack, view, "card checkout 504 times out")
+    assert "2" not in suggested_ids(shown)

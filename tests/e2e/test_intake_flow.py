@@ -4,6 +4,7 @@ filing a new one, and the item's thread, Jira ticket and counts follow."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -353,3 +354,54 @@ def test_merge_moves_reporters_closes_the_duplicate_and_links_the_tickets(
     view = open_modal(user, slack)
     shown = type_summary(user, slack, view, "card checkout 504 times out")
     assert "2" not in suggested_ids(shown)
+
+
+class FailingLookup:
+    """A lookup that fails, noting that it was asked."""
+
+    def __init__(self) -> None:
+        self.asked = threading.Event()
+
+    def find(self, *args: object) -> list[object]:
+        """Fail as a broken database would."""
+        self.asked.set()
+        raise RuntimeError("database gone")
+
+
+def test_a_failing_lookup_shows_nothing_and_the_form_still_files(
+    bot: Runtime, user: SlackUserSimulator, slack: SlackEmulator
+) -> None:
+    """A lookup that raises gives no suggestions and no error; the report is filed as usual."""
+    failing = FailingLookup()
+    bot.services.intake.suggestions._lookup = failing  # type: ignore[assignment]
+    view = open_modal(user, slack)
+    assert user.type_in_view(view, "summary", "checkout 504").status_code == 200
+    assert failing.asked.wait(10)
+    assert user.submit_view(view, good_values()).status_code == 200
+    slack.wait_for("chat.postEphemeral")
+    wait_outbox_drained(bot.engine)
+    assert slack.calls_to("views.update") == []
+    said = [c.args["text"] for c in slack.calls_to("chat.postEphemeral")]
+    assert any("Thanks" in text for text in said)
+    assert not [text for text in said if "did not work" in text]
+
+
+def test_the_digest_lists_known_issues_by_new_plus_ones_and_open_items_by_priority(
+    bot: Runtime, user: SlackUserSimulator, slack: SlackEmulator
+) -> None:
+    """The digest's Known issues section shows the +1s since the last digest; its open items
+    put the much-reported item first."""
+    file_report(user, slack, severity="sev3", summary="Export is slow", users_affected="one")
+    file_report(user, slack, severity="sev3", summary="Checkout 504 on card payments")
+    command(user, "known HC-2 Pay by invoice")
+    view = open_modal(user, slack)
+    shown = type_summary(user, slack, view, "card payments 504 at checkout")
+    user.click_in_view(shown, action_id="plus-one", value="2", user_id="U0BOB")
+    wait_until(lambda: rows(bot)[1].reporters == 2)
+    digest = bot.services.digests.daily()
+    sections = {s.title: s for s in digest.sections}
+    [known] = sections["Known issues"].lines
+    assert known.ref == "HC-2" and "Pay by invoice" in known.summary
+    assert known.detail.startswith("+1 since the last digest")
+    assert [line.ref for line in sections["Open items"].lines] == ["HC-2", "HC-1"]
+    assert "priority" in sections["Open items"].lines[0].detail

@@ -28,7 +28,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.alerts.engine.build import build_rules
 from bot.alerts.engine.program import MetricsProgram
-from bot.feedback.program import SimilarProgram
+from bot.feedback.program import PriorityProgram, SimilarProgram
 from bot.oncall.program import EscalationProgram, OnCallProgram, Seconds, escalation_problems
 from bot.reports.program import ReportsProgram, Window, report_problems
 
@@ -247,6 +247,8 @@ class Program(_Strict):
     reports: ReportsProgram = Field(default_factory=ReportsProgram)
     # While a report is typed, the open (and lately resolved) reports that read alike.
     similar: SimilarProgram = Field(default_factory=SimilarProgram)
+    # The priority score of open items (receipts, digests, `/hypercare top`).
+    priority: PriorityProgram = Field(default_factory=PriorityProgram)
 
     @field_validator("timezone")
     @classmethod
@@ -271,6 +273,9 @@ class Program(_Strict):
             raise ValueError("severities: auto_ticket needs a jira section")
         if self.metrics is not None:
             self._check_metrics(self.metrics)
+        unknown = sorted(set(self.priority.severity) - {s.id for s in self.severities})
+        if unknown:
+            raise ValueError(f"priority.severity: unknown severities {', '.join(unknown)}")
         if self.escalation is not None:
             severities = [s.id for s in self.severities]
             problems = escalation_problems(

@@ -34,6 +34,24 @@ class UsersAffected(StrEnum):
         return _USERS_AFFECTED_LABELS[self]
 
 
+# How many people a band counts for in an item's reach (the sum over its reporters): the
+# band's upper end, so a "team" report and a "department" +1 weigh as the words say. "Not sure"
+# counts one person: the reporter.
+_USERS_AFFECTED_REACH = {
+    "one": 1,
+    "team": 10,
+    "department": 100,
+    "many": 1000,
+    "all": 1000,
+    "unknown": 1,
+}
+
+
+def reach_of(users: UsersAffected | None) -> int:
+    """The number of people a users-affected band counts for (1 when not given)."""
+    return _USERS_AFFECTED_REACH[users.value] if users is not None else 1
+
+
 _USERS_AFFECTED_LABELS = {
     UsersAffected.ONE: "Just me (1)",
     UsersAffected.TEAM: "A team (2–10)",
@@ -91,6 +109,7 @@ class FeedbackDraft:
     reporter_id: str
     submission_key: str
     source: SourceMessage | None = None
+    known_match_id: int | None = None  # a known issue the form showed; the receipt links it
 
 
 @dataclass(frozen=True)
@@ -124,6 +143,103 @@ class Feedback:
     resolved_at: dt.datetime | None = None
     acknowledged_by: str | None = None
     acknowledged_at: dt.datetime | None = None
+    # Everyone who reported it (the first reporter and each "+1"), and the people they reach.
+    reporters: int = 1
+    reach: int = 1
+    merged_into_id: int | None = None  # merged into another item: it counts as closed
+    known_match_id: int | None = None  # the known issue the form showed when it was filed
+    known_workaround: str | None = None  # set while it is a known issue (user text)
+
+
+@dataclass(frozen=True)
+class PlusOne:
+    """A second (third…) reporter of a stored item: who, when, and what they saw."""
+
+    reporter_id: str
+    environment: str
+    correlation_id: str | None
+    users_affected: UsersAffected | None
+    text: str  # their summary and what happened: user text, escaped by each renderer
+    at: dt.datetime
+    moved_from: str | None = None  # the short id of the item a merge moved it from
+
+
+class PlusOneOutcome(StrEnum):
+    """What became of a "Same problem: +1"."""
+
+    ADDED = "added"
+    ALREADY = "already"  # this person reported it already
+    MERGED = "merged"  # the item was merged meanwhile
+    RESOLVED = "resolved"  # the item was resolved meanwhile
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class PlusOneResult:
+    """A +1's outcome, the item it concerns (None when unknown) and where that went."""
+
+    outcome: PlusOneOutcome
+    feedback: Feedback | None = None
+    merged_into: Feedback | None = None
+
+
+class MergeOutcome(StrEnum):
+    """What became of a lead's merge."""
+
+    MERGED = "merged"
+    MERGED_INTO_RESOLVED = "merged_into_resolved"  # done, and the target is resolved: say so
+    SAME = "same"  # an item into itself
+    UNKNOWN = "unknown"
+    ALREADY = "already"  # the source was merged before
+    TARGET_MERGED = "target_merged"  # the target was merged into another item
+    CYCLE = "cycle"
+    NOT_ALLOWED = "not_allowed"  # only leads merge
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    """A merge's outcome and the two items as they are after it (None when unknown)."""
+
+    outcome: MergeOutcome
+    source: Feedback | None = None
+    target: Feedback | None = None
+
+
+class KnownOutcome(StrEnum):
+    """What became of marking or retiring a known issue."""
+
+    MARKED = "marked"
+    UPDATED = "updated"  # it was known already: the workaround is replaced
+    RETIRED = "retired"
+    NOT_KNOWN = "not_known"  # retiring an item that is not a known issue
+    MERGED = "merged"  # the item was merged into another: mark that one
+    UNKNOWN = "unknown"
+    NOT_ALLOWED = "not_allowed"  # only leads mark and retire
+
+
+@dataclass(frozen=True)
+class KnownIssue:
+    """An item a lead marked as known (its workaround is on it), and its recent +1s."""
+
+    feedback: Feedback
+    new_plus_ones: int = 0  # +1s since a given time (the digest's window)
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """A stored item shown in the form as maybe the same problem."""
+
+    feedback_id: int
+    short_id: str
+    summary: str
+    severity: str
+    state: FeedbackState
+    ticket_key: str | None
+    ticket_url: str | None
+    link: str | None  # its thread
+    reporters: int
+    created_at: dt.datetime
+    workaround: str | None  # set when it is a known issue
 
 
 @dataclass(frozen=True)
@@ -175,6 +291,7 @@ class SimilarCandidate:
     # A report with a ticket is a known issue: someone has triaged it already.
     known_issue: bool = False
     category: str = ""  # as the reporter picked it (bug, performance, access, data, ...)
+    workaround: str | None = None  # a lead's workaround, when it is marked as known
 
 
 @dataclass(frozen=True)
@@ -219,6 +336,41 @@ class TicketDraft:
     labels: tuple[str, ...]
     components: tuple[str, ...]
     extra_fields: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class TicketComment:
+    """A comment to add to an item's ticket, in the tracker's neutral terms.
+
+    `marker` names the event the comment is about: the tracker looks for it among the
+    issue's comments first, so a retried delivery never comments twice. `details` are user
+    text, which the tracker renders inert.
+    """
+
+    marker: str
+    heading: str
+    facts: tuple[tuple[str, str], ...]
+    details: tuple[tuple[str, str], ...] = ()
+
+    def payload(self) -> dict[str, Any]:
+        """The comment as outbox JSON."""
+        return {
+            "marker": self.marker,
+            "heading": self.heading,
+            "facts": [list(f) for f in self.facts],
+            "details": [list(d) for d in self.details],
+        }
+
+    @classmethod
+    def from_payload(cls, data: object) -> TicketComment:
+        """Read a comment back from outbox JSON."""
+        if not isinstance(data, dict):
+            raise ValueError("not a comment")
+
+        def pairs(key: str) -> tuple[tuple[str, str], ...]:
+            return tuple((str(a), str(b)) for a, b in data.get(key) or ())
+
+        return cls(str(data["marker"]), str(data["heading"]), pairs("facts"), pairs("details"))
 
 
 @dataclass(frozen=True)

@@ -29,8 +29,10 @@ from bot.domain import (
     MeanTimes,
     Page,
     PageMessage,
+    PlusOne,
     ThreadNote,
     Ticket,
+    TicketComment,
     TicketDraft,
     WeeklyReview,
 )
@@ -90,6 +92,30 @@ class Notifier(Protocol):
 
     def permalink(self, channel_id: str, ts: str) -> str | None:
         """Return a link to a message, or None when it cannot be had right now."""
+        ...
+
+
+class IntakeNotifier(Protocol):
+    """Slack, as intake's later reporters, merges and known issues need it."""
+
+    def plus_one_in_thread(self, feedback: Feedback, entry: PlusOne) -> None:
+        """Say in the item's thread who else reported it, with their details."""
+        ...
+
+    def confirm_plus_one(self, feedback: Feedback, entry: PlusOne) -> None:
+        """Tell the +1's reporter, privately, that they were added to the item."""
+        ...
+
+    def merge_in_thread(self, feedback: Feedback, other: Feedback, actor: str) -> None:
+        """Say in an item's thread that it was merged into `other` (or `other` into it)."""
+        ...
+
+    def known_in_thread(self, feedback: Feedback, workaround: str | None, actor: str) -> None:
+        """Say in the item's thread that it is a known issue now (None: no longer)."""
+        ...
+
+    def refresh_receipt(self, feedback: Feedback) -> None:
+        """Re-render the receipt in place."""
         ...
 
 
@@ -224,6 +250,14 @@ class TicketTracker(Protocol):
     def close_duplicate(self, key: str, original: str, comment: str, transition: str) -> bool:
         """Link an issue to its original as a duplicate, comment once, and close it through
         `transition`; False when that transition is not offered (it stays open). Repeatable."""
+        ...
+
+    def comment(self, key: str, comment: TicketComment) -> None:
+        """Add a comment to an issue, unless one with the comment's marker is there already."""
+        ...
+
+    def link_duplicate(self, duplicate: str, original: str) -> None:
+        """Link `duplicate` to `original` as a duplicate, unless they are linked so already."""
         ...
 
     def check(

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from slack_bolt import App
 
-from bot.slack.ids import COMMAND, Action, Callback
-from handlers import alerts, escalation, feedback, home, tickets
+from bot.domain import Field
+from bot.slack.ids import COMMAND, Action, Callback, block_id
+from handlers import alerts, escalation, feedback, home, intake, tickets
 
 
 def register(app: App) -> None:
@@ -13,6 +17,16 @@ def register(app: App) -> None:
     app.command(COMMAND)(feedback.answer_command)
     app.message_shortcut(Callback.REPORT_MESSAGE)(feedback.open_feedback_from_message)
     app.view_submission(Callback.FEEDBACK_MODAL)(feedback.submit_feedback)
+    summary_typed: dict[str, str | re.Pattern[Any]] = {
+        "block_id": block_id(Field.SUMMARY),
+        "action_id": Action.INPUT,
+    }
+    app.action(summary_typed)(intake.suggest_similar)
+    app.action(Action.PLUS_ONE)(intake.plus_one_in_form)
+    app.action(Action.MARK_KNOWN)(intake.open_known_modal)
+    app.view_submission(Callback.KNOWN_MODAL)(intake.submit_known_modal)
+    app.action(Action.MERGE_INTO)(intake.open_merge_modal)
+    app.view_submission(Callback.MERGE_MODAL)(intake.submit_merge_modal)
     app.action(Action.CREATE_TICKET)(tickets.create_ticket)
     app.action(Action.ACK_ALERT)(alerts.acknowledge_alert)
     app.action(Action.ACK_ITEM)(escalation.acknowledge_item)

@@ -8,9 +8,11 @@ from typing import Any
 from slack_bolt import Ack
 from slack_sdk import WebClient
 
+from bot.domain import PlusOneOutcome
 from bot.slack.blocks import feedback as blocks
+from bot.slack.blocks import intake as intake_blocks
 from bot.slack.blocks import oncall as oncall_blocks
-from handlers import alerts, escalation, forms, home, tickets
+from handlers import alerts, escalation, forms, home, intake, tickets
 from handlers.services import Services
 
 
@@ -21,7 +23,8 @@ def answer_command(
     services: Services,
     after_ack: Callable[[Callable[[], object]], None],
 ) -> None:
-    """Route `/hypercare [help | ticket X | oncall | escalate X | override … | <summary>]`."""
+    """Route `/hypercare [help | ticket X | oncall | escalate X | override … | known … |
+    merge X into Y | top | <summary>]`."""
     text = command.get("text") or ""
     if forms.is_help(text):
         text, rendered = blocks.help_message(services.program)
@@ -40,6 +43,14 @@ def answer_command(
         escalation.reescalate(ack, reference, command, services)
     elif override := forms.override_text(text):
         escalation.override(ack, override, command, services)
+    elif forms.is_known_list(text):
+        intake.show_known(ack, services)
+    elif known := forms.known_command(text):
+        intake.mark_known(ack, known, command, services)
+    elif merge := forms.merge_command(text):
+        intake.merge(ack, merge, command, services)
+    elif text.strip().lower() == "top":
+        intake.show_top(ack, services)
     else:
         open_feedback_modal(ack, command, client, services, after_ack)
 
@@ -89,8 +100,17 @@ def open_feedback_from_message(
 def submit_feedback(
     ack: Ack, body: dict[str, Any], view: dict[str, Any], services: Services
 ) -> None:
-    """Store the submitted feedback, then close the modal; problems go back inline."""
+    """Store the submitted feedback, then close the modal; problems go back inline. With a
+    suggestion chosen as the same problem, join it instead (no new feedback)."""
     draft = forms.draft_from_view(view, reporter_id=body["user"]["id"])
+    if (same := forms.same_as(view)) is not None:
+        result = services.intake.duplicates.plus_one(same, draft)
+        if result.outcome is PlusOneOutcome.ADDED:
+            ack(response_action="update", view=intake_blocks.plus_one_view(result))
+        else:
+            errors = {forms.same_as_block(view): intake_blocks.plus_one_refusal(result)}
+            ack(response_action="errors", errors=errors)
+        return
     if problems := services.feedback.problems(draft):
         ack(response_action="errors", errors=forms.block_errors(problems))
         return

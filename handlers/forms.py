@@ -8,7 +8,8 @@ from typing import Any
 from bot.domain import FeedbackDraft, Field, SourceMessage, UsersAffected
 from bot.feedback.service import clean_summary, summary_from_text
 from bot.slack.blocks.feedback import ModalPrefill, source_from_metadata
-from bot.slack.ids import Action, block_id
+from bot.slack.blocks.intake import chosen_same_as
+from bot.slack.ids import SAME_AS_BLOCK, SUGGESTION_BLOCK, Action, block_id
 
 HELP_WORDS = {"help", "?", "-h", "--help"}
 # A feedback id (HC-42) or a Jira key (HYP-7): what `/hypercare ticket` takes.
@@ -107,6 +108,46 @@ def _value(values: dict[str, Any], field: Field) -> str:
     return value if isinstance(value, str) else ""
 
 
+LookupText = tuple[str, str, str | None, str | None, str | None, str | None]
+
+
+def lookup_from_view(view: dict[str, Any]) -> LookupText:
+    """What the similar-report lookup reads of an open form: summary, what happened,
+    component, endpoint, category and severity (as filled in so far)."""
+    values = (view.get("state") or {}).get("values") or {}
+    return (
+        clean_summary(_value(values, Field.SUMMARY)),
+        _value(values, Field.ACTUAL).strip(),
+        _value(values, Field.COMPONENT) or None,
+        _value(values, Field.API_ENDPOINT).strip() or None,
+        _value(values, Field.CATEGORY) or None,
+        _value(values, Field.SEVERITY) or None,
+    )
+
+
+def _known_shown(view: dict[str, Any]) -> int | None:
+    """The first known issue the form's suggestions showed (its workaround was in sight)."""
+    for block in view.get("blocks") or []:
+        match = _KNOWN_BLOCK.match(str((block or {}).get("block_id") or ""))
+        if match:
+            return int(match.group(1))
+    return None
+
+
+_KNOWN_BLOCK = re.compile(rf"^{SUGGESTION_BLOCK}-(\d{{1,11}})-known$")
+
+
+def same_as(view: dict[str, Any]) -> int | None:
+    """The suggestion the reporter chose in "Is it one of these?", if any."""
+    return chosen_same_as((view.get("state") or {}).get("values") or {})
+
+
+def same_as_block(view: dict[str, Any]) -> str:
+    """The block id of the form's "Is it one of these?" choice (where its error goes)."""
+    values = (view.get("state") or {}).get("values") or {}
+    return next((str(k) for k in values if str(k).startswith(SAME_AS_BLOCK)), SAME_AS_BLOCK)
+
+
 def draft_from_view(view: dict[str, Any], reporter_id: str) -> FeedbackDraft:
     """Turn a submitted feedback modal into a draft."""
     values = (view.get("state") or {}).get("values") or {}
@@ -132,6 +173,7 @@ def draft_from_view(view: dict[str, Any], reporter_id: str) -> FeedbackDraft:
         # One feedback per modal: Slack keeps the view id across double clicks and retries.
         submission_key=f"view:{view.get('id')}",
         source=source,
+        known_match_id=_known_shown(view),
     )
 
 
@@ -166,3 +208,45 @@ def silence_problems(choice: str, reason: str, is_lead: bool) -> dict[str, str]:
 def block_errors(problems: dict[Field, str]) -> dict[str, str]:
     """Key validation problems by the input block that shows them."""
     return {block_id(field): message for field, message in problems.items()}
+
+
+_REF = r"[A-Za-z][A-Za-z0-9_]{0,19}-\d{1,9}"
+_KNOWN_DONE = re.compile(rf"^known\s+(?:done|retire)\s+({_REF})\s*$", re.IGNORECASE)
+_KNOWN_MARK = re.compile(rf"^known\s+({_REF})\s+(.+)$", re.IGNORECASE | re.DOTALL)
+_MERGE = re.compile(rf"^merge\s+({_REF})\s+into\s+({_REF})\s*$", re.IGNORECASE)
+
+
+def known_command(text: str) -> tuple[str, str | None] | None:
+    """`known HC-42 <workaround>` → (HC-42, workaround); `known done HC-42` → (HC-42, None);
+    anything else (`known` alone lists) → None."""
+    stripped = text.strip()
+    if done := _KNOWN_DONE.match(stripped):
+        return done.group(1).upper(), None
+    if mark := _KNOWN_MARK.match(stripped):
+        return mark.group(1).upper(), plain_command_text(mark.group(2)).strip()
+    return None
+
+
+def is_known_list(text: str) -> bool:
+    """Tell whether the command asks for the list of known issues."""
+    return text.strip().lower() == "known"
+
+
+def merge_command(text: str) -> tuple[str, str] | None:
+    """`merge HC-12 into HC-9` → (HC-12, HC-9)."""
+    match = _MERGE.match(text.strip())
+    return (match.group(1).upper(), match.group(2).upper()) if match else None
+
+
+def text_input(view: dict[str, Any], block: str) -> str:
+    """A plain text input's value in a submitted view ('' when empty)."""
+    values = (view.get("state") or {}).get("values") or {}
+    state = (values.get(block) or {}).get(Action.INPUT)
+    value = state.get("value") if isinstance(state, dict) else None
+    return value.strip() if isinstance(value, str) else ""
+
+
+def metadata_id(view: dict[str, Any]) -> int | None:
+    """The item id a lead's modal carries in its private_metadata."""
+    metadata = str(view.get("private_metadata") or "")
+    return int(metadata) if metadata.isdigit() and len(metadata) < 12 else None

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from bot.alerts.service import AlertService
 from bot.config import Program
 from bot.escalation.service import EscalationService
+from bot.feedback.build import Intake
 from bot.feedback.service import FeedbackService
 from bot.oncall.service import OnCallService
 from bot.ports import Notifier
@@ -30,3 +31,4 @@ class Services:
     weekly: WeeklyService
     status: StatusService
     alerts: AlertService | None  # None when the program has no `metrics:` section
+    intake: Intake

@@ -50,6 +50,8 @@ class FeedbackFact:
     acknowledged_at: dt.datetime | None
     ack_due: dt.datetime | None
     resolve_due: dt.datetime | None
+    reporters: int = 1
+    reach: int = 1
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,8 @@ _FACT_COLUMNS = (
     FeedbackRow.acknowledged_at,
     EscalationRow.ack_due,
     EscalationRow.resolve_due,
+    FeedbackRow.reporters,
+    FeedbackRow.reach,
 )
 
 

@@ -126,6 +126,40 @@ class FeedbackRow(Base):
     # The first acknowledgement of an escalating item (the escalation table keeps the climb).
     acknowledged_by: Mapped[str | None] = mapped_column(String(32))
     acknowledged_at: Mapped[dt.datetime | None]
+    # The first reporter plus every "+1" and every reporter merged in; reach sums the people
+    # each of them said were affected. Kept here so lists and the priority read one row.
+    reporters: Mapped[int] = mapped_column(default=1, server_default=text("1"))
+    reach: Mapped[int] = mapped_column(default=1, server_default=text("1"))
+    # Merged into another item (a lead's merge): it is resolved here and lives on there.
+    merged_into_id: Mapped[int | None] = mapped_column(index=True)
+    # The known issue the form showed when the reporter filed anyway: the receipt links it.
+    known_match_id: Mapped[int | None]
+    # A known issue: a lead's workaround, shown to whoever reports it again (the audit trail
+    # keeps earlier ones; retiring clears it).
+    known_workaround: Mapped[str | None] = mapped_column(Text)
+    known_by: Mapped[str | None] = mapped_column(String(32))
+    known_at: Mapped[dt.datetime | None]
+
+
+class ReporterRow(Base):
+    """Someone who reported an item after its first reporter: a "+1", or one merged in."""
+
+    __tablename__ = "feedback_reporter"
+    __table_args__ = (
+        # One person counts once per item: a double click or a second +1 adds nothing.
+        UniqueConstraint("feedback_id", "reporter_id", name="uq_feedback_reporter_feedback_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    feedback_id: Mapped[int] = mapped_column(ForeignKey("feedback.id"))
+    reporter_id: Mapped[str] = mapped_column(String(32))
+    environment: Mapped[str] = mapped_column(String(64))
+    correlation_id: Mapped[str | None] = mapped_column(String(200))
+    users_affected: Mapped[str | None] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    at: Mapped[dt.datetime] = mapped_column(index=True)
+    # Set when a merge moved this reporter here: the item they first reported.
+    moved_from_id: Mapped[int | None]
 
 
 class AuditRow(Base):

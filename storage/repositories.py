@@ -19,6 +19,7 @@ from bot.domain import (
     SourceMessage,
     Submission,
     UsersAffected,
+    reach_of,
 )
 from storage.group_commit import GroupCommit
 from storage.models import AuditRow, FeedbackRow, OutboxRow
@@ -73,6 +74,11 @@ def feedback_from_row(row: FeedbackRow, prefix: str) -> Feedback:
         resolved_at=row.resolved_at,
         acknowledged_by=row.acknowledged_by,
         acknowledged_at=row.acknowledged_at,
+        reporters=row.reporters,
+        reach=row.reach,
+        merged_into_id=row.merged_into_id,
+        known_match_id=row.known_match_id,
+        known_workaround=row.known_workaround,
     )
 
 
@@ -275,6 +281,9 @@ def _new_row(draft: FeedbackDraft, now: dt.datetime) -> FeedbackRow:
         users_affected=draft.users_affected.value if draft.users_affected else None,
         channel_id=draft.channel_id,
         reporter_id=draft.reporter_id,
+        reporters=1,
+        reach=reach_of(draft.users_affected),
+        known_match_id=draft.known_match_id,
         state=FeedbackState.NEW.value,
         created_at=now,
         updated_at=now,

@@ -135,8 +135,9 @@ class TicketRepository:
                 return None
             before = row.ticket_status
             row.ticket_status, row.ticket_category = status, category.value
-            row.state = _state_for(category, row.state)
-            row.resolved_at = at if category is TicketCategory.DONE else None
+            if row.merged_into_id is None:  # a merged item stays closed whatever its ticket does
+                row.state = _state_for(category, row.state)
+                row.resolved_at = at if category is TicketCategory.DONE else None
             row.updated_at = now
             self._audit(
                 session,

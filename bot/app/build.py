@@ -20,10 +20,10 @@ from bot.app.bolt import build_app
 from bot.app.outbox import OutboxWorker
 from bot.app.runtime import HTTP_THREADS, Runtime, _serve_until
 from bot.config import Program, Settings, environment
-from bot.domain import Alert, Effect, ItemKind
+from bot.domain import Alert, Effect, ItemKind, TicketComment
 from bot.escalation.build import build_escalation
 from bot.escalation.items import Items
-from bot.feedback.build import build_feedback
+from bot.feedback.build import build_feedback, build_intake
 from bot.integrations.jira import JiraTracker
 from bot.integrations.prometheus import build_source
 from bot.oncall.build import build_oncall
@@ -35,6 +35,7 @@ from bot.slack.notifier import SlackNotifier
 from bot.slack.pager import SlackPager
 from bot.slack.reporter import SlackReporter
 from bot.tickets.build import build_tickets
+from bot.tickets.service import comment_effect, link_effect
 from handlers.services import Services
 from storage import db
 from storage.alerts import AlertRepository
@@ -135,6 +136,23 @@ def build_runtime(settings: Settings, program: Program, clock: Clock = utc_now) 
         on_enqueued=wake.set,
         follow_ups=report_follow_ups,
     )
+
+    def ticket_comment(feedback_id: int, comment: TicketComment) -> list[Effect]:
+        return [comment_effect(feedback_id, comment)] if tickets.service.enabled else []
+
+    def ticket_link(duplicate_id: int, original_id: int) -> list[Effect]:
+        return [link_effect(duplicate_id, original_id)] if tickets.service.enabled else []
+
+    intake = build_intake(
+        program=program,
+        sessions=sessions,
+        feedback=feedback_repo,
+        notifier=notifier,
+        clock=clock,
+        on_enqueued=wake.set,
+        ticket_comment=ticket_comment,
+        ticket_link=ticket_link,
+    )
     alerts = build_alerts(
         program=program,
         repo=alert_repo,
@@ -154,7 +172,7 @@ def build_runtime(settings: Settings, program: Program, clock: Clock = utc_now) 
         silences=alerts.service.silences if alerts is not None else (lambda: ()),
         check_seconds=settings.digest_check_seconds,
     )
-    parts: list[Part[Any]] = [feedback, tickets, oncall, escalation, reports]
+    parts: list[Part[Any]] = [feedback, intake, tickets, oncall, escalation, reports]
     if alerts is not None:
         parts.append(alerts)
 
@@ -181,6 +199,7 @@ def build_runtime(settings: Settings, program: Program, clock: Clock = utc_now) 
         weekly=reports.service.weekly,
         status=reports.service.status,
         alerts=alerts.service if alerts is not None else None,
+        intake=intake.service,
     )
     secret = settings.slack_signing_secret
     app = build_app(

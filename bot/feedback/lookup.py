@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.domain import SimilarCandidate
 from bot.feedback.program import SimilarProgram
 from bot.feedback.similarity import SimilarMatch, rank, similar_query
 from bot.ports import Clock
@@ -18,10 +21,14 @@ class SimilarReports:
         sessions: sessionmaker[Session],
         program: SimilarProgram,
         clock: Clock,
+        keep: Callable[[Sequence[SimilarCandidate]], Sequence[SimilarCandidate]] | None = None,
     ) -> None:
         self._sessions = sessions
         self._program = program
         self._clock = clock
+        # Which candidates may be shown, and what else they carry (merged items go, known
+        # issues get their workaround): applied before the re-rank so `show` counts only them.
+        self._keep = keep
 
     def find(
         self,
@@ -49,5 +56,9 @@ class SimilarReports:
             severity=severity,
         )
         with self._sessions() as session:
-            candidates = find_similar(session, query, self._program.candidates)
+            candidates: Sequence[SimilarCandidate] = find_similar(
+                session, query, self._program.candidates
+            )
+        if self._keep is not None:
+            candidates = self._keep(candidates)
         return rank(query, candidates, self._program)

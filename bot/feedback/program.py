@@ -107,3 +107,32 @@ class SimilarProgram(_Strict):
     def resolved_window(self) -> dt.timedelta:
         """How long a resolved report still matches."""
         return dt.timedelta(days=self.resolved_within_days)
+
+
+# RICE's impact scale (3 massive, 2 high, 1 medium, 0.5 low, 0.25 minimal), by severity rank:
+# the program's first severity is the most urgent.
+RICE_IMPACT = (3.0, 2.0, 1.0, 0.5, 0.25)
+
+
+class PriorityProgram(_Strict):
+    """The priority score of an open item, RICE-like (README, "Priority score"):
+
+    impact(severity) × (1 + reach × log10(people reached)) × reporters ^ frequency
+    × (1 + age_per_day × days open)
+
+    Reach and frequency raise it, age makes a neglected item climb.
+    """
+
+    # Impact per severity id; a severity left out gets RICE's scale by its rank.
+    severity: dict[str, float] = Field(default_factory=dict)
+    reach: float = Field(default=1.0, ge=0, le=10)
+    frequency: float = Field(default=0.5, ge=0, le=3)
+    age_per_day: float = Field(default=0.1, ge=0, le=10)
+    top: int = Field(default=10, ge=1, le=50)  # items `/hypercare top` shows
+
+    @model_validator(mode="after")
+    def _impacts(self) -> Self:
+        for severity, impact in self.severity.items():
+            if not 0 <= impact <= 100:
+                raise ValueError(f"severity.{severity}: impact must be between 0 and 100")
+        return self

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import requests
 from jira import JIRA, JIRAError
 
-from bot.domain import Ticket, TicketCategory, TicketDraft
+from bot.domain import Ticket, TicketCategory, TicketComment, TicketDraft
 from bot.errors import DeliveryDeferred, DeliveryRefused
 from bot.integrations import jira_markup
 
@@ -32,6 +32,7 @@ READ_TIMEOUT = 20.0
 TICKET_FIELDS = "summary,status,labels,created,updated,resolutiondate"
 PAGE = 100  # issues per search page
 MAX_PAGES = 20  # a reconciliation reads at most this many pages (2,000 issues)
+DUPLICATE = "Duplicate"  # Jira's own link type (inward "is duplicated by", outward "duplicates")
 
 
 class Pacer:
@@ -284,15 +285,7 @@ class JiraTracker:
         keeps one link of a type between two issues, the comment is added only when the issue
         has no comment with the same text, and an issue already done is left as it is.
         """
-        link = {
-            "type": {"name": "Duplicate"},
-            "inwardIssue": {"key": key},  # the REST naming reads backwards: inward "duplicates"
-            "outwardIssue": {"key": original},
-        }
-        self._call(
-            "the duplicate link",
-            lambda c: c._session.post(c._get_url("issueLink"), data=json.dumps(link)),
-        )
+        self.link_duplicate(key, original)
         comments = self._call("the comments", lambda c: c.comments(key))
         if not any(getattr(existing, "body", None) == comment for existing in comments):
             self._call("the comment", lambda c: c.add_comment(key, comment))
@@ -324,6 +317,41 @@ class JiraTracker:
             log.warning("Jira refused to close duplicate %s: %s", key, refused.reason)
             return False
         return True
+
+    def comment(self, key: str, comment: TicketComment) -> None:
+        """Add a comment, unless one carrying its marker is on the issue already."""
+        body = jira_markup.comment(comment)
+        mark = jira_markup.marker(comment.marker)
+
+        def run(client: JIRA) -> None:
+            # Comments have no idempotency key: a comment posted by a try whose answer was
+            # lost is found by its marker, as tickets are found by their label.
+            page = client._get_json(f"issue/{key}/comment", params={"maxResults": 1000})
+            if any(mark in str(c.get("body") or "") for c in page.get("comments") or []):
+                return
+            client.add_comment(key, body)
+
+        self._call("the comment", run)
+
+    def link_duplicate(self, duplicate: str, original: str) -> None:
+        """Link `duplicate` to `original` with Jira's Duplicate type, unless linked so already."""
+
+        def run(client: JIRA) -> None:
+            raw = client.issue(duplicate, fields="issuelinks").raw
+            for link in (raw.get("fields") or {}).get("issuelinks") or []:
+                other = (link.get("outwardIssue") or {}).get("key")
+                if (link.get("type") or {}).get("name") == DUPLICATE and other == original:
+                    return
+            # Jira reads `inwardIssue` with the type's outward words: "duplicate duplicates
+            # original". Posted directly: the library's helper first lists every link type.
+            body = {
+                "type": {"name": DUPLICATE},
+                "inwardIssue": {"key": duplicate},
+                "outwardIssue": {"key": original},
+            }
+            client._session.post(client._get_url("issueLink"), data=json.dumps(body))
+
+        self._call("the issue link", run)
 
     def check(
         self, *, priorities: Sequence[str], components: Sequence[str], custom_fields: Sequence[str]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from bot.domain import TicketDraft
+from bot.domain import TicketComment, TicketDraft
 
 SUMMARY_MAX = 255
 DESCRIPTION_MAX = 32_000  # Jira refuses descriptions over 32,767 characters
@@ -52,3 +52,18 @@ def description(draft: TicketDraft) -> str:
             cut += "\n{noformat}"
         rendered = cut + "\n\n_(shortened: the full report is in Slack)_"
     return rendered
+
+
+def marker(name: str) -> str:
+    """The line that names the event a comment is about (found again before any retry)."""
+    return f"_Hypercare Bot ({inline(name)})._"
+
+
+def comment(draft: TicketComment) -> str:
+    """Render a comment: a heading, facts, each detail as an inert block, then its marker."""
+    lines = [f"*{inline(draft.heading)}*", ""]
+    lines += [f"*{inline(name)}:* {inline(value)}" for name, value in draft.facts]
+    for heading, text in draft.details:
+        lines += ["", f"*{inline(heading)}*", block(text[: DESCRIPTION_MAX // 4])]
+    lines += ["", marker(draft.marker)]
+    return "\n".join(lines)

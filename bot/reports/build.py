@@ -17,6 +17,7 @@ from bot.reports.status import StatusService
 from bot.reports.weekly import WeeklyService
 from storage.digest import DigestQueries
 from storage.jobs import JobRuns
+from storage.known import KnownIssueRepository
 from storage.kpis import Kpis
 from storage.weekly import WeeklyQueries
 
@@ -95,6 +96,7 @@ def build_digests(
         silences=silences,
         short_id=lambda feedback_id: f"{program.id_prefix}-{feedback_id}",
         on_enqueued=on_enqueued,
+        known=KnownIssueRepository(sessions, program.id_prefix).live,
     )
 
 

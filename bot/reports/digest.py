@@ -16,7 +16,8 @@ from dataclasses import replace
 
 from bot.alerts.service import SilenceView
 from bot.config import Program
-from bot.domain import Digest, Effect, ItemLine, Section
+from bot.domain import Digest, Effect, ItemLine, KnownIssue, Section
+from bot.feedback.priority import score_of
 from bot.oncall.rota import OnCallNow
 from bot.ports import Clock, DigestNotifier
 from bot.reports.schedule import due_slot, previous_slot
@@ -71,6 +72,7 @@ class DigestService:
         silences: Callable[[], Sequence[SilenceView]] = lambda: (),
         short_id: Callable[[int], str] = str,
         on_enqueued: Callable[[], None] = lambda: None,
+        known: Callable[[int, dt.datetime], Sequence[KnownIssue]] = lambda limit, since: (),
     ) -> None:
         self._program = program
         self._queries = queries
@@ -81,6 +83,7 @@ class DigestService:
         self._silences = silences
         self._short_id = short_id
         self._on_enqueued = on_enqueued
+        self._known = known  # known issues, most +1s since a time first
 
     def handlers(self) -> dict[str, Callable[[dict[str, object]], Sequence[Effect]]]:
         """Map outbox kinds to the methods that carry them out."""
@@ -145,6 +148,7 @@ class DigestService:
             *self._alerts(since, until, limit),
             self._escalations(since, until),
             self._decisions(backlog, until),
+            self._known_issues(since, top),
         )
         sections = tuple(
             replace(section, lines=section.lines[:top]) if section.title in THREADED else section
@@ -215,12 +219,48 @@ class DigestService:
             return f"{age} · {left} left to resolve", ""
         return age, ""
 
+    def _priority(self, fact: FeedbackFact, now: dt.datetime) -> float:
+        return score_of(
+            self._program,
+            now,
+            severity=fact.severity,
+            reach=fact.reach,
+            reporters=fact.reporters,
+            created_at=fact.created_at,
+        )
+
+    def _known_issues(self, since: dt.datetime, top: int) -> Section:
+        issues = self._known(top, since)
+        lines = tuple(
+            ItemLine(
+                ref=k.feedback.short_id,
+                # User text, both: the renderer escapes the summary.
+                summary=f"{k.feedback.summary} — workaround: {k.feedback.known_workaround}",
+                severity=k.feedback.severity,
+                link=k.feedback.receipt_permalink,
+                ticket_key=k.feedback.ticket_key,
+                ticket_url=k.feedback.ticket_url,
+                detail=f"+{k.new_plus_ones} since the last digest · "
+                f"{k.feedback.reporters} reporters",
+            )
+            for k in issues
+        )
+        return Section("Known issues", lines, len(lines), "", "No known issues.")
+
+    @staticmethod
+    def _with_priority(detail: tuple[str, str], priority: float) -> tuple[str, str]:
+        return f"priority {priority:.1f} · {detail[0]}", detail[1]
+
     def _open(self, backlog: Backlog, now: dt.datetime) -> Section:
         page = backlog.open
+        facts = [f for f in page.facts if isinstance(f, FeedbackFact)]
+        scores = {f.id: self._priority(f, now) for f in facts}
+        # SLA breaches stay on top (someone must act now); then the highest priority score.
+        breached = {f.id for f in facts if self._open_detail(f, now)[1] == "breach"}
+        facts.sort(key=lambda f: (f.id not in breached, -scores[f.id]))
         lines = tuple(
-            self._line(f, *self._open_detail(f, now))
-            for f in page.facts
-            if isinstance(f, FeedbackFact)
+            self._line(f, *self._with_priority(self._open_detail(f, now), scores[f.id]))
+            for f in facts
         )
         summary = _counts(backlog.open_by_severity, self._severities())
         return Section("Open items", lines, page.total, summary, "No open items.")

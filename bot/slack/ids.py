@@ -15,6 +15,9 @@ class Callback(StrEnum):
     FEEDBACK_MODAL = "hypercare-feedback-modal"
     REPORT_MESSAGE = "report_to_hypercare"  # also in slack-manifest.yaml
     SILENCE_MODAL = "hypercare-silence-modal"
+    KNOWN_MODAL = "hypercare-known-modal"  # a lead's workaround; private_metadata: feedback id
+    MERGE_MODAL = "hypercare-merge-modal"  # a lead's merge target; private_metadata: feedback id
+    PLUS_ONE_DONE = "hypercare-plus-one-done"  # what the form becomes after a +1
 
 
 class Action(StrEnum):
@@ -28,6 +31,19 @@ class Action(StrEnum):
     ALERT_TICKET = "alert-ticket"  # the value is the alert id
     ACK_ITEM = "ack-item"  # Acknowledge on a page or receipt; the value is `feedback:12`/`alert:5`
     ACK_GROUP = "ack-group"  # Acknowledge all on a grouped page DM; the value is the group's id
+    PLUS_ONE = "plus-one"  # "Same problem: +1" on a suggestion in the form; the value: feedback id
+    MARK_KNOWN = "mark-known"  # "Mark as known issue" on a receipt; the value is the feedback id
+    MERGE_INTO = "merge-into"  # "Merge into…" on a receipt; the value is the feedback id
+
+
+# Blocks the form's suggestions add after the summary; every one's id starts with this, so a
+# newer lookup's blocks replace an older one's.
+SUGGESTION_BLOCK = "similar"
+# The optional "It is one of these" choice among the suggestions (an input block: submitted
+# with the form). Its id ends with the ids offered, so a new list is a new, unset choice.
+SAME_AS_BLOCK = "similar-same-as"
+WORKAROUND_BLOCK = "workaround"  # the known-issue modal's input
+MERGE_TARGET_BLOCK = "merge-target"  # the merge modal's input
 
 
 def block_id(field: Field) -> str:

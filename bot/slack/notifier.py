@@ -14,11 +14,20 @@ from slack_sdk.web import SlackResponse
 
 from bot.alerts.engine.alerting import SourceEvent
 from bot.config import Program
-from bot.domain import Alert, AlertNote, Feedback, ThreadNote
+from bot.domain import (
+    Alert,
+    AlertNote,
+    Feedback,
+    PlusOne,
+    PlusOneOutcome,
+    PlusOneResult,
+    ThreadNote,
+)
 from bot.errors import DeliveryDeferred, DeliveryRefused
 from bot.ports import PostedMessage
 from bot.slack.blocks import alerts as alert_blocks
 from bot.slack.blocks import feedback as blocks
+from bot.slack.blocks import intake as intake_blocks
 from bot.slack.blocks import oncall as oncall_blocks
 from bot.slack.blocks import tickets as ticket_blocks
 
@@ -139,24 +148,53 @@ class SlackNotifier:
             ),
         )
 
+    def _in_thread(self, feedback: Feedback, text: str) -> None:
+        if feedback.receipt_ts is None:
+            raise DeliveryDeferred("the receipt is not posted yet", 1.0, waiting=True)
+        ts = feedback.receipt_ts
+        slack_call(
+            "chat.postMessage",
+            lambda: self._client.chat_postMessage(
+                channel=feedback.channel_id, thread_ts=ts, text=text, unfurl_links=False
+            ),
+        )
+
+    def plus_one_in_thread(self, feedback: Feedback, entry: PlusOne) -> None:
+        """Say in the item's thread who else reported it, with their details."""
+        self._in_thread(feedback, intake_blocks.plus_one_in_thread(feedback, entry, self._program))
+
+    def confirm_plus_one(self, feedback: Feedback, entry: PlusOne) -> None:
+        """Tell the +1's reporter privately (in the item's channel, else by DM)."""
+        text = intake_blocks.plus_one_answer(PlusOneResult(PlusOneOutcome.ADDED, feedback))
+        self._tell(feedback.channel_id, entry.reporter_id, text)
+
+    def merge_in_thread(self, feedback: Feedback, other: Feedback, actor: str) -> None:
+        """Say in an item's thread that it was merged into `other`, or `other` into it."""
+        self._in_thread(feedback, intake_blocks.merge_in_thread(feedback, other, actor))
+
+    def known_in_thread(self, feedback: Feedback, workaround: str | None, actor: str) -> None:
+        """Say in the item's thread that it is a known issue now, or no longer."""
+        self._in_thread(feedback, intake_blocks.known_in_thread(feedback, workaround, actor))
+
     def tell_reporter_of_ticket(self, feedback: Feedback) -> None:
         """Tell the reporter about the ticket, privately."""
         self._tell_reporter(feedback, ticket_blocks.reporter_ticket_text(feedback))
 
     def _tell_reporter(self, feedback: Feedback, text: str) -> None:
+        self._tell(feedback.channel_id, feedback.reporter_id, text)
+
+    def _tell(self, channel: str, user: str, text: str) -> None:
         try:
             slack_call(
                 "chat.postEphemeral",
-                lambda: self._client.chat_postEphemeral(
-                    channel=feedback.channel_id, user=feedback.reporter_id, text=text
-                ),
+                lambda: self._client.chat_postEphemeral(channel=channel, user=user, text=text),
             )
         except DeliveryRefused as refused:
             if refused.reason.split(": ", 1)[-1] not in _EPHEMERAL_UNREACHABLE:
                 raise
             slack_call(
                 "chat.postMessage",
-                lambda: self._client.chat_postMessage(channel=feedback.reporter_id, text=text),
+                lambda: self._client.chat_postMessage(channel=user, text=text),
             )
 
     def post_alert(self, alert: Alert) -> PostedMessage:

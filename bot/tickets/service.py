@@ -18,6 +18,7 @@ from bot.domain import (
     ThreadNote,
     Ticket,
     TicketCategory,
+    TicketComment,
 )
 from bot.errors import DeliveryDeferred, DeliveryRefused
 from bot.feedback.service import feedback_of
@@ -41,6 +42,21 @@ from storage.tickets import TicketRepository
 log = logging.getLogger(__name__)
 
 _SHORT_ID = re.compile(r"^([A-Z]{1,8})-(\d{1,9})$")
+
+COMMENT = "ticket.comment"
+LINK_DUPLICATE = "ticket.link_duplicate"
+
+
+def comment_effect(feedback_id: int, comment: TicketComment) -> Effect:
+    """Queue a comment on an item's ticket (once: its marker is its key)."""
+    payload = {"feedback_id": feedback_id, "comment": comment.payload()}
+    return Effect(COMMENT, payload, f"{COMMENT}:{feedback_id}:{comment.marker}")
+
+
+def link_effect(duplicate_id: int, original_id: int) -> Effect:
+    """Queue the Duplicate link from one item's ticket to another's."""
+    payload = {"feedback_id": duplicate_id, "original_id": original_id}
+    return Effect(LINK_DUPLICATE, payload, f"{LINK_DUPLICATE}:{duplicate_id}:{original_id}")
 
 
 class RequestOutcome(StrEnum):
@@ -122,7 +138,8 @@ class TicketService:
     @property
     def jira_kinds(self) -> frozenset[str]:
         """The outbox kinds that call Jira (the worker runs them beside the quick ones)."""
-        return frozenset({CLOSE_DUPLICATE, *(s.create_kind for s in self._subjects.values())})
+        creates = {s.create_kind for s in self._subjects.values()}
+        return frozenset({CLOSE_DUPLICATE, COMMENT, LINK_DUPLICATE, *creates})
 
     def handlers(self) -> dict[str, Callable[[dict[str, object]], Sequence[Effect]]]:
         """Map outbox kinds to the methods that carry them out."""
@@ -134,6 +151,8 @@ class TicketService:
             **creates,
             NOTE: self.post_note,
             CLOSE_DUPLICATE: self.close_duplicate,
+            COMMENT: self.post_comment,
+            LINK_DUPLICATE: self.link_duplicate,
             REFRESH_RECEIPT: self.refresh_receipt,
             TELL_REPORTER: self.tell_reporter,
         }
@@ -188,6 +207,29 @@ class TicketService:
             dt.datetime.fromisoformat(at) if isinstance(at, str) else None,
         )
         self._notifier.note_in_thread(feedback, note)
+        return []
+
+    def _ticket_key(self, feedback: Feedback) -> str | None:
+        """The item's ticket; waits while one is on its way, None when none will come."""
+        if feedback.ticket_key is not None or self._tracker is None:
+            return feedback.ticket_key
+        if feedback.ticket_error is None and self._program.severity(feedback.severity).auto_ticket:
+            raise DeliveryDeferred("the ticket is not open yet", 2.0, waiting=True)
+        return None  # no ticket: the Slack thread holds everything
+
+    def post_comment(self, payload: dict[str, object]) -> Sequence[Effect]:
+        """Add a comment to the item's ticket, once, if it has one."""
+        key = self._ticket_key(self._load(payload))
+        if key is not None and self._tracker is not None:
+            self._tracker.comment(key, TicketComment.from_payload(payload["comment"]))
+        return []
+
+    def link_duplicate(self, payload: dict[str, object]) -> Sequence[Effect]:
+        """Link a merged item's ticket to its target's as a duplicate, when both have one."""
+        duplicate = self._ticket_key(self._load(payload))
+        original = self._ticket_key(self._load({"feedback_id": payload["original_id"]}))
+        if duplicate and original and self._tracker is not None:
+            self._tracker.link_duplicate(duplicate, original)
         return []
 
     def refresh_receipt(self, payload: dict[str, object]) -> Sequence[Effect]:

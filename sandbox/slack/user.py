@@ -213,6 +213,89 @@ class SlackUserSimulator:
         }
         return self._send_payload(payload)
 
+    def type_in_view(
+        self,
+        view: JsonDict,
+        block_id: str,
+        text: str,
+        values: dict[str, Any] | None = None,
+        *,
+        user_id: str = "U0ALICE",
+    ) -> httpx.Response:
+        """Type into an input whose block has `dispatch_action` (and press Enter): Slack sends
+        a block_actions payload with the view as it stands, its hash and typed values."""
+        block = next((b for b in view.get("blocks", []) if b.get("block_id") == block_id), None)
+        if block is None or block.get("type") != "input":
+            raise ValueError(f"no input block {block_id!r} in the view")
+        if not block.get("dispatch_action"):
+            raise ValueError(f"input {block_id!r} has no dispatch_action: Slack sends nothing")
+        element = block.get("element") or {}
+        typed = {**(values or {}), block_id: text}
+        action = {
+            "type": element.get("type", "plain_text_input"),
+            "block_id": block_id,
+            "action_id": element.get("action_id"),
+            "value": text,
+            "action_ts": f"{time.time():.6f}",
+        }
+        return self._send_payload(self._view_action(view, typed, action, user_id))
+
+    def click_in_view(
+        self,
+        view: JsonDict,
+        *,
+        action_id: str,
+        value: str,
+        values: dict[str, Any] | None = None,
+        user_id: str = "U0ALICE",
+    ) -> httpx.Response:
+        """Click a button inside a modal, with what the user typed in the form so far."""
+        button = _find_button(view, action_id)
+        if button is None:
+            raise ValueError(f"no button {action_id!r} in the view")
+        found = [
+            e
+            for b in view.get("blocks", [])
+            for e in [*b.get("elements", []), b.get("accessory")]
+            if isinstance(e, dict) and e.get("action_id") == action_id and e.get("value") == value
+        ]
+        if not found:
+            raise ValueError(f"no button {action_id!r} with value {value!r} in the view")
+        block = next(
+            b["block_id"]
+            for b in view.get("blocks", [])
+            if found[0] in [*b.get("elements", []), b.get("accessory")]
+        )
+        action = {
+            "type": "button",
+            "block_id": block,
+            "action_id": action_id,
+            "text": copy.deepcopy(found[0].get("text")),
+            "value": value,
+            "action_ts": f"{time.time():.6f}",
+        }
+        return self._send_payload(self._view_action(view, values or {}, action, user_id))
+
+    def _view_action(
+        self, view: JsonDict, values: dict[str, Any], action: JsonDict, user_id: str
+    ) -> JsonDict:
+        """A block_actions payload from a modal: the view with its state, hash and the action."""
+        current = copy.deepcopy(view)
+        current["state"] = {"values": build_state_values(view, values)}
+        return {
+            "type": "block_actions",
+            "user": self._user(user_id),
+            "api_app_id": APP_ID,
+            "token": VERIFICATION_TOKEN,
+            "container": {"type": "view", "view_id": view.get("id")},
+            "trigger_id": self._trigger(None),
+            "team": {"id": self.team_id, "domain": TEAM_DOMAIN},
+            "enterprise": None,
+            "is_enterprise_install": False,
+            "view": current,
+            "actions": [action],
+        }
+
     def send_raw(
         self,
         body: bytes | str,

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
+from bot.domain import SimilarQuery, UsersAffected
+from sandbox.demo.samples import feedback_draft
 from storage import db
 from storage.models import Base, modelled
+from storage.repositories import FeedbackRepository
+from storage.similar import find_similar
 
 
 def test_migrations_match_the_models(database_url: str) -> None:
@@ -53,3 +59,42 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: object) -> None:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 10000
+
+
+def test_reports_stored_after_the_intake_migration_are_still_searched(
+    database_url: str,
+) -> None:
+    """Migration 0013 adds columns to the feedback table; the text search keeps indexing new
+    reports (on SQLite its FTS5 triggers survive or are made again), and old reports get
+    their reach."""
+    engine = db.make_engine(database_url)
+    now = dt.datetime(2026, 12, 1, 9, tzinfo=dt.UTC)
+    sessions = db.make_sessions(engine)
+    config = db._alembic_config()
+    with engine.connect() as conn:  # the schema as it was before migration 0013
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0012")
+        conn.commit()
+    with engine.begin() as conn:  # a report from before the migration: the old columns only
+        conn.execute(
+            text(
+                "INSERT INTO feedback (submission_key, summary, category, severity, component,"
+                " environment, trying, expected, actual, users_affected, channel_id,"
+                " reporter_id, state, created_at, updated_at) VALUES ('old', 'Old report',"
+                " 'bug', 'sev1', 'payments-api', 'production', '', '', 'x', 'department',"
+                " 'C1', 'U1', 'new', :now, :now)"
+            ),
+            {"now": now},
+        )
+    db.migrate(engine)
+    repo = FeedbackRepository(sessions, "HC")
+    draft = feedback_draft(summary="Refund export truncates currency column")
+    stored = repo.add(draft, now).feedback
+    assert (stored.reporters, stored.reach) == (1, 1000)
+    assert stored.users_affected is UsersAffected.MANY
+    with sessions() as session:
+        found = find_similar(session, SimilarQuery(summary="refund export currency"), 5)
+    assert [c.feedback_id for c in found] == [stored.id]
+    with engine.connect() as conn:
+        reach = conn.execute(text("SELECT reach FROM feedback WHERE summary = 'Old report'"))
+        assert reach.scalar() == 100

@@ -346,3 +346,90 @@ def test_the_worker_lets_slack_requests_in_flight_go_first() -> None:
     answering.join(10)
     waiting.join(10)
     assert order == ["acked", "worker"]
+
+
+def test_a_batch_kind_gets_every_claimed_row_in_one_call_with_an_outcome_each(
+    database_url: str,
+) -> None:
+    """A batch handler sees all of its kind's due rows at once; each row ends as its own
+    outcome says: done with its follow-ups, retried, or failed for good."""
+    repo = setup(database_url)
+    enqueue(repo, "ok", "later", "refused", "crashed", kind="test.batch")
+    enqueue(repo, "single")
+    calls: list[list[object]] = []
+
+    def batch(payloads: Sequence[dict[str, object]]) -> list[Sequence[Effect] | Exception]:
+        calls.append([p["key"] for p in payloads])
+        outcomes: dict[object, Sequence[Effect] | Exception] = {
+            "ok": [Effect("test.next", {}, "next:ok", ahead=False)],
+            "later": DeliveryDeferred("busy", retry_after=60),
+            "refused": DeliveryRefused("channel_not_found"),
+            "crashed": RuntimeError("bug"),
+        }
+        return [outcomes[p["key"]] for p in payloads]
+
+    worker = OutboxWorker(
+        repo=repo,
+        handlers={"test.effect": lambda payload: [], "test.next": lambda payload: []},
+        batch_handlers={"test.batch": batch},
+        clock=Clock(),
+    )
+    assert worker.run_once() == 5
+    assert calls == [["ok", "later", "refused", "crashed"]]
+    states = {(kind, status) for kind, status, *_ in repo.rows()}
+    assert ("test.batch", "done") in states and ("test.batch", "failed") in states
+    assert ("test.next", "pending") in states and ("test.effect", "done") in states
+    pending = [row for row in repo.rows() if row[0] == "test.batch" and row[1] == "pending"]
+    assert sorted(str(row[3]) for row in pending) == ["RuntimeError", "busy"]
+
+
+def test_a_failing_batch_puts_every_row_back_for_another_try(database_url: str) -> None:
+    """When the batch handler itself fails (the database went away), no row is lost or done."""
+    repo = setup(database_url)
+    enqueue(repo, "a", "b", kind="test.batch")
+
+    def broken(payloads: Sequence[dict[str, object]]) -> list[Sequence[Effect] | Exception]:
+        raise ConnectionError("database gone")
+
+    clock = Clock()
+    worker = OutboxWorker(
+        repo=repo, handlers={}, batch_handlers={"test.batch": broken}, clock=clock
+    )
+    assert worker.run_once() == 2
+    assert [(kind, status, error) for kind, status, _, error in repo.rows()] == [
+        ("test.batch", "pending", "ConnectionError")
+    ] * 2
+    seen: list[object] = []
+    worker = OutboxWorker(
+        repo=repo,
+        handlers={},
+        batch_handlers={"test.batch": lambda ps: [seen.append(p["key"]) or [] for p in ps]},
+        clock=clock,
+    )
+    clock.now = T0 + dt.timedelta(minutes=15)
+    assert worker.run_once() == 2
+    assert sorted(map(str, seen)) == ["a", "b"]
+    assert {status for _, status, *_ in repo.rows()} == {"done"}
+
+
+def test_a_follow_up_that_can_wait_joins_the_back_of_the_queue(database_url: str) -> None:
+    """Follow-ups go ahead of their parent's place, unless marked to wait behind the rest."""
+    repo = setup(database_url)
+    enqueue(repo, "first", "second")
+    order: list[object] = []
+    clock = Clock()
+    clock.now = T0 + dt.timedelta(seconds=5)
+
+    def handler(payload: dict[str, object]) -> Sequence[Effect]:
+        order.append(payload["key"])
+        if payload["key"] == "first":
+            return [
+                Effect("test.effect", {"key": "urgent"}, "urgent"),
+                Effect("test.effect", {"key": "can wait"}, "can wait", ahead=False),
+            ]
+        return []
+
+    worker = OutboxWorker(repo=repo, handlers={"test.effect": handler}, clock=clock, batch=1)
+    while worker.run_once():
+        pass
+    assert order == ["first", "urgent", "second", "can wait"]

@@ -21,12 +21,16 @@ from slack_sdk.models.blocks import (
     SectionBlock,
     StaticSelectElement,
 )
+from slack_sdk.models.blocks.basic_components import DispatchActionConfig
 from slack_sdk.models.views import View
 
 from bot.config import Choice, Program
-from bot.domain import Feedback, Field, SourceMessage, UsersAffected
+from bot.domain import Feedback, FeedbackState, Field, SourceMessage, UsersAffected
+from bot.feedback.priority import score
 from bot.feedback.service import CORRELATION_MAX, ENDPOINT_MAX, SUMMARY_MAX, TEXT_MAX
+from bot.ports import utc_now
 from bot.slack.blocks.escalation import receipt_ack_part
+from bot.slack.blocks.intake import receipt_intake_part
 from bot.slack.blocks.tickets import receipt_ticket_part, when
 from bot.slack.ids import COMMAND, Action, Callback, block_id
 from bot.slack.text import escape, safe, shorten
@@ -119,13 +123,21 @@ def source_from_metadata(metadata: str) -> SourceMessage | None:
 
 
 def _summary_block(prefill: ModalPrefill) -> InputBlock:
-    return _text_input(
+    block = _text_input(
         Field.SUMMARY,
         "Summary",
         max_length=SUMMARY_MAX,
         initial=prefill.summary,
         placeholder="One line: what is wrong?",
     )
+    # Typing (and Enter) sends the summary to the bot, which shows similar reports in the form.
+    block.dispatch_action = True
+    element = block.element
+    assert isinstance(element, PlainTextInputElement)
+    element.dispatch_action_config = DispatchActionConfig(
+        trigger_actions_on=["on_enter_pressed", "on_character_entered"]
+    )
+    return block
 
 
 def _choices_blocks(program: Program) -> list[Block]:
@@ -317,6 +329,10 @@ def receipt(feedback: Feedback, program: Program) -> tuple[str, list[Block]]:
         if text.strip():
             body = safe(text, SECTION_MAX - len(label) - 4)
             blocks.append(SectionBlock(text=MarkdownTextObject(text=f"*{label}*\n{body}")))
+    # The score as of this rendering: the receipt is re-rendered as reporters join.
+    open_now = feedback.state is not FeedbackState.RESOLVED
+    priority = score(feedback, program, utc_now()) if open_now else None
+    blocks += receipt_intake_part(feedback, buttons=True, priority=priority)
     blocks += receipt_ticket_part(feedback, jira_enabled=program.jira is not None)
     escalates = program.escalation is not None and bool(
         program.escalation.policy_for(feedback.severity)
@@ -379,6 +395,13 @@ def help_message(program: Program) -> tuple[str, list[Block]]:
         f"• Urgent items page the on-call until someone presses *Acknowledge*. Leads: "
         f"`{COMMAND} escalate {program.id_prefix}-42` restarts an item's escalation. Admins: "
         f"`{COMMAND} override @someone until 18:00` puts someone on call.\n"
+        "• While you type a summary the form shows similar open reports and known issues; "
+        "*Same problem: +1* adds you to one instead of filing a duplicate.\n"
+        f"• `{COMMAND} known` lists known issues and their workarounds; `{COMMAND} top` the "
+        f"open items with the highest priority. Leads: `{COMMAND} known "
+        f"{program.id_prefix}-42 {escape('<workaround>')}`, `{COMMAND} known done "
+        f"{program.id_prefix}-42`, `{COMMAND} merge {program.id_prefix}-12 into "
+        f"{program.id_prefix}-9`.\n"
         f"• `{COMMAND} help` shows this message.\n\n"
         f"Feedback is posted in <#{program.channels.feedback}> by default; each report gets an id "
         f"like `{program.id_prefix}-42` and its own thread for updates."

@@ -361,7 +361,7 @@ class FailingLookup:
     def __init__(self) -> None:
         self.asked = threading.Event()
 
-    def find(self, *args: object) -> list[object]:
+    def find(self, *args: object, **kwargs: object) -> list[object]:
         """Fail as a broken database would."""
         self.asked.set()
         raise RuntimeError("database gone")

@@ -511,16 +511,16 @@ def run_cell(options: Options, database_url: str, count: int) -> Cell:
                 )
         calls = slack.calls
     engine.dispose()
-    collect(cell, options, [alone, *sent], calls, stored, slack_digests(calls))
+    collect(cell, options, [alone, *sent], calls, stored, digests_posted(calls))
     return cell
 
 
 def top_level(slack: SlackEmulator, channel: str) -> list[RecordedCall]:
     """Messages posted to a channel, not in a thread."""
-    return [c for c in slack.calls_to("chat.postMessage") if slack_digest(c, channel)]
+    return [c for c in slack.calls_to("chat.postMessage") if posted_to(c, channel)]
 
 
-def slack_digest(call: RecordedCall, channel: str = DIGEST) -> bool:
+def posted_to(call: RecordedCall, channel: str = DIGEST) -> bool:
     """Whether the call posted a message to `channel`, not in a thread."""
     return (
         call.method == "chat.postMessage"
@@ -530,9 +530,9 @@ def slack_digest(call: RecordedCall, channel: str = DIGEST) -> bool:
     )
 
 
-def slack_digests(calls: Sequence[RecordedCall]) -> int:
+def digests_posted(calls: Sequence[RecordedCall]) -> int:
     """How many digests were posted."""
-    return sum(slack_digest(c) for c in calls)
+    return sum(posted_to(c) for c in calls)
 
 
 def collect(

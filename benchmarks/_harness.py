@@ -18,17 +18,25 @@ import logging
 import math
 import os
 import platform
+import socket
+import subprocess
+import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
+import yaml
 from pydantic import SecretStr
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 from bot.config import Settings
 from sandbox.slack import SlackEmulator
+from storage import db
 
 T = TypeVar("T")
 
@@ -241,6 +249,52 @@ def throwaway_postgres() -> Iterator[str]:
             yield f"postgresql+psycopg://{server.user}@{server.host}:{server.port}/bench"
 
 
+class CellDatabases:
+    """A fresh database per cell: a temporary SQLite file, or a PostgreSQL schema.
+
+    On a given PostgreSQL database every cell gets its own schema (through `search_path`),
+    dropped at the end, so runs never see each other's escalations or outbox rows and the
+    database is left as it was found.
+    """
+
+    def __init__(self, url: str | None, stack: contextlib.ExitStack) -> None:
+        self._url = url
+        self._stack = stack
+        self._count = 0
+        self._sqlite: Callable[[str], str] | None = None
+        self._admin: Engine | None = None
+        if url is None:
+            self._sqlite = stack.enter_context(sqlite_files())
+        else:
+            self._admin = db.make_engine(url)
+            stack.callback(self._admin.dispose)  # after the schemas are dropped (LIFO)
+
+    @property
+    def kind(self) -> str:
+        """The backend, for the report."""
+        if self._url is None:
+            return f"sqlite{TEMPORARY}"
+        return make_url(self._url).drivername
+
+    def fresh(self) -> str:
+        """A URL to an empty database, removed when the run ends."""
+        self._count += 1
+        if self._sqlite is not None:
+            return self._sqlite(f"cell{self._count}")
+        assert self._url is not None and self._admin is not None
+        schema = f"hcbench_{uuid.uuid4().hex[:10]}"
+        with self._admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        self._stack.callback(_drop_schema, self._admin, schema)
+        url = make_url(self._url).update_query_dict({"options": f"-csearch_path={schema}"})
+        return url.render_as_string(hide_password=False)
+
+
+def _drop_schema(admin: Engine, schema: str) -> None:
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+
+
 def _ids(user: str) -> tuple[int, int]:
     import pwd
 
@@ -286,3 +340,81 @@ def slack_emulator(
         for user, name in ({REPORTER: "alice"} if users is None else users).items():
             slack.add_user(user, name)
         yield slack
+
+
+# -- the bot as its own process ----------------------------------------------------------------
+
+SERVE_START_TIMEOUT = 60.0
+
+
+def served_program() -> dict[str, Any]:
+    """The example program as YAML loads it, without Jira (serve would want its credentials),
+    automatic tickets or digests; a script changes it further and writes it with yaml."""
+    raw: dict[str, Any] = yaml.safe_load(EXAMPLE_PROGRAM.read_text(encoding="utf-8"))
+    raw.pop("jira", None)
+    raw["channels"].pop("digest", None)
+    for severity in raw["severities"]:
+        severity.pop("auto_ticket", None)
+    return raw
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return int(probe.getsockname()[1])
+
+
+def serve(
+    slack: SlackEmulator,
+    database_url: str,
+    program: Path,
+    port: int,
+    *,
+    log: Path | None = None,
+    **extra: str,
+) -> subprocess.Popen[str]:
+    """`python -m bot serve` (HTTP mode) against the emulator, on 127.0.0.1:`port`.
+
+    Its output goes to `log` when given (else nowhere); `extra` adds environment variables.
+    """
+    env = {
+        **os.environ,
+        "SLACK_BOT_TOKEN": SLACK_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": slack.base_url,
+        "DATABASE_URL": database_url,
+        "HYPERCARE_CONFIG": str(program),
+        "HOST": HOST,
+        "PORT": str(port),
+        "LOG_LEVEL": "WARNING",
+        **extra,
+    }
+    env.pop("SLACK_APP_TOKEN", None)
+    output = subprocess.DEVNULL if log is None else log.open("w", encoding="utf-8")
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "bot", "serve"],
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    finally:
+        if log is not None:
+            output.close()  # type: ignore[union-attr]  # the child holds its own copy
+
+
+def wait_healthy(port: int, process: subprocess.Popen[str]) -> None:
+    """Wait for /healthz, failing if the process exits first."""
+    deadline = time.monotonic() + SERVE_START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the bot exited with {process.returncode}")
+        try:
+            if httpx.get(f"http://{HOST}:{port}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("the bot did not become healthy")

@@ -63,7 +63,7 @@ from _harness import (
     RECEIPT_TS_BASE,
     REPORTER,
     SLACK_TOKEN,
-    TEMPORARY,
+    CellDatabases,
     add_output_options,
     bot_settings,
     finite,
@@ -76,7 +76,6 @@ from _harness import (
     quiet_logging,
     repeat_ms,
     slack_emulator,
-    sqlite_files,
     time_ms,
     write_json,
 )
@@ -155,52 +154,6 @@ def escalation_service(runtime: Runtime) -> EscalationService:
     service = runtime.services.escalation
     assert service is not None and service.enabled
     return service
-
-
-class Databases:
-    """A fresh database per cell: a temporary SQLite file, or a PostgreSQL schema.
-
-    On a given PostgreSQL database every cell gets its own schema (through `search_path`),
-    dropped at the end, so runs never see each other's escalations or outbox rows and the
-    database is left as it was found.
-    """
-
-    def __init__(self, url: str | None, stack: contextlib.ExitStack) -> None:
-        self._url = url
-        self._stack = stack
-        self._count = 0
-        self._sqlite: Callable[[str], str] | None = None
-        self._admin: Engine | None = None
-        if url is None:
-            self._sqlite = stack.enter_context(sqlite_files())
-        else:
-            self._admin = db.make_engine(url)
-            stack.callback(self._admin.dispose)  # after the schemas are dropped (LIFO)
-
-    @property
-    def kind(self) -> str:
-        """The backend, for the report."""
-        if self._url is None:
-            return f"sqlite{TEMPORARY}"
-        return make_url(self._url).drivername
-
-    def fresh(self) -> str:
-        """A URL to an empty database, removed when the run ends."""
-        self._count += 1
-        if self._sqlite is not None:
-            return self._sqlite(f"cell{self._count}")
-        assert self._url is not None and self._admin is not None
-        schema = f"hcbench_{uuid.uuid4().hex[:10]}"
-        with self._admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        self._stack.callback(_drop_schema, self._admin, schema)
-        url = make_url(self._url).update_query_dict({"options": f"-csearch_path={schema}"})
-        return url.render_as_string(hide_password=False)
-
-
-def _drop_schema(admin: Engine, schema: str) -> None:
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
 
 
 # -- the items ---------------------------------------------------------------------------------
@@ -657,7 +610,7 @@ class TickCost:
         }
 
 
-def tick_cost(options: Options, urls: Databases, rounds: int) -> TickCost:
+def tick_cost(options: Options, urls: CellDatabases, rounds: int) -> TickCost:
     """Time tick() with nothing due and with every item due, on a clock the script sets.
 
     An all-due tick changes what it measures (the items move on), so each of the `rounds`
@@ -873,7 +826,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     options = parse_options(argv)
     quiet_logging()  # warnings only: the page sender logs every step it drops or skips
     with contextlib.ExitStack() as stack:
-        urls = Databases(options.database_url, stack)
+        urls = CellDatabases(options.database_url, stack)
         with emulator() as slack:
             bare = bare_posts(slack, BASELINE_POSTS)
         plan = [(tick_s, 0.0) for tick_s in options.ticks]

@@ -13,7 +13,6 @@ baseline, measured in the same run, is a bare Python process that imports the sa
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import tempfile
@@ -23,32 +22,32 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import httpx
 import yaml
 
 from sandbox.demo.samples import feedback_form
 from sandbox.slack import SlackEmulator, SlackUserSimulator
 
 from _harness import (
-    EXAMPLE_PROGRAM,
     FEEDBACK,
     HOST,
     REPORTER,
     SIGNING_SECRET,
-    SLACK_TOKEN,
     add_output_options,
     database,
     database_kind,
+    free_port,
     machine,
     machine_line,
     parser,
     positive_int,
+    serve,
+    served_program,
     slack_emulator,
+    wait_healthy,
     write_json,
 )
 
 LIBRARIES = "import slack_bolt, slack_sdk, sqlalchemy, apscheduler, httpx, pydantic, waitress"
-START_TIMEOUT = 60.0
 SETTLE_TIMEOUT = 600.0
 
 
@@ -64,63 +63,9 @@ def rss_mib(pid: int) -> tuple[float, float]:
 
 def quiet_program(folder: Path) -> Path:
     """The example program without Jira (serve would want its credentials) or digests."""
-    raw: dict[str, Any] = yaml.safe_load(EXAMPLE_PROGRAM.read_text(encoding="utf-8"))
-    raw.pop("jira", None)
-    raw["channels"].pop("digest", None)
-    for severity in raw["severities"]:
-        severity.pop("auto_ticket", None)
     path = folder / "hypercare.yaml"
-    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    path.write_text(yaml.safe_dump(served_program()), encoding="utf-8")
     return path
-
-
-def start_bot(
-    slack: SlackEmulator, database_url: str, program: Path, port: int
-) -> subprocess.Popen[str]:
-    """`python -m bot serve` against the emulator, on 127.0.0.1:`port`."""
-    env = {
-        **os.environ,
-        "SLACK_BOT_TOKEN": SLACK_TOKEN,
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_API_URL": slack.base_url,
-        "DATABASE_URL": database_url,
-        "HYPERCARE_CONFIG": str(program),
-        "HOST": HOST,
-        "PORT": str(port),
-        "LOG_LEVEL": "WARNING",
-    }
-    env.pop("SLACK_APP_TOKEN", None)
-    return subprocess.Popen(
-        [sys.executable, "-m", "bot", "serve"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-
-
-def wait_healthy(port: int, process: subprocess.Popen[str]) -> None:
-    """Wait for /healthz, failing if the process exits first."""
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the bot exited with {process.returncode}")
-        try:
-            if httpx.get(f"http://{HOST}:{port}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("the bot did not become healthy")
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return int(probe.getsockname()[1])
 
 
 def burst(url: str, slack: SlackEmulator, submissions: int, concurrency: int) -> float:
@@ -179,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         tempfile.TemporaryDirectory() as folder,
     ):
         port = free_port()
-        process = start_bot(slack, database_url, quiet_program(Path(folder)), port)
+        process = serve(slack, database_url, quiet_program(Path(folder)), port)
         try:
             wait_healthy(port, process)
             time.sleep(5)  # idle: the first scheduler runs are over

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,7 @@ from sqlalchemy import text
 from bot.app.build import Runtime, build_runtime
 from bot.config import Program
 from bot.domain import ItemKind, ItemRef
-from bot.escalation.paging import deliver_effect
+from bot.escalation.paging import GROUP_CAPACITY, deliver_effect
 from sandbox.demo.programs import two_tier_escalation
 from sandbox.slack import SlackEmulator, SlackUserSimulator
 from sandbox.slack.api import RecordedCall
@@ -220,6 +222,52 @@ def test_a_burst_of_sev1s_pages_the_primary_in_one_dm_updated_in_place(
     ticks.wait_for_run_after(record.state.started_at + dt.timedelta(seconds=WAIT))
     wait_outbox_drained(bot.engine)
     assert len(pages_to(slack, PRIMARY)) == 1 and pages_to(slack, SECONDARY) == []
+
+
+def listed_items(slack: SlackEmulator, person: str) -> list[set[str]]:
+    """The items (`feedback:N`) each page DM in the person's DM channel lists, as it stands."""
+    return [
+        set(re.findall(r'"value": "(feedback:\d+)"', json.dumps(m.get("blocks"))))
+        for m in slack.messages(slack.dm_channel(person))
+    ]
+
+
+def test_a_burst_longer_than_a_dm_holds_pages_each_report_once_per_step(
+    start_bot: Start, slack: SlackEmulator
+) -> None:
+    """More sev1s than one grouped DM holds, filed at once by concurrent clients, nobody
+    acknowledging: at every tier each report is listed on exactly one of the person's page DMs
+    (the primary's spill into a second DM) and gets one thread mention; every step is claimed
+    once."""
+    bot, user = start_bot(escalating_program())
+    view = open_modal(user, slack)
+    burst = GROUP_CAPACITY + 5
+
+    def file(index: int) -> int:
+        with SlackUserSimulator(user.bot_url, SIGNING_SECRET) as client:
+            values = good_values(severity="sev1", summary=f"Checkout down, report {index}")
+            return client.submit_view({**view, "id": f"VBURST{index}"}, values).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert set(pool.map(file, range(burst))) == {200}
+    # Three tiers claimed for every report, then the outbox drained: every page has gone out.
+    wait_until(lambda: len(claims(bot.engine, "escalation:")) == 3 * burst, timeout=60)
+    wait_outbox_drained(bot.engine, timeout=60)
+    items = {f"feedback:{n}" for n in range(1, burst + 1)}
+    for person in (PRIMARY, SECONDARY, LEAD):
+        dms = listed_items(slack, person)
+        assert sum(len(listed) for listed in dms) == burst, person  # nobody listed twice
+        assert set().union(*dms) == items, person
+    assert len(listed_items(slack, PRIMARY)) >= 2  # a DM holds GROUP_CAPACITY pages at most
+    for receipt in receipts(slack):
+        texts = thread_texts(slack, receipt)
+        for mention in (
+            f"Paging <@{PRIMARY}> (primary on-call)",
+            f"Paging <@{SECONDARY}> (secondary on-call)",
+            f"Paging <@{LEAD}> (lead)",
+        ):
+            assert sum(mention in t for t in texts) == 1, (receipt["ts"], mention)
+    assert len(receipts(slack)) == burst
 
 
 def test_a_page_dm_posted_by_a_try_that_died_unrecorded_is_adopted_not_sent_again(

@@ -23,6 +23,8 @@ from bot.parts import Job
 log = logging.getLogger(__name__)
 
 LOOK_EVERY_S = 1.0  # how often the leader looks for due times stored since the last run
+OVERDUE_AGAIN_S = 0.1  # how soon a job runs again for work that fell due while it ran
+SAME_DUE_S = 0.05  # two overdue readings this close name the same due time
 
 
 class JobWaker:
@@ -43,6 +45,7 @@ class JobWaker:
         self._look_every = look_every
         self._lock = threading.Lock()
         self._asked: dict[str, dt.datetime] = {}
+        self._overdue: dict[str, dt.datetime] = {}  # the overdue due time last seen, per job
         self._ring = threading.Event()
 
     @property
@@ -57,9 +60,20 @@ class JobWaker:
 
     def _ask(self, job: Job) -> bool:
         wait = job.next_in() if job.next_in is not None else None
-        if wait is None or wait <= 0:
-            return False  # nothing ahead, or work due already that another replica holds
-        at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=wait)
+        if wait is None:
+            return False  # nothing ahead
+        now = dt.datetime.now(dt.UTC)
+        at = now + dt.timedelta(seconds=wait)
+        if wait <= 0:
+            # Work that fell due while the job ran (a burst's steps come due one after
+            # another): run again shortly. The same overdue time seen twice is work another
+            # transaction holds: leave it to the interval rather than spin on it.
+            with self._lock:
+                stuck = self._overdue.get(job.id)
+                self._overdue[job.id] = at
+            if stuck is not None and abs((stuck - at).total_seconds()) < SAME_DUE_S:
+                return False
+            at = now + dt.timedelta(seconds=OVERDUE_AGAIN_S)
         with self._lock:
             self._asked[job.id] = min(at, self._asked.get(job.id, at))
         return True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -110,3 +111,33 @@ def test_shutting_down_while_a_job_runs_does_not_hang(scheduler: BackgroundSched
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def test_work_that_fell_due_during_a_run_runs_again_at_once_but_never_spins(
+    scheduler: BackgroundScheduler,
+) -> None:
+    """A job whose next due time passed while it ran runs again right away; the same overdue
+    time seen again (work another transaction holds) is left to the interval."""
+    runs: list[float] = []
+    due = time.time() - 0.5  # fell due while the first run ran, and stays due
+    job = Job("tick", lambda: runs.append(time.time()), 3600, next_in=lambda: due - time.time())
+    stop = threading.Event()
+    looks: list[int] = []
+
+    def leads() -> bool:
+        looks.append(1)
+        return True
+
+    waker = JobWaker(scheduler, [job], leads=leads, stop=stop, look_every=0.05)
+    schedule(scheduler, job, waker)
+    thread = threading.Thread(target=waker.run, daemon=True)
+    thread.start()
+    try:
+        scheduler.modify_job("tick", next_run_time=_now())
+        wait_until(lambda: len(runs) >= 2, timeout=10)
+        seen = len(looks)
+        wait_until(lambda: len(looks) >= seen + 5, timeout=10)
+        assert len(runs) == 2
+    finally:
+        stop.set()
+        thread.join(timeout=5)

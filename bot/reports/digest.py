@@ -323,7 +323,7 @@ class DigestService:
             if not isinstance(fact, FeedbackFact):
                 continue
             reasons = []
-            if fact.ticket_key is None and fact.acknowledged_by is None:
+            if fact.owner_id is None and fact.owner_name is None:
                 reasons.append("no owner")
             if fact.ticket_status and "block" in fact.ticket_status.lower():
                 reasons.append(f"blocked ({fact.ticket_status})")

@@ -502,6 +502,41 @@ class RootCause:
     recorded_at: dt.datetime
 
 
+@dataclass(frozen=True)
+class AuditEvent:
+    """One change of an item, as its audit trail has it."""
+
+    at: dt.datetime
+    actor: str  # a Slack user id, "jira", or a Jira user's name
+    action: str
+    detail: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ClimbFacts:
+    """An item's escalation as a post-mortem tells it: its clocks and who acknowledged."""
+
+    started_at: dt.datetime
+    ack_due: dt.datetime
+    resolve_due: dt.datetime
+    acknowledged_at: dt.datetime | None
+    acknowledged_by: str | None
+    sla_breached_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class PostmortemFacts:
+    """Everything the bot knows about a resolved (or open) item, for its post-mortem."""
+
+    feedback: Feedback
+    root_cause: RootCause | None
+    events: tuple[AuditEvent, ...]
+    reporters: tuple[PlusOne, ...]  # every later reporter (+1s and those merged in)
+    merged: tuple[Feedback, ...]  # the items merged into it
+    climb: ClimbFacts | None
+    alerts: tuple[Alert, ...]  # alerts fired or resolved while it was open
+
+
 # -- escalation -------------------------------------------------------------------------------
 
 

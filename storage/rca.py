@@ -116,7 +116,9 @@ class RootCauseRepository:
             events = tuple(
                 AuditEvent(a.at, a.actor_id, a.action, dict(a.detail))
                 for a in session.scalars(
-                    select(AuditRow).where(AuditRow.feedback_id == feedback_id).order_by(AuditRow.id)
+                    select(AuditRow)
+                    .where(AuditRow.feedback_id == feedback_id)
+                    .order_by(AuditRow.id)
                 )
             )
             merged = tuple(

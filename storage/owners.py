@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -24,7 +25,7 @@ class OwnerRepository:
         self._prefix = id_prefix
 
     def _audit(
-        self, session: Session, row: FeedbackRow, actor: str, action: str, detail: dict[str, object]
+        self, session: Session, row: FeedbackRow, actor: str, action: str, detail: dict[str, Any]
     ) -> None:
         now = row.updated_at
         session.add(

@@ -346,9 +346,7 @@ class JiraTracker:
             param = "query" if self._cloud else "username"
             found = client._get_json("user/search", params={param: email, "maxResults": 10})
             users = [_user(u) for u in found if isinstance(u, dict)] if found else []
-            exact = [
-                u for u in users if u is not None and (u.email or "").lower() == email.lower()
-            ]
+            exact = [u for u in users if u is not None and (u.email or "").lower() == email.lower()]
             if not exact:
                 return None
             person = exact[0]

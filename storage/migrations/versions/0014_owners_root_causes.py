@@ -33,7 +33,15 @@ depends_on = None
 
 OPEN_ROWS = "state != 'resolved'"  # as storage/models.py spells it
 OPEN_BEFORE = ["severity", "created_at", "id", "ticket_key", "acknowledged_by", "ticket_status"]
-OPEN_AFTER = ["severity", "created_at", "id", "ticket_key", "ticket_status", "owner_id", "owner_name"]
+OPEN_AFTER = [
+    "severity",
+    "created_at",
+    "id",
+    "ticket_key",
+    "ticket_status",
+    "owner_id",
+    "owner_name",
+]
 
 
 def _search_triggers() -> dict[str, str]:

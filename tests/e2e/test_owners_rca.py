@@ -14,8 +14,13 @@ from bot.app.build import Runtime
 from bot.cli import main
 from sandbox.jira.api import JiraEmulator
 from sandbox.slack import SlackEmulator, SlackUserSimulator
-from tests.e2e.test_jira_flow import bot, file, jira, ticket_of  # noqa: F401 - fixtures
+from tests.e2e import test_jira_flow
+from tests.e2e.test_jira_flow import file, ticket_of
 from tests.support import wait_outbox_drained, wait_until
+
+# The bot with Jira connected, and the Jira emulator: the Jira flow's fixtures.
+bot = test_jira_flow.bot
+jira = test_jira_flow.jira
 
 LEAD = "U0LEAD1"
 ROOT_CAUSE = {
@@ -250,7 +255,7 @@ def test_postmortem_posts_a_markdown_draft_in_the_thread_and_the_cli_writes_it(
     text = shared[0]["content"].decode()
     for heading in ("## Impact", "## Timeline", "## Root cause", "## Related items"):
         assert heading in text
-    assert "Reported by @U0ALICE" in text and f"moved to **Done** by Dana Dev" in text
+    assert "Reported by @U0ALICE" in text and "moved to **Done** by Dana Dev" in text
     assert r"\[broken\]\(http://evil\.example\) \*\*now\*\*" in text
     assert "Third party" in text and "1. The gateway waited 30 s on the acquirer" in text
     assert "&lt;\\!channel&gt;" in text

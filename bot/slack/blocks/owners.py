@@ -95,18 +95,3 @@ def owner_answer(result: OwnerResult, reference: str, leads: list[str]) -> str:
 def assign_usage(prefix: str) -> str:
     """How `/hypercare assign` is used (after a malformed one)."""
     return f"Use `/hypercare assign {prefix}-42 @someone` (leads)."
-
-
-def my_items_lines(items: list[Feedback]) -> str:
-    """The Home tab's "My open items": one line each."""
-    if not items:
-        return "You own no open items."
-    lines = []
-    for item in items:
-        ref = (
-            f"<{item.receipt_permalink}|{item.short_id}>"
-            if item.receipt_permalink
-            else item.short_id
-        )
-        lines.append(f"• {ref} · {escape(item.summary[:120])}")
-    return "\n".join(lines)

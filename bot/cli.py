@@ -181,6 +181,51 @@ def digest(
     return 0
 
 
+def postmortem(settings: Settings, reference: str, out: Path | None) -> int:
+    """Write an item's post-mortem draft (Markdown) to a file, or print it."""
+    try:
+        program = load_program(settings.hypercare_config)
+    except ProgramFileError as exc:
+        for problem in exc.problems:
+            print(f"error: {exc.path}: {problem}", file=sys.stderr)
+        return 1
+    from bot.rca.service import RcaService
+    from storage import db
+    from storage.rca import RootCauseRepository
+    from storage.repositories import FeedbackRepository, OutboxRepository
+
+    engine = db.make_engine(settings.database_url)
+    try:
+        if not db.is_current(engine):
+            print(
+                "error: the database is not migrated; run `hypercare-bot migrate`.", file=sys.stderr
+            )
+            return 1
+        sessions = db.make_sessions(engine)
+        service = RcaService(
+            repo=RootCauseRepository(sessions, program.id_prefix),
+            feedback=FeedbackRepository(sessions, program.id_prefix),
+            program=program,
+            clock=lambda: dt.datetime.now(dt.UTC),
+            enqueue=OutboxRepository(sessions).enqueue,
+        )
+        feedback_id = service.item_id(reference)
+        markdown = service.postmortem(feedback_id) if feedback_id is not None else None
+    finally:
+        engine.dispose()
+    if markdown is None:
+        print(
+            f"error: no item {reference!r} (use an id like {program.id_prefix}-42)", file=sys.stderr
+        )
+        return 1
+    if out is None:
+        print(markdown)
+    else:
+        out.write_text(markdown, encoding="utf-8")
+        print(f"post-mortem draft of {reference.upper()} written to {out}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the command line and run a subcommand."""
     parser = argparse.ArgumentParser(prog="hypercare-bot", description=__doc__)
@@ -204,6 +249,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     digest_parser.add_argument(
         "--charts", type=Path, help="weekly: also write the charts as PNG files into this folder"
     )
+    postmortem_parser = sub.add_parser("postmortem", help="write an item's post-mortem draft")
+    postmortem_parser.add_argument("item", help="the item, e.g. HC-42")
+    postmortem_parser.add_argument("program", nargs="?", type=Path, help=program_help)
+    postmortem_parser.add_argument(
+        "--out", type=Path, help="write the Markdown to this file (default: print it)"
+    )
     args = parser.parse_args(argv)
     settings = _settings()
     if getattr(args, "program", None) is not None:  # a path given beats the environment's
@@ -212,6 +263,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = args.command or "serve"
     if command == "digest":
         return digest(settings, args.kind, args.dry_run, args.at, args.charts)
+    if command == "postmortem":
+        return postmortem(settings, args.item, args.out)
     return {"serve": serve, "migrate": migrate, "check-config": check_config, "demo": demo}[
         command
     ](settings)

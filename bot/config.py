@@ -30,6 +30,7 @@ from bot.alerts.engine.build import build_rules
 from bot.alerts.engine.program import MetricsProgram
 from bot.feedback.program import PriorityProgram, SimilarProgram
 from bot.oncall.program import EscalationProgram, OnCallProgram, Seconds, escalation_problems
+from bot.rca.program import RcaProgram
 from bot.reports.program import ReportsProgram, Window, report_problems
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
@@ -249,6 +250,8 @@ class Program(_Strict):
     similar: SimilarProgram = Field(default_factory=SimilarProgram)
     # The priority score of open items (receipts, digests, `/hypercare top`).
     priority: PriorityProgram = Field(default_factory=PriorityProgram)
+    # Root causes of resolved urgent items: who owes one, by when, and the categories.
+    rca: RcaProgram = Field(default_factory=RcaProgram)
 
     @field_validator("timezone")
     @classmethod
@@ -276,6 +279,9 @@ class Program(_Strict):
         unknown = sorted(set(self.priority.severity) - {s.id for s in self.severities})
         if unknown:
             raise ValueError(f"priority.severity: unknown severities {', '.join(unknown)}")
+        unknown = sorted(set(self.rca.severities or ()) - {s.id for s in self.severities})
+        if unknown:
+            raise ValueError(f"rca.severities: unknown severities {', '.join(unknown)}")
         if self.escalation is not None:
             severities = [s.id for s in self.severities]
             problems = escalation_problems(
@@ -320,6 +326,10 @@ class Program(_Strict):
     def severity(self, severity_id: str) -> Severity:
         """Return the severity with this id."""
         return next(s for s in self.severities if s.id == severity_id)
+
+    def owes_root_cause(self, severity: str) -> bool:
+        """Tell whether a resolved item of this severity owes a root cause (`rca:`)."""
+        return self.rca.applies_to(severity, [s.id for s in self.severities])
 
     def is_lead(self, user_id: str) -> bool:
         """Tell whether this Slack user is a lead or an admin."""

@@ -149,6 +149,14 @@ class Feedback:
     merged_into_id: int | None = None  # merged into another item: it counts as closed
     known_match_id: int | None = None  # the known issue the form showed when it was filed
     known_workaround: str | None = None  # set while it is a known issue (user text)
+    # Its owner: a Slack user, or the Jira assignee's name when no Slack user matches.
+    owner_id: str | None = None
+    owner_name: str | None = None  # user text (from Jira): escaped by each renderer
+
+    @property
+    def owned(self) -> bool:
+        """Tell whether someone owns it."""
+        return self.owner_id is not None or self.owner_name is not None
 
 
 @dataclass(frozen=True)
@@ -387,6 +395,18 @@ class Ticket:
     status_changed_by: str | None = None  # from the changelog, when the tracker gave it
     status_changed_at: dt.datetime | None = None
     created: dt.datetime | None = None  # when the tracker ran its create (None: not read)
+    assignee: TicketUser | None = None  # None: unassigned (or not read)
+    assignee_changed_by: str | None = None  # from the changelog, when the tracker gave it
+    assignee_changed_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class TicketUser:
+    """A person in the tracker: its own id (account id or user name), name and e-mail."""
+
+    id: str
+    name: str
+    email: str | None = None
 
 
 class NoteKind(StrEnum):
@@ -398,6 +418,9 @@ class NoteKind(StrEnum):
     TICKET_DUPLICATE = "ticket_duplicate"  # a second issue for the item was linked and closed
     ACKNOWLEDGED = "acknowledged"  # someone took an escalating item
     REESCALATED = "reescalated"  # a lead restarted its climb
+    OWNER = "owner"  # someone took it, a lead assigned it, or Jira re-assigned it
+    RESOLVED = "resolved"  # a lead resolved it from Slack
+    ROOT_CAUSE = "root_cause"  # its root cause was recorded
 
 
 @dataclass(frozen=True)
@@ -442,6 +465,76 @@ class AlertNote:
     by: str
     until: dt.datetime | None = None
     reason: str = ""
+
+
+class OwnerOutcome(StrEnum):
+    """What became of taking, assigning or resolving an item from Slack."""
+
+    DONE = "done"
+    ALREADY = "already"  # they own it already / it is resolved already
+    NOT_ALLOWED = "not_allowed"  # assigning and resolving are for leads
+    CLOSED = "closed"  # resolved or merged: nothing to take
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class OwnerResult:
+    """An owner change's outcome and the item as it is after it (None when unknown)."""
+
+    outcome: OwnerOutcome
+    feedback: Feedback | None = None
+
+
+@dataclass(frozen=True)
+class RootCause:
+    """Why a resolved item happened: symptom, the 5 whys, category, fix and prevention.
+
+    Every text is user text: each renderer (Slack, Jira, Markdown) escapes it.
+    """
+
+    feedback_id: int
+    symptom: str
+    whys: tuple[str, ...]
+    category: str
+    fix: str
+    prevention: str
+    recorded_by: str
+    recorded_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One change of an item, as its audit trail has it."""
+
+    at: dt.datetime
+    actor: str  # a Slack user id, "jira", or a Jira user's name
+    action: str
+    detail: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ClimbFacts:
+    """An item's escalation as a post-mortem tells it: its clocks and who acknowledged."""
+
+    started_at: dt.datetime
+    ack_due: dt.datetime
+    resolve_due: dt.datetime
+    acknowledged_at: dt.datetime | None
+    acknowledged_by: str | None
+    sla_breached_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class PostmortemFacts:
+    """Everything the bot knows about a resolved (or open) item, for its post-mortem."""
+
+    feedback: Feedback
+    root_cause: RootCause | None
+    events: tuple[AuditEvent, ...]
+    reporters: tuple[PlusOne, ...]  # every later reporter (+1s and those merged in)
+    merged: tuple[Feedback, ...]  # the items merged into it
+    climb: ClimbFacts | None
+    alerts: tuple[Alert, ...]  # alerts fired or resolved while it was open
 
 
 # -- escalation -------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from bot.domain import (
     Ticket,
     TicketComment,
     TicketDraft,
+    TicketUser,
     WeeklyReview,
 )
 
@@ -92,6 +93,18 @@ class Notifier(Protocol):
 
     def permalink(self, channel_id: str, ts: str) -> str | None:
         """Return a link to a message, or None when it cannot be had right now."""
+        ...
+
+
+class Directory(Protocol):
+    """Who people are in the chat tool: found by e-mail, and their e-mail (both cached)."""
+
+    def user_for_email(self, email: str) -> str | None:
+        """The chat user with this e-mail, or None (none, or deactivated)."""
+        ...
+
+    def email_of(self, user: str) -> str | None:
+        """A chat user's e-mail, or None when the profile shows none."""
         ...
 
 
@@ -258,6 +271,10 @@ class TicketTracker(Protocol):
 
     def link_duplicate(self, duplicate: str, original: str) -> None:
         """Link `duplicate` to `original` as a duplicate, unless they are linked so already."""
+        ...
+
+    def assign(self, key: str, email: str) -> TicketUser | None:
+        """Assign an issue to the tracker's user with this e-mail; None when there is none."""
         ...
 
     def check(

@@ -9,7 +9,7 @@ from slack_bolt import App
 
 from bot.domain import Field
 from bot.slack.ids import COMMAND, Action, Callback, block_id
-from handlers import alerts, escalation, feedback, home, intake, tickets
+from handlers import alerts, escalation, feedback, home, intake, owners, rca, tickets
 
 
 def register(app: App) -> None:
@@ -27,6 +27,10 @@ def register(app: App) -> None:
     app.view_submission(Callback.KNOWN_MODAL)(intake.submit_known_modal)
     app.action(Action.MERGE_INTO)(intake.open_merge_modal)
     app.view_submission(Callback.MERGE_MODAL)(intake.submit_merge_modal)
+    app.action(Action.TAKE_ITEM)(owners.take_item)
+    app.action(Action.RESOLVE_ITEM)(owners.resolve_item)
+    app.action(Action.RECORD_ROOT_CAUSE)(rca.open_root_cause_modal)
+    app.view_submission(Callback.ROOT_CAUSE_MODAL)(rca.submit_root_cause)
     app.action(Action.CREATE_TICKET)(tickets.create_ticket)
     app.action(Action.ACK_ALERT)(alerts.acknowledge_alert)
     app.action(Action.ACK_ITEM)(escalation.acknowledge_item)

@@ -12,7 +12,7 @@ from bot.domain import PlusOneOutcome
 from bot.slack.blocks import feedback as blocks
 from bot.slack.blocks import intake as intake_blocks
 from bot.slack.blocks import oncall as oncall_blocks
-from handlers import alerts, escalation, forms, home, intake, tickets
+from handlers import alerts, escalation, forms, home, intake, owners, rca, tickets
 from handlers.services import Services
 
 
@@ -24,7 +24,7 @@ def answer_command(
     after_ack: Callable[[Callable[[], object]], None],
 ) -> None:
     """Route `/hypercare [help | ticket X | oncall | escalate X | override … | known … |
-    merge X into Y | top | <summary>]`."""
+    merge X into Y | top | assign X @who | postmortem X | <summary>]`."""
     text = command.get("text") or ""
     if forms.is_help(text):
         text, rendered = blocks.help_message(services.program)
@@ -51,6 +51,10 @@ def answer_command(
         intake.merge(ack, merge, command, services)
     elif text.strip().lower() == "top":
         intake.show_top(ack, services)
+    elif (assigned := forms.assign_command(text)) is not None:
+        owners.assign(ack, assigned, command, services)
+    elif (reference := forms.postmortem_command(text)) is not None:
+        rca.postmortem(ack, reference, command, services)
     else:
         open_feedback_modal(ack, command, client, services, after_ack)
 

@@ -250,3 +250,32 @@ def metadata_id(view: dict[str, Any]) -> int | None:
     """The item id a lead's modal carries in its private_metadata."""
     metadata = str(view.get("private_metadata") or "")
     return int(metadata) if metadata.isdigit() and len(metadata) < 12 else None
+
+
+_ASSIGN = re.compile(r"^assign(?:\s+(\S+))?(?:\s+<@([UW][A-Z0-9]{2,20})(?:\|[^>]*)?>)?\s*$", re.I)
+_POSTMORTEM = re.compile(r"^post-?mortem(?:\s+(\S+))?\s*$", re.I)
+
+
+def assign_command(text: str) -> tuple[str, str | None] | None:
+    """`assign HC-42 <@U1|ana>` → (HC-42, U1); a malformed one → (what was given, None)."""
+    stripped = text.strip()
+    if not stripped.lower().startswith("assign") or stripped[6:7] not in ("", " ", "\t"):
+        return None
+    match = _ASSIGN.match(stripped)
+    if match is None or not match.group(1) or not match.group(2):
+        return (match.group(1) or "" if match else ""), None
+    return match.group(1).upper(), match.group(2)
+
+
+def postmortem_command(text: str) -> str | None:
+    """`postmortem HC-42` → HC-42 ('' when the id is missing); None for other text."""
+    match = _POSTMORTEM.match(text.strip())
+    return (match.group(1) or "").upper() if match else None
+
+
+def select_input(view: dict[str, Any], block: str) -> str:
+    """A static select's chosen value in a submitted view ('' when none)."""
+    values = (view.get("state") or {}).get("values") or {}
+    state = (values.get(block) or {}).get(Action.INPUT)
+    option = state.get("selected_option") if isinstance(state, dict) else None
+    return str(option.get("value") or "") if isinstance(option, dict) else ""

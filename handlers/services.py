@@ -10,7 +10,9 @@ from bot.escalation.service import EscalationService
 from bot.feedback.build import Intake
 from bot.feedback.service import FeedbackService
 from bot.oncall.service import OnCallService
+from bot.owners.service import OwnerService
 from bot.ports import Notifier
+from bot.rca.service import RcaService
 from bot.reports.digest import DigestService
 from bot.reports.status import StatusService
 from bot.reports.weekly import WeeklyService
@@ -32,3 +34,5 @@ class Services:
     status: StatusService
     alerts: AlertService | None  # None when the program has no `metrics:` section
     intake: Intake
+    owners: OwnerService
+    rca: RcaService

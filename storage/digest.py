@@ -52,6 +52,8 @@ class FeedbackFact:
     resolve_due: dt.datetime | None
     reporters: int = 1
     reach: int = 1
+    owner_id: str | None = None
+    owner_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,8 @@ _FACT_COLUMNS = (
     EscalationRow.resolve_due,
     FeedbackRow.reporters,
     FeedbackRow.reach,
+    FeedbackRow.owner_id,
+    FeedbackRow.owner_name,
 )
 
 
@@ -169,7 +173,7 @@ class DigestQueries:
         return self._feedback(where, [self._severity_rank(), FeedbackRow.resolved_at], limit)
 
     def backlog(self, now: dt.datetime, limit: int) -> Backlog:
-        """Open feedback, and open feedback someone must decide on (nobody owns it, it is
+        """Open feedback, and open feedback someone must decide on (it has no owner, it is
         blocked, or it is past its SLA); both SLA breaches first, then by severity, oldest
         first; with the open items counted by severity.
 
@@ -181,7 +185,7 @@ class DigestQueries:
         branch stops after `limit` rows. Four statements in one transaction: the counts, the
         breached items, and each list's unbreached rest.
         """
-        unowned = and_(FeedbackRow.ticket_key.is_(None), FeedbackRow.acknowledged_by.is_(None))
+        unowned = and_(FeedbackRow.owner_id.is_(None), FeedbackRow.owner_name.is_(None))
         blocked = func.lower(func.coalesce(FeedbackRow.ticket_status, "")).like("%block%")
         counts = (
             select(

@@ -291,19 +291,19 @@ class Kpis:
         )
 
     def unowned_open(self, now: dt.datetime) -> int:
-        """Open feedback with neither a Jira ticket nor an acknowledgement: nobody has it."""
+        """Open feedback without an owner (neither a Jira assignee nor someone who took it)."""
         f = FeedbackRow
         # The two halves of "open" filter on resolved_at alone and everything else is counted
         # in the SELECT: any other test in their WHERE lets a planner pick another index
         # (SQLite: ticket_key or created_at, both nearly the whole table; a join back to the
         # rows by id made PostgreSQL hash the whole table).
-        columns = [f.created_at, f.ticket_key, f.acknowledged_by]
+        columns = [f.created_at, f.owner_id, f.owner_name]
         rows = union_all(
             select(*columns).where(f.resolved_at.is_(None)),
             select(*columns).where(f.resolved_at > now),
         ).subquery()
         c = rows.c
-        nobody = and_(c.created_at <= now, c.ticket_key.is_(None), c.acknowledged_by.is_(None))
+        nobody = and_(c.created_at <= now, c.owner_id.is_(None), c.owner_name.is_(None))
         return self._count(select(func.coalesce(func.sum(case((nobody, 1), else_=0)), 0)))
 
 

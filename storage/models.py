@@ -35,8 +35,9 @@ OPEN_INDEX_COLUMNS = (
     "created_at",
     "id",
     "ticket_key",
-    "acknowledged_by",
     "ticket_status",
+    "owner_id",
+    "owner_name",
 )
 
 
@@ -139,6 +140,14 @@ class FeedbackRow(Base):
     known_workaround: Mapped[str | None] = mapped_column(Text)
     known_by: Mapped[str | None] = mapped_column(String(32))
     known_at: Mapped[dt.datetime | None]
+    # Who owns it: the Jira assignee when it has a ticket, else whoever took it. `owner_id` is
+    # the Slack user; `owner_name` the Jira assignee's name when no Slack user matches;
+    # `owner_ref` the Jira account the owner is tied to, so an assignment the bot made itself
+    # is not announced again when the poll sees it.
+    owner_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    owner_name: Mapped[str | None] = mapped_column(String(200))
+    owner_ref: Mapped[str | None] = mapped_column(String(200))
+    owner_at: Mapped[dt.datetime | None]
 
 
 class ReporterRow(Base):
@@ -160,6 +169,24 @@ class ReporterRow(Base):
     at: Mapped[dt.datetime] = mapped_column(index=True)
     # Set when a merge moved this reporter here: the item they first reported.
     moved_from_id: Mapped[int | None]
+
+
+class RootCauseRow(Base):
+    """The root cause of a resolved item: the symptom, the 5 whys, its category, the fix and
+    what prevents it next time (user text, escaped by each renderer). One per item; recording
+    again replaces it (the audit trail keeps who changed it)."""
+
+    __tablename__ = "root_cause"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    feedback_id: Mapped[int] = mapped_column(ForeignKey("feedback.id"), unique=True)
+    symptom: Mapped[str] = mapped_column(Text)
+    whys: Mapped[list[Any]] = mapped_column(JSON)
+    category: Mapped[str] = mapped_column(String(64), index=True)
+    fix: Mapped[str] = mapped_column(Text)
+    prevention: Mapped[str] = mapped_column(Text)
+    recorded_by: Mapped[str] = mapped_column(String(32))
+    recorded_at: Mapped[dt.datetime]
 
 
 class AuditRow(Base):

@@ -79,6 +79,8 @@ def feedback_from_row(row: FeedbackRow, prefix: str) -> Feedback:
         merged_into_id=row.merged_into_id,
         known_match_id=row.known_match_id,
         known_workaround=row.known_workaround,
+        owner_id=row.owner_id,
+        owner_name=row.owner_name,
     )
 
 

@@ -20,26 +20,31 @@ from bot.app.bolt import build_app
 from bot.app.outbox import OutboxWorker
 from bot.app.runtime import HTTP_THREADS, Runtime, _serve_until
 from bot.config import Program, Settings, environment
-from bot.domain import Alert, Effect, ItemKind, TicketComment
+from bot.domain import Alert, Effect, Feedback, ItemKind, TicketComment
 from bot.escalation.build import build_escalation
 from bot.escalation.items import Items
 from bot.feedback.build import build_feedback, build_intake
 from bot.integrations.jira import JiraTracker
 from bot.integrations.prometheus import build_source
 from bot.oncall.build import build_oncall
+from bot.owners.build import build_owners
 from bot.parts import BatchHandler, OutboxHandler, Part
 from bot.ports import Clock, MetricSource, utc_now
+from bot.rca.build import build_rca
 from bot.reports.build import build_reports
 from bot.slack.client import make_client
+from bot.slack.directory import SlackDirectory
 from bot.slack.notifier import SlackNotifier
 from bot.slack.pager import SlackPager
 from bot.slack.reporter import SlackReporter
 from bot.tickets.build import build_tickets
 from bot.tickets.service import comment_effect, link_effect
+from bot.tickets.subjects import assign_effect
 from handlers.services import Services
 from storage import db
 from storage.alerts import AlertRepository
 from storage.leader import Leadership
+from storage.owners import OwnerRepository
 from storage.repositories import FeedbackRepository, OutboxRepository
 from storage.tickets import TicketRepository
 
@@ -73,6 +78,7 @@ def build_runtime(settings: Settings, program: Program, clock: Clock = utc_now) 
     client = make_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
     notifier = SlackNotifier(client, program)
     pager = SlackPager(client)
+    directory = SlackDirectory(client)
     tracker = build_tracker(settings, program)
     sources: dict[str, MetricSource] = {}
     if program.metrics is not None:
@@ -86,6 +92,10 @@ def build_runtime(settings: Settings, program: Program, clock: Clock = utc_now) 
     # One part per capability. A new report or a fired alert may open a ticket and start an
     # escalation: the follow-ups below are where capabilities meet.
     hook_secret = settings.jira_webhook_secret
+
+    def resolved_follow_ups(feedback: Feedback) -> list[Effect]:
+        return rca.service.on_resolved(feedback)  # an urgent item asks for its root cause
+
     tickets = build_tickets(
         program=program,
         feedback=feedback_repo,
@@ -96,6 +106,9 @@ def build_runtime(settings: Settings, program: Program, clock: Clock = utc_now) 
         clock=clock,
         on_enqueued=wake.set,
         webhook_secret=hook_secret.get_secret_value() if hook_secret else None,
+        owners=OwnerRepository(sessions, program.id_prefix),
+        directory=directory,
+        on_resolved=resolved_follow_ups,
     )
     oncall = build_oncall(
         program=program,
@@ -153,6 +166,29 @@ def build_runtime(settings: Settings, program: Program, clock: Clock = utc_now) 
         ticket_comment=ticket_comment,
         ticket_link=ticket_link,
     )
+
+    def ticket_assign(feedback_id: int, owner: str) -> list[Effect]:
+        return [assign_effect(feedback_id, owner)] if tickets.service.enabled else []
+
+    owners = build_owners(
+        program=program,
+        sessions=sessions,
+        feedback=feedback_repo,
+        notifier=notifier,
+        clock=clock,
+        on_enqueued=wake.set,
+        ticket_assign=ticket_assign,
+        on_resolved=resolved_follow_ups,
+    )
+    rca = build_rca(
+        program=program,
+        sessions=sessions,
+        feedback=feedback_repo,
+        notifier=notifier,
+        clock=clock,
+        on_enqueued=wake.set,
+        ticket_comment=ticket_comment,
+    )
     alerts = build_alerts(
         program=program,
         repo=alert_repo,
@@ -172,7 +208,7 @@ def build_runtime(settings: Settings, program: Program, clock: Clock = utc_now) 
         silences=alerts.service.silences if alerts is not None else (lambda: ()),
         check_seconds=settings.digest_check_seconds,
     )
-    parts: list[Part[Any]] = [feedback, intake, tickets, oncall, escalation, reports]
+    parts: list[Part[Any]] = [feedback, intake, tickets, owners, rca, oncall, escalation, reports]
     if alerts is not None:
         parts.append(alerts)
 
@@ -200,6 +236,8 @@ def build_runtime(settings: Settings, program: Program, clock: Clock = utc_now) 
         status=reports.service.status,
         alerts=alerts.service if alerts is not None else None,
         intake=intake.service,
+        owners=owners.service,
+        rca=rca.service,
     )
     secret = settings.slack_signing_secret
     app = build_app(

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import requests
 from jira import JIRA, JIRAError
 
-from bot.domain import Ticket, TicketCategory, TicketComment, TicketDraft
+from bot.domain import Ticket, TicketCategory, TicketComment, TicketDraft, TicketUser
 from bot.errors import DeliveryDeferred, DeliveryRefused
 from bot.integrations import jira_markup
 
@@ -29,7 +29,7 @@ T = TypeVar("T")
 
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 20.0
-TICKET_FIELDS = "summary,status,labels,created,updated,resolutiondate"
+TICKET_FIELDS = "summary,status,labels,created,updated,resolutiondate,assignee"
 PAGE = 100  # issues per search page
 MAX_PAGES = 20  # a reconciliation reads at most this many pages (2,000 issues)
 DUPLICATE = "Duplicate"  # Jira's own link type (inward "is duplicated by", outward "duplicates")
@@ -169,7 +169,8 @@ class JiraTracker:
 
     def _ticket(self, raw: dict[str, Any]) -> Ticket:
         fields = raw.get("fields") or {}
-        changed_by, changed_at = _last_status_change(raw)
+        changed_by, changed_at = _last_change(raw, "status")
+        assigned_by, assigned_at = _last_change(raw, "assignee")
         status = fields.get("status") or {}
         category = (status.get("statusCategory") or {}).get("key") or "new"
         return Ticket(
@@ -185,6 +186,9 @@ class JiraTracker:
             status_changed_by=changed_by,
             status_changed_at=changed_at,
             created=parse_time(fields.get("created")),
+            assignee=_user(fields.get("assignee")),
+            assignee_changed_by=assigned_by,
+            assignee_changed_at=assigned_at,
         )
 
     def _search(self, jql: str, limit: int = 100, expand: str | None = None) -> list[Ticket]:
@@ -333,6 +337,26 @@ class JiraTracker:
 
         self._call("the comment", run)
 
+    def assign(self, key: str, email: str) -> TicketUser | None:
+        """Assign an issue to the Jira user with this e-mail; None when Jira has nobody with
+        it (the issue is left as it is). Repeatable: assigning the assignee changes nothing."""
+
+        def run(client: JIRA) -> TicketUser | None:
+            # Cloud searches with `query`, Data Center with `username`; both match e-mails.
+            param = "query" if self._cloud else "username"
+            found = client._get_json("user/search", params={param: email, "maxResults": 10})
+            users = [_user(u) for u in found if isinstance(u, dict)] if found else []
+            exact = [u for u in users if u is not None and (u.email or "").lower() == email.lower()]
+            if not exact:
+                return None
+            person = exact[0]
+            body = {"accountId" if self._cloud else "name": person.id}
+            url = client._get_url(f"issue/{key}/assignee")
+            client._session.put(url, data=json.dumps(body))
+            return person
+
+        return self._call("the assignee", run)  # `run` sees `_cloud`: the client is built
+
     def link_duplicate(self, duplicate: str, original: str) -> None:
         """Link `duplicate` to `original` with Jira's Duplicate type, unless linked so already."""
 
@@ -382,12 +406,24 @@ class JiraTracker:
         return self._call("the create metadata", run)
 
 
-def _last_status_change(raw: dict[str, Any]) -> tuple[str | None, dt.datetime | None]:
-    """Who last changed an issue's status, and when, from an expanded changelog."""
+def _user(raw: object) -> TicketUser | None:
+    """A Jira user object (assignee): account id on Cloud, user name on Data Center."""
+    if not isinstance(raw, dict):
+        return None
+    ref = raw.get("accountId") or raw.get("name") or raw.get("key")
+    if not ref:
+        return None
+    name = str(raw.get("displayName") or ref)
+    email = raw.get("emailAddress")
+    return TicketUser(str(ref), name, str(email) if email else None)
+
+
+def _last_change(raw: dict[str, Any], field: str) -> tuple[str | None, dt.datetime | None]:
+    """Who last changed a field of an issue, and when, from an expanded changelog."""
     histories = (raw.get("changelog") or {}).get("histories") or []
     for history in reversed(histories):
         items = history.get("items") or []
-        if any(isinstance(i, dict) and i.get("field") == "status" for i in items):
+        if any(isinstance(i, dict) and i.get("field") == field for i in items):
             author = (history.get("author") or {}).get("displayName")
             return (str(author) if author else None), parse_time(history.get("created"))
     return None, None

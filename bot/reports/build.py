@@ -19,6 +19,7 @@ from storage.digest import DigestQueries
 from storage.jobs import JobRuns
 from storage.known import KnownIssueRepository
 from storage.kpis import Kpis
+from storage.rca import RootCauseRepository
 from storage.weekly import WeeklyQueries
 
 
@@ -97,6 +98,7 @@ def build_digests(
         short_id=lambda feedback_id: f"{program.id_prefix}-{feedback_id}",
         on_enqueued=on_enqueued,
         known=KnownIssueRepository(sessions, program.id_prefix).live,
+        missing_root_causes=RootCauseRepository(sessions, program.id_prefix).missing,
     )
 
 

@@ -16,7 +16,7 @@ from dataclasses import replace
 
 from bot.alerts.service import SilenceView
 from bot.config import Program
-from bot.domain import Digest, Effect, ItemLine, KnownIssue, Section
+from bot.domain import Digest, Effect, Feedback, ItemLine, KnownIssue, Section
 from bot.feedback.priority import score_of
 from bot.oncall.rota import OnCallNow
 from bot.ports import Clock, DigestNotifier
@@ -39,6 +39,7 @@ THREADED = frozenset(
         "Alerts fired",
         "Alerts resolved",
         "Needs a decision",
+        "Root causes due",
     }
 )
 
@@ -73,7 +74,11 @@ class DigestService:
         short_id: Callable[[int], str] = str,
         on_enqueued: Callable[[], None] = lambda: None,
         known: Callable[[int, dt.datetime], Sequence[KnownIssue]] = lambda limit, since: (),
+        missing_root_causes: Callable[
+            [Sequence[str], dt.datetime, int], Sequence[Feedback]
+        ] = lambda severities, before, limit: (),
     ) -> None:
+        self._missing_root_causes = missing_root_causes  # resolved before a time, without one
         self._program = program
         self._queries = queries
         self._clock = clock
@@ -149,6 +154,7 @@ class DigestService:
             self._escalations(since, until),
             self._decisions(backlog, until),
             self._known_issues(since, top),
+            self._root_causes_due(until, limit),
         )
         sections = tuple(
             replace(section, lines=section.lines[:top]) if section.title in THREADED else section
@@ -323,7 +329,7 @@ class DigestService:
             if not isinstance(fact, FeedbackFact):
                 continue
             reasons = []
-            if fact.ticket_key is None and fact.acknowledged_by is None:
+            if fact.owner_id is None and fact.owner_name is None:
                 reasons.append("no owner")
             if fact.ticket_status and "block" in fact.ticket_status.lower():
                 reasons.append(f"blocked ({fact.ticket_status})")
@@ -334,6 +340,30 @@ class DigestService:
         return Section(
             "Needs a decision", tuple(lines), page.total, "", "Nothing waits for a decision."
         )
+
+    def _root_causes_due(self, now: dt.datetime, limit: int) -> Section:
+        """Resolved urgent items still without a root cause `rca.due_within` after their
+        resolution: a reminder for the leads, naming each owner."""
+        severities = [s for s in self._severities() if self._program.owes_root_cause(s)]
+        cutoff = now - dt.timedelta(seconds=self._program.rca.due_within)
+        items = self._missing_root_causes(severities, cutoff, limit)
+        lines = []
+        for item in items:
+            owner = f"<@{item.owner_id}>" if item.owner_id else (item.owner_name or "no owner")
+            resolved = self._ago(item.resolved_at, now) if item.resolved_at else ""
+            lines.append(
+                ItemLine(
+                    ref=item.short_id,
+                    summary=item.summary,
+                    severity=item.severity,
+                    link=item.receipt_permalink,
+                    ticket_key=item.ticket_key,
+                    ticket_url=item.ticket_url,
+                    detail=f"resolved {resolved} · owner {_inert(owner)} · no root cause yet",
+                    flag="late",
+                )
+            )
+        return Section("Root causes due", tuple(lines), len(lines), "", "No root cause is overdue.")
 
     def mine(self, user: str, limit: int = 10) -> Section:
         """A person's own feedback, open first (for their Home tab)."""
@@ -363,6 +393,13 @@ class DigestService:
     def _ago(moment: dt.datetime, now: dt.datetime) -> str:
         seconds = (now - moment).total_seconds()
         return f"{_hours(seconds)} ago" if seconds >= 0 else f"in {_hours(-seconds)}"
+
+
+def _inert(text: str) -> str:
+    """A Jira name made inert for mrkdwn (a Slack mention is kept as it is)."""
+    if text.startswith("<@") and text.endswith(">"):
+        return text
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _person(member: str | None) -> str:

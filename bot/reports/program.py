@@ -218,12 +218,12 @@ class OpenItemsBelow(_Criterion):
 
 
 class NoUnownedItems(_Criterion):
-    """Every open item has an owner or a Jira ticket: nothing is waiting to be triaged."""
+    """Every open item has an owner (a Jira assignee or someone who took it)."""
 
     kind: Literal["no_unowned_items"] = "no_unowned_items"
 
     def _default_label(self) -> str:
-        return "Every open item has an owner or a ticket"
+        return "Every open item has an owner"
 
 
 ExitCriterion = Annotated[

@@ -142,9 +142,9 @@ def _open_items_below(c: OpenItemsBelow, kpis: KpiSource, now: dt.datetime) -> C
 def _no_unowned_items(c: NoUnownedItems, kpis: KpiSource, now: dt.datetime) -> CriterionResult:
     unowned = kpis.unowned_open(now)
     if unowned:
-        value = f"{_count(unowned, 'open item')} without an owner or a ticket"
+        value = f"{_count(unowned, 'open item')} without an owner"
     else:
-        value = "every open item has an owner or a ticket"
+        value = "every open item has an owner"
     # No trend: a ticket key has no timestamp, so how many were unowned a week ago is unknown.
     return CriterionResult(c.label, unowned == 0, value, Trend.UNKNOWN)
 

@@ -18,6 +18,7 @@ class Callback(StrEnum):
     KNOWN_MODAL = "hypercare-known-modal"  # a lead's workaround; private_metadata: feedback id
     MERGE_MODAL = "hypercare-merge-modal"  # a lead's merge target; private_metadata: feedback id
     PLUS_ONE_DONE = "hypercare-plus-one-done"  # what the form becomes after a +1
+    ROOT_CAUSE_MODAL = "hypercare-root-cause-modal"  # private_metadata: feedback id
 
 
 class Action(StrEnum):
@@ -34,6 +35,9 @@ class Action(StrEnum):
     PLUS_ONE = "plus-one"  # "Same problem: +1" on a suggestion in the form; the value: feedback id
     MARK_KNOWN = "mark-known"  # "Mark as known issue" on a receipt; the value is the feedback id
     MERGE_INTO = "merge-into"  # "Merge into…" on a receipt; the value is the feedback id
+    TAKE_ITEM = "take-item"  # "Take it" on a receipt; the value is the feedback id
+    RESOLVE_ITEM = "resolve-item"  # a lead's "Resolve" on a receipt; the value: feedback id
+    RECORD_ROOT_CAUSE = "record-root-cause"  # in a resolved item's thread; value: feedback id
 
 
 # Blocks the form's suggestions add after the summary; every one's id starts with this, so a
@@ -44,6 +48,9 @@ SUGGESTION_BLOCK = "similar"
 SAME_AS_BLOCK = "similar-same-as"
 WORKAROUND_BLOCK = "workaround"  # the known-issue modal's input
 MERGE_TARGET_BLOCK = "merge-target"  # the merge modal's input
+
+
+ROOT_CAUSE_BLOCK = "rca-"  # the root-cause form's inputs: rca-symptom, rca-why-1…5, rca-fix…
 
 
 def block_id(field: Field) -> str:

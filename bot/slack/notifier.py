@@ -21,6 +21,7 @@ from bot.domain import (
     PlusOne,
     PlusOneOutcome,
     PlusOneResult,
+    RootCause,
     ThreadNote,
 )
 from bot.errors import DeliveryDeferred, DeliveryRefused
@@ -29,6 +30,7 @@ from bot.slack.blocks import alerts as alert_blocks
 from bot.slack.blocks import feedback as blocks
 from bot.slack.blocks import intake as intake_blocks
 from bot.slack.blocks import oncall as oncall_blocks
+from bot.slack.blocks import rca as rca_blocks
 from bot.slack.blocks import tickets as ticket_blocks
 
 log = logging.getLogger(__name__)
@@ -175,6 +177,41 @@ class SlackNotifier:
     def known_in_thread(self, feedback: Feedback, workaround: str | None, actor: str) -> None:
         """Say in the item's thread that it is a known issue now, or no longer."""
         self._in_thread(feedback, intake_blocks.known_in_thread(feedback, workaround, actor))
+
+    def ask_root_cause(self, feedback: Feedback) -> None:
+        """Post the *Record root cause* button in the item's thread."""
+        if feedback.receipt_ts is None:
+            raise DeliveryDeferred("the receipt is not posted yet", 1.0, waiting=True)
+        ts = feedback.receipt_ts
+        text, rendered = rca_blocks.prompt(feedback)
+        slack_call(
+            "chat.postMessage",
+            lambda: self._client.chat_postMessage(
+                channel=feedback.channel_id, thread_ts=ts, text=text, blocks=rendered
+            ),
+        )
+
+    def root_cause_in_thread(self, feedback: Feedback, cause: RootCause) -> None:
+        """Say in the item's thread what its root cause is."""
+        self._in_thread(feedback, rca_blocks.note(feedback, cause, self._program))
+
+    def upload_postmortem(self, feedback: Feedback, filename: str, markdown: str) -> None:
+        """Upload the post-mortem draft as a Markdown file in the item's thread."""
+        if feedback.receipt_ts is None:
+            raise DeliveryDeferred("the receipt is not posted yet", 1.0, waiting=True)
+        ts = feedback.receipt_ts
+        title = f"Post-mortem draft: {feedback.short_id}"
+        slack_call(
+            "files.upload",
+            lambda: self._client.files_upload_v2(
+                channel=feedback.channel_id,
+                thread_ts=ts,
+                content=markdown,
+                filename=filename,
+                title=title,
+                initial_comment=f":memo: {title} (Markdown; edit it and share).",
+            ),
+        )
 
     def tell_reporter_of_ticket(self, feedback: Feedback) -> None:
         """Tell the reporter about the ticket, privately."""

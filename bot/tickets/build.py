@@ -6,16 +6,18 @@ from __future__ import annotations
 import functools
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from bot.config import Program
+from bot.domain import Effect, Feedback
 from bot.errors import DeliveryError
 from bot.parts import Job, Part, WSGIApp
-from bot.ports import Clock, Notifier, TicketTracker
+from bot.ports import Clock, Directory, Notifier, TicketTracker
 from bot.tickets import webhook
 from bot.tickets.service import TicketService
 from bot.tickets.subjects import AlertSubjects, FeedbackSubjects
 from storage.alerts import AlertRepository
+from storage.owners import OwnerRepository
 from storage.repositories import FeedbackRepository
 from storage.tickets import TicketRepository
 
@@ -37,8 +39,13 @@ def build_tickets(
     clock: Clock,
     on_enqueued: Callable[[], None],
     webhook_secret: str | None,
+    owners: OwnerRepository | None = None,
+    directory: Directory | None = None,
+    on_resolved: Callable[[Feedback], Sequence[Effect]] = lambda f: (),
 ) -> Part[TicketService]:
-    """One ticket service for feedback and alert incidents; Jira jobs only when Jira is on."""
+    """One ticket service for feedback and alert incidents; Jira jobs only when Jira is on.
+    The poll also carries Jira assignees to the items' owners (`owners`, `directory`), and
+    `on_resolved` follows an item that Jira resolved."""
     service = TicketService(
         subjects=[FeedbackSubjects(feedback, tickets, program), AlertSubjects(alerts, program)],
         feedback=feedback,
@@ -48,6 +55,9 @@ def build_tickets(
         program=program,
         clock=clock,
         on_enqueued=on_enqueued,
+        owners=owners,
+        directory=directory,
+        on_resolved=on_resolved,
     )
     if not service.enabled or program.jira is None:
         return Part(service, outbox=service.handlers(), slow_kinds=service.jira_kinds)

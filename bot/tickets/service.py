@@ -13,6 +13,7 @@ from bot.config import Program
 from bot.domain import (
     Effect,
     Feedback,
+    FeedbackState,
     ItemKind,
     NoteKind,
     ThreadNote,
@@ -22,9 +23,11 @@ from bot.domain import (
 )
 from bot.errors import DeliveryDeferred, DeliveryRefused
 from bot.feedback.service import feedback_of
-from bot.ports import Clock, Notifier, TicketTracker
+from bot.owners.service import owner_detail
+from bot.ports import Clock, Directory, Notifier, TicketTracker
 from bot.tickets.duplicates import duplicate_comment, split_duplicates
 from bot.tickets.subjects import (
+    ASSIGN,
     CLOSE_DUPLICATE,
     HYPERCARE_LABEL,
     NOTE,
@@ -36,6 +39,7 @@ from bot.tickets.subjects import (
     note_effect,
     refresh_effect,
 )
+from storage.owners import OwnerRepository
 from storage.repositories import FeedbackRepository
 from storage.tickets import TicketRepository
 
@@ -69,6 +73,15 @@ class RequestOutcome(StrEnum):
     UNKNOWN = "unknown"
 
 
+def _newly_resolved(feedback: Feedback, category: TicketCategory) -> bool:
+    """Whether a status change just resolved the item (a merged item was closed before)."""
+    return (
+        category is TicketCategory.DONE
+        and feedback.state is FeedbackState.RESOLVED
+        and feedback.merged_into_id is None
+    )
+
+
 def check_mapping(tracker: TicketTracker | None, program: Program) -> list[str]:
     """Ask the tracker which parts of the program's Jira mapping it would refuse."""
     if tracker is None or program.jira is None:
@@ -94,8 +107,14 @@ class TicketService:
         program: Program,
         clock: Clock,
         on_enqueued: Callable[[], None] = lambda: None,
+        owners: OwnerRepository | None = None,
+        directory: Directory | None = None,
+        on_resolved: Callable[[Feedback], Sequence[Effect]] = lambda f: (),
     ) -> None:
         self._subjects = {s.kind: s for s in subjects}
+        self._owners = owners
+        self._directory = directory
+        self._on_resolved = on_resolved  # what follows a resolution (a root-cause prompt)
         self._feedback = feedback
         self._tickets = tickets
         self._tracker = tracker
@@ -139,7 +158,7 @@ class TicketService:
     def jira_kinds(self) -> frozenset[str]:
         """The outbox kinds that call Jira (the worker runs them beside the quick ones)."""
         creates = {s.create_kind for s in self._subjects.values()}
-        return frozenset({CLOSE_DUPLICATE, COMMENT, LINK_DUPLICATE, *creates})
+        return frozenset({CLOSE_DUPLICATE, COMMENT, LINK_DUPLICATE, ASSIGN, *creates})
 
     def handlers(self) -> dict[str, Callable[[dict[str, object]], Sequence[Effect]]]:
         """Map outbox kinds to the methods that carry them out."""
@@ -153,6 +172,7 @@ class TicketService:
             CLOSE_DUPLICATE: self.close_duplicate,
             COMMENT: self.post_comment,
             LINK_DUPLICATE: self.link_duplicate,
+            ASSIGN: self.assign,
             REFRESH_RECEIPT: self.refresh_receipt,
             TELL_REPORTER: self.tell_reporter,
         }
@@ -232,6 +252,57 @@ class TicketService:
             self._tracker.link_duplicate(duplicate, original)
         return []
 
+    def assign(self, payload: dict[str, object]) -> Sequence[Effect]:
+        """Assign the item's ticket to its owner's Jira account (found by their e-mail); say
+        in the thread when Jira has nobody with it."""
+        feedback = self._load(payload)
+        owner = str(payload.get("owner") or "")
+        if feedback.owner_id != owner or self._owners is None or self._directory is None:
+            return []  # re-assigned since: a newer assignment is queued
+        key = self._ticket_key(feedback)
+        if key is None or self._tracker is None:
+            return []  # no ticket: the Slack owner is the whole truth
+        email = self._directory.email_of(owner)
+        person = self._tracker.assign(key, email) if email else None
+        if person is None:
+            how = "no_jira_user" if email else "no_email"
+            note = ThreadNote(NoteKind.OWNER, owner_detail(how, owner), None, self._clock())
+            log.warning("%s: %s not assigned in Jira (%s)", feedback.short_id, key, how)
+            return [note_effect(feedback, note, f"assign:{owner}:{how}")]
+        self._owners.record_assignment(feedback.id, owner, person.id)
+        log.info("%s assigned in Jira to the owner of %s", key, feedback.short_id)
+        return []
+
+    def apply_assignee(self, ticket: Ticket) -> bool:
+        """Record a ticket's Jira assignee as its item's owner; announce it once."""
+        if self._owners is None:
+            return False
+        person = ticket.assignee
+        owner: tuple[str | None, str | None] = (None, None)
+        if person is not None:
+            slack = None
+            if person.email and self._directory is not None:
+                slack = self._directory.user_for_email(person.email)
+            owner = (slack, None) if slack else (None, person.name)
+        at = ticket.assignee_changed_at or ticket.updated or self._clock()
+        actor = ticket.assignee_changed_by or "someone in Jira"
+        how = "jira" if person is not None else "unassigned"
+        ref = person.id if person is not None else None
+        note = ThreadNote(NoteKind.OWNER, owner_detail(how, *owner), actor, at)
+        tag = f"assignee:{ref}:{at:%Y%m%dT%H%M%S}"
+        changed = self._owners.apply_assignee(
+            ticket.key,
+            ref,
+            owner,
+            actor,
+            self._clock(),
+            lambda f: [note_effect(f, note, tag), refresh_effect(f, tag)],
+        )
+        if changed is not None:
+            log.info("%s (%s) re-assigned in Jira", ticket.key, changed.short_id)
+            self._on_enqueued()
+        return changed is not None
+
     def refresh_receipt(self, payload: dict[str, object]) -> Sequence[Effect]:
         """Re-render the receipt in place with the ticket's key and status."""
         feedback = self._load(payload)
@@ -257,7 +328,11 @@ class TicketService:
             actor,
             at,
             self._clock(),
-            lambda f: [note_effect(f, note, tag), refresh_effect(f, tag)],
+            lambda f: [
+                note_effect(f, note, tag),
+                refresh_effect(f, tag),
+                *(self._on_resolved(f) if _newly_resolved(f, category) else ()),
+            ],
         )
         if changed is not None:
             log.info("%s (%s) is now %s", key, changed.short_id, status)
@@ -279,6 +354,7 @@ class TicketService:
                 at = ticket.resolved
             actor = ticket.status_changed_by or "someone in Jira"
             changed += self.apply_change(ticket.key, ticket.status, ticket.category, actor, at)
+            self.apply_assignee(ticket)
         return changed
 
     def reconcile(self, window_minutes: int) -> int:

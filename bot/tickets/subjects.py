@@ -28,6 +28,14 @@ NOTE = "ticket.note"
 REFRESH_RECEIPT = "feedback.refresh_receipt"
 TELL_REPORTER = "ticket.tell_reporter"
 CLOSE_DUPLICATE = "ticket.close_duplicate"
+ASSIGN = "ticket.assign"
+
+
+def assign_effect(feedback_id: int, owner: str, tag: str = "") -> Effect:
+    """Queue the assignment of an item's ticket to its owner's Jira account (once per owner
+    and tag; the handler does nothing when the owner changed since)."""
+    payload: dict[str, object] = {"feedback_id": feedback_id, "owner": owner}
+    return Effect(ASSIGN, payload, f"{ASSIGN}:{feedback_id}:{owner}:{tag}")
 
 
 @dataclass(frozen=True)
@@ -257,6 +265,8 @@ class FeedbackSubjects:
                 Effect(
                     TELL_REPORTER, {"feedback_id": f.id}, f"{TELL_REPORTER}:{f.id}:{ticket.key}"
                 ),
+                # Taken before it had a ticket: the new ticket goes to the owner too.
+                *([assign_effect(f.id, f.owner_id, ticket.key)] if f.owner_id else []),
             ],
         )
 

@@ -218,6 +218,23 @@ class JiraEmulator(Startable):
                 )
             self._site.move(issue, chosen, self._site.user(by))
 
+    def add_user(self, display_name: str, email: str | None = None) -> JsonDict:
+        """Register a person of the site: assignable, and found by user/search."""
+        with self._cond:
+            return copy.deepcopy(self._site.add_person(display_name, email))
+
+    def assign(self, key: str, display_name: str | None, by: str = "Jira User") -> None:
+        """Assign an issue to a registered person (None: unassign), as a human in Jira would."""
+        with self._cond:
+            person = None
+            if display_name is not None:
+                person = next(
+                    (p for p in self._site.people if p["displayName"] == display_name), None
+                )
+                if person is None:
+                    raise KeyError(f"no Jira user {display_name!r} (add_user first)")
+            self._site.assign(self._find(key), person, self._site.user(by))
+
     def delete_issue(self, key: str) -> None:
         """Delete an issue, as an admin might; its key is not reused."""
         with self._cond:

@@ -71,6 +71,23 @@ class IssueRoutes:
                 self._site.add_comment(issue, added.get("body"), self._site.bot_user)
         return Reply(204)
 
+    def assign(self, request: Request, match: re.Match[str]) -> Reply:
+        """PUT issue/{key}/assignee: {"accountId"} on Cloud, {"name"} on Server; null (or
+        "-1", the project default, which the emulated project leaves unassigned) clears it."""
+        issue = self._site.find_issue(match["ref"])
+        body = request.body if isinstance(request.body, dict) else None
+        field_name = "accountId" if self._site.cloud else "name"
+        if body is None or field_name not in body:
+            raise JiraError(400, [f"'{field_name}' is required to assign an issue."])
+        ref = body[field_name]
+        person = None
+        if ref not in (None, "-1"):
+            person = self._site.person(str(ref))
+            if person is None:
+                raise JiraError(400, [], {"assignee": f"User '{ref}' does not exist."})
+        self._site.assign(issue, person, self._site.bot_user)
+        return Reply(204)
+
     def comments(self, request: Request, match: re.Match[str]) -> Reply:
         """GET issue/{key}/comment."""
         issue = self._site.find_issue(match["ref"])

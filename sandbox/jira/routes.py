@@ -70,6 +70,7 @@ class Router:
         table: list[tuple[str, str, Route]] = [
             ("GET", rf"{_API}/serverInfo", site.server_info),
             ("GET", rf"{_API}/myself", site.myself),
+            ("GET", rf"{_API}/user/search", site.user_search),
             ("GET", r"/rest/auth/1/session", site.session),
             ("GET", rf"{_API}/project", site.projects),
             ("GET", rf"{_API}/project/{ref}", site.project),
@@ -89,6 +90,7 @@ class Router:
             ("DELETE", issue, issues.delete),
             ("GET", rf"{issue}/transitions", issues.transitions),
             ("POST", rf"{issue}/transitions", issues.transition),
+            ("PUT", rf"{issue}/assignee", issues.assign),
             ("GET", rf"{issue}/comment", issues.comments),
             ("POST", rf"{issue}/comment", issues.add_comment),
             ("GET", rf"{_API}/issueLinkType", issues.link_types),

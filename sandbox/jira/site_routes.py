@@ -48,6 +48,14 @@ class SiteRoutes:
         """GET myself: the bot's own user."""
         return Reply(200, self._site.bot_user)
 
+    def user_search(self, request: Request, match: re.Match[str]) -> Reply:
+        """GET user/search: `query` on Cloud, `username` on Server (e-mail or name prefix)."""
+        query = request.param("query" if self._site.cloud else "username")
+        if query is None:
+            wanted = "query" if self._site.cloud else "username"
+            raise JiraError(400, [f"The '{wanted}' query parameter is required."])
+        return Reply(200, self._site.find_people(query))
+
     def session(self, request: Request, match: re.Match[str]) -> Reply:
         """GET /rest/auth/1/session, which `JIRA(validate=True)` calls."""
         user = self._site.bot_user

@@ -61,6 +61,7 @@ class JiraSite:
         # Created but not committed (late_commit): not in search or GET until committed.
         self.uncommitted: list[Issue] = []
         self.bot_user: JsonDict = {}
+        self.people: list[JsonDict] = []  # the site's users, found by user/search and assigned
         self._next_id = {"issue": 10000, "comment": 10000, "history": 10100, "link": 10500}
         self._numbers: dict[str, int] = {}
 
@@ -89,6 +90,51 @@ class JiraSite:
         if self.cloud:
             user["accountType"] = "atlassian"
         return user
+
+    def add_person(self, display_name: str, email: str | None) -> JsonDict:
+        """Register a user of the site (assignable, found by user/search)."""
+        person = self.user(display_name, email)
+        self.people.append(person)
+        return person
+
+    def find_people(self, query: str) -> list[JsonDict]:
+        """Users whose e-mail, name or display name starts with `query` (any case), as
+        GET user/search matches them."""
+        wanted = query.strip().lower()
+        if not wanted:
+            return []
+        fields = ("emailAddress", "displayName", "name")
+        return [
+            p
+            for p in self.people
+            if any(str(p.get(f) or "").lower().startswith(wanted) for f in fields)
+        ]
+
+    def person(self, ref: str) -> JsonDict | None:
+        """A registered user by account id (Cloud) or user name (Server)."""
+        field_name = "accountId" if self.cloud else "name"
+        return next((p for p in self.people if p.get(field_name) == ref), None)
+
+    def assign(self, issue: Issue, person: JsonDict | None, author: JsonDict) -> None:
+        """Set (None: clear) the assignee, with `updated` and a changelog entry."""
+        before = issue.assignee
+        if (before or {}).get("self") == (person or {}).get("self"):
+            return
+        key = "accountId" if self.cloud else "name"
+
+        def side(user: JsonDict | None) -> tuple[str | None, str | None]:
+            return (user.get(key), user.get("displayName")) if user else (None, None)
+
+        now = self.now()
+        issue.assignee, issue.updated = person, now
+        issue.histories.append(
+            {
+                "id": str(self._take_id("history")),
+                "author": author,
+                "created": jira_time(now),
+                "items": [_change("assignee", side(before), side(person))],
+            }
+        )
 
     # -- issues ------------------------------------------------------------------------------------
 

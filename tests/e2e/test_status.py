@@ -71,7 +71,7 @@ def test_status_shows_each_criterion_the_window_and_the_verdict(
     assert text.count(":x:") == 3
     assert "*No open sev1 for 7 days* — sev1 open now" in text
     assert "*No SLA breach for 5 days* — 1 breach in the last 5 days" in text
-    assert "3 open items without an owner or a ticket" in text
+    assert "4 open items without an owner" in text  # acknowledged is not owned
 
 
 def test_with_nothing_open_the_verdict_is_not_ready_until_the_streaks_are_long_enough(

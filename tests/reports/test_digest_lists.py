@@ -64,6 +64,9 @@ def _seed(url: str, count: int) -> list[Item]:
         is_open = rng.random() < 0.7
         ticket = rng.random() < 0.4
         acked_by = "U0BOB" if rng.random() < 0.3 else None
+        # Owned: a Jira assignee (by Slack user or by name) or someone who took it; a ticket
+        # or an acknowledgement alone is no owner.
+        owner = rng.choice([None, None, ("U0DANA", None), (None, "Dana Dev")])
         status = (
             rng.choice([None, "In Progress", "Blocked", "BLOCKED by vendor"]) if ticket else None
         )
@@ -112,6 +115,8 @@ def _seed(url: str, count: int) -> list[Item]:
                 ticket_key=f"HYP-{n}" if ticket else None,
                 ticket_status=status,
                 acknowledged_by=acked_by,
+                owner_id=owner[0] if owner else None,
+                owner_name=owner[1] if owner else None,
             )
         )
         items.append(
@@ -120,7 +125,7 @@ def _seed(url: str, count: int) -> list[Item]:
                 severity,
                 created,
                 is_open,
-                ticket or acked_by is not None,
+                owner is not None,
                 status is not None and "block" in status.lower(),
                 ack_due,
                 resolve_due,

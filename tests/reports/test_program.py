@@ -96,7 +96,7 @@ def test_the_documented_yaml_loads_with_unquoted_clock_times() -> None:
         "Nothing late for a working week",
         "Error rate under 0.5% for 7 days",
         "MTTR for sev2 under 8 hours (last 7d)",
-        "Every open item has an owner or a ticket",
+        "Every open item has an owner",
         "Fast enough",
         "Fewer than 5 open items",
     ]

@@ -197,12 +197,12 @@ def test_open_items_below() -> None:
 
 def test_no_unowned_items() -> None:
     """Met with no open item lacking both an owner and a ticket; no trend is known."""
-    label = "Every open item has an owner or a ticket"
+    label = "Every open item has an owner"
     assert judge("no_unowned_items", FakeKpis(unowned={NOW: 0})) == CriterionResult(
-        label, True, "every open item has an owner or a ticket", Trend.UNKNOWN
+        label, True, "every open item has an owner", Trend.UNKNOWN
     )
     assert judge("no_unowned_items", FakeKpis(unowned={NOW: 2})) == CriterionResult(
-        label, False, "2 open items without an owner or a ticket", Trend.UNKNOWN
+        label, False, "2 open items without an owner", Trend.UNKNOWN
     )
 
 

@@ -861,3 +861,30 @@ def test_webhooks_only_go_to_loopback(emu: JiraEmulator) -> None:
     """The sandbox refuses to deliver webhooks off the machine."""
     with pytest.raises(ValueError, match="loopback"):
         emu.send_webhook("http://example.com/hook", {})
+
+
+def test_users_are_searched_by_email_and_issues_assigned_with_a_changelog(
+    jira: JIRA, emu: JiraEmulator
+) -> None:
+    """user/search finds a person by e-mail; PUT assignee sets (and null clears) the assignee,
+    each with an `assignee` changelog item; an unknown account is a 400."""
+    key = create(jira)
+    emu.add_user("Bob Builder", "bob@example.com")
+    [bob] = jira._get_json("user/search", params={"query": "BOB@example.com"})
+    assert (
+        bob["displayName"] == "Bob Builder"
+        and jira._get_json("user/search", params={"query": "nobody@example.com"}) == []
+    )
+    url = jira._get_url(f"issue/{key}/assignee")
+    jira._session.put(url, data=json.dumps({"accountId": bob["accountId"]}))
+    issue = emu.issue(key)
+    assert issue["fields"]["assignee"]["emailAddress"] == "bob@example.com"
+    change = issue["changelog"]["histories"][-1]["items"][0]
+    assert (change["field"], change["toString"]) == ("assignee", "Bob Builder")
+    with pytest.raises(JIRAError) as failure:
+        jira._session.put(url, data=json.dumps({"accountId": "nope"}))
+    assert failure.value.status_code == 400
+    emu.assign(key, None, by="Dana Dev")
+    cleared = emu.issue(key)
+    assert cleared["fields"]["assignee"] is None
+    assert cleared["changelog"]["histories"][-1]["author"]["displayName"] == "Dana Dev"

@@ -123,7 +123,7 @@ def kpis(database_url: str) -> Kpis:
     rows = {
         # before the week: open at its start (F0), open throughout (F1), over before it (F2)
         "F0": feedback("sev2", utc(20, 10), utc(23, 8)),  # MTTR 70 h
-        "F1": feedback("sev3", utc(21, 12), None, ticket_key="HYP-1"),
+        "F1": feedback("sev3", utc(21, 12), None, ticket_key="HYP-1", owner_name="Dana Dev"),
         "F2": feedback("sev1", utc(19, 8), utc(20, 9)),
         # in the week
         "F3": feedback("sev1", utc(23, 6), utc(23, 10)),  # Fri; MTTR 4 h
@@ -132,7 +132,7 @@ def kpis(database_url: str) -> Kpis:
         ),  # Sat 23:59:59 → Sun 02:30 CEST
         "F5": feedback("sev2", utc(25, 1, 30), utc(25, 22, 59, 59)),  # Sun 02:30 CET → 23:59:59
         "F6": feedback("sev1", utc(24, 22), None),  # Sun 00:00 CEST, nobody owns it
-        "F7": feedback("sev3", utc(27, 10), None, acknowledged_by="U0BOB"),
+        "F7": feedback("sev3", utc(27, 10), None, acknowledged_by="U0BOB", owner_id="U0BOB"),
         "F8": feedback("sev2", utc(27, 22, 59, 59), utc(27, 23)),  # resolved at UNTIL exactly
         "F9": feedback("sev3", utc(28, 8), None),  # after the week
         # on the week's first instant: resolved then (open just before), created then (not)
@@ -262,7 +262,7 @@ def test_a_period_ending_mid_day_counts_up_to_its_end(kpis: Kpis) -> None:
 
 
 def test_open_counts_and_owners(kpis: Kpis) -> None:
-    """At UNTIL, F8 is resolved; F6 has neither a ticket nor an acknowledgement."""
+    """At UNTIL, F8 is resolved; F6 has no owner (F1's is its Jira assignee, F7's took it)."""
     assert kpis.open_counts(UNTIL) == {"sev1": 1, "sev3": 2}
     assert kpis.open_counts(utc(25, 0, 0)) == {"sev1": 1, "sev2": 1, "sev3": 1}
     assert kpis.unowned_open(UNTIL) == 1

@@ -98,3 +98,39 @@ def test_reports_stored_after_the_intake_migration_are_still_searched(
     with engine.connect() as conn:
         reach = conn.execute(text("SELECT reach FROM feedback WHERE summary = 'Old report'"))
         assert reach.scalar() == 100
+
+
+def test_reports_stored_after_the_owners_migration_are_still_searched(
+    database_url: str,
+) -> None:
+    """Migration 0014 adds the owner columns to the feedback table; the text search keeps
+    indexing new reports, and an item stored before it has no owner."""
+    engine = db.make_engine(database_url)
+    now = dt.datetime(2026, 12, 1, 9, tzinfo=dt.UTC)
+    sessions = db.make_sessions(engine)
+    config = db._alembic_config()
+    with engine.connect() as conn:  # the schema as it was before migration 0014
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0013")
+        conn.commit()
+    with engine.begin() as conn:  # a report from before the migration: the old columns only
+        conn.execute(
+            text(
+                "INSERT INTO feedback (submission_key, summary, category, severity, component,"
+                " environment, trying, expected, actual, channel_id, reporter_id, state,"
+                " created_at, updated_at) VALUES ('old', 'Invoice totals round the wrong way',"
+                " 'bug', 'sev1', 'payments-api', 'production', '', '', 'x', 'C1', 'U1', 'new',"
+                " :now, :now)"
+            ),
+            {"now": now},
+        )
+    db.migrate(engine)
+    repo = FeedbackRepository(sessions, "HC")
+    after = repo.add(feedback_draft(summary="Refund export truncates currency column"), now)
+    before = repo.get(1)
+    assert before is not None and not before.owned and not after.feedback.owned
+    with sessions() as session:
+        found = find_similar(session, SimilarQuery(summary="refund export currency"), 5)
+        old = find_similar(session, SimilarQuery(summary="invoice totals round"), 5)
+    assert [c.feedback_id for c in found] == [after.feedback.id]
+    assert [c.feedback_id for c in old] == [1]

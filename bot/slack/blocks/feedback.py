@@ -31,6 +31,7 @@ from bot.feedback.service import CORRELATION_MAX, ENDPOINT_MAX, SUMMARY_MAX, TEX
 from bot.ports import utc_now
 from bot.slack.blocks.escalation import receipt_ack_part
 from bot.slack.blocks.intake import receipt_intake_part
+from bot.slack.blocks.owners import receipt_owner_part
 from bot.slack.blocks.tickets import receipt_ticket_part, when
 from bot.slack.ids import COMMAND, Action, Callback, block_id
 from bot.slack.text import escape, safe, shorten
@@ -338,6 +339,7 @@ def receipt(feedback: Feedback, program: Program) -> tuple[str, list[Block]]:
         program.escalation.policy_for(feedback.severity)
     )
     blocks += receipt_ack_part(feedback, escalates)
+    blocks += receipt_owner_part(feedback)
     context = [f"State: *{feedback.state.value}*", f"Filed {when(feedback.created_at)}"]
     if feedback.source and feedback.source.permalink:
         context.append(f"<{feedback.source.permalink}|Original message>")
@@ -402,6 +404,10 @@ def help_message(program: Program) -> tuple[str, list[Block]]:
         f"{program.id_prefix}-42 {escape('<workaround>')}`, `{COMMAND} known done "
         f"{program.id_prefix}-42`, `{COMMAND} merge {program.id_prefix}-12 into "
         f"{program.id_prefix}-9`.\n"
+        "• *Take it* on a receipt makes you the item's owner (its Jira ticket is assigned to "
+        f"you). Leads: `{COMMAND} assign {program.id_prefix}-42 @someone`, and *Resolve*.\n"
+        f"• `{COMMAND} postmortem {program.id_prefix}-42` posts a blameless post-mortem draft "
+        "in the item's thread; resolved urgent items ask their owner for the root cause.\n"
         f"• `{COMMAND} help` shows this message.\n\n"
         f"Feedback is posted in <#{program.channels.feedback}> by default; each report gets an id "
         f"like `{program.id_prefix}-42` and its own thread for updates."

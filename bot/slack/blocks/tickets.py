@@ -14,6 +14,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.domain import Feedback, NoteKind, ThreadNote
+from bot.slack.blocks.owners import owner_note, owner_text
 from bot.slack.ids import Action
 from bot.slack.text import escape, safe
 from bot.tickets.duplicates import read_note_detail
@@ -69,6 +70,8 @@ def note_text(feedback: Feedback, note: ThreadNote) -> str:
         return f":white_check_mark: <@{note.actor}> acknowledged {feedback.short_id}{at}."
     if note.kind is NoteKind.REESCALATED:
         return f":rotating_light: <@{note.actor}> re-escalated {feedback.short_id}{at}."
+    if note.kind in (NoteKind.OWNER, NoteKind.RESOLVED):
+        return owner_note(feedback, note, at)
     who = f" by {escape(note.actor)}" if note.actor else ""
     status = escape(note.detail)
     return f":arrows_counterclockwise: {ticket_link(feedback)} is now *{status}*{who}{at}."
@@ -102,6 +105,7 @@ def status_blocks(feedback: Feedback, severity_label: str) -> tuple[str, list[Bl
         lines.append(f"Jira refused the ticket: {safe(feedback.ticket_error, 1000)}")
     else:
         lines.append("No Jira ticket yet.")
+    lines.append(f"Owner: {owner_text(feedback.owner_id, feedback.owner_name)}")
     if feedback.resolved_at:
         lines.append(f"Resolved {when(feedback.resolved_at)}")
     context = []

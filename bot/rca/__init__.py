@@ -1,0 +1,1 @@
+"""Root causes and post-mortems: a resolved urgent item's root cause, reminders, drafts."""

@@ -97,7 +97,6 @@ class PageSender:
     def handlers(self) -> dict[str, OutboxHandler]:
         """Map outbox kinds to the methods that carry them out, row by row."""
         return {
-            START: self._service.start,
             DM: self.direct_message,
             MISSING: self.report_missing,
             SKIP: self.skip,
@@ -107,7 +106,11 @@ class PageSender:
 
     def batch_handlers(self) -> dict[str, BatchHandler]:
         """Map the kinds a burst brings by the thousand to methods that take a batch."""
-        return {PAGE: self.page_many, MENTION: self.mention_many}
+        return {
+            START: self._service.start_many,
+            PAGE: self.page_many,
+            MENTION: self.mention_many,
+        }
 
     # -- loading -----------------------------------------------------------------------------
 

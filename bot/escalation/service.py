@@ -12,7 +12,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from bot.config import Program
 from bot.domain import Effect, EscalatingItem, ItemKind, ItemRef, StoredEscalation
@@ -21,6 +21,7 @@ from bot.escalation.model import AckOutcome, EscalateOutcome, EscalationRecord, 
 from bot.oncall import policy
 from bot.oncall.policy import DueStep, EscalationState, Snapshot
 from bot.oncall.program import EscalationPolicy
+from bot.parts import Outcome
 from bot.ports import Clock
 from storage.escalations import Claim, EscalationRepository, Update
 
@@ -175,30 +176,59 @@ class EscalationService:
     # -- starting ----------------------------------------------------------------------------
 
     def start(self, payload: dict[str, object]) -> Sequence[Effect]:
-        """Outbox handler: store the item's escalation, then hand out what is due already.
+        """Outbox handler: store the item's escalation, then hand out what is due already
+        (see `start_many`)."""
+        [outcome] = self.start_many([payload])
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def start_many(self, payloads: Sequence[dict[str, object]]) -> list[Outcome]:
+        """Outbox handler for a batch of starts (a burst of sev1 reports): one read of their
+        items, their escalations stored, then every step due already handed out by the tick's
+        set-based claim rather than one escalation at a time.
 
         The clocks start when the item was filed or fired, not when this runs: a start that
         waited out an outage fires the steps it missed at once.
         """
-        kind = ItemKind(str(payload.get("kind")))
-        raw_id = payload.get("feedback_id" if kind is ItemKind.FEEDBACK else "alert_id")
-        if not isinstance(raw_id, int):
-            return []
-        self._start(ItemRef(kind, raw_id))
-        return []
+        refs: list[ItemRef | None] = []
+        for payload in payloads:
+            kind = payload.get("kind")
+            raw_id = payload.get("feedback_id" if kind == ItemKind.FEEDBACK.value else "alert_id")
+            known = kind in {k.value for k in ItemKind} and isinstance(raw_id, int)
+            refs.append(ItemRef(ItemKind(str(kind)), cast(int, raw_id)) if known else None)
+        items = self._items.get_many({ref for ref in refs if ref is not None})
+        now = self._clock()
+        outcomes: list[Outcome] = []
+        started = 0
+        for ref in refs:
+            try:
+                if ref is not None and self._store(ref, items.get(ref), now) is not None:
+                    started += 1
+                outcomes.append([])
+            except Exception as exc:  # this start alone (its row is retried)
+                outcomes.append(exc)
+        if started:
+            self._hand_out_due(now)
+        return outcomes
 
-    def _start(self, ref: ItemRef) -> None:
-        """Store the item's escalation if it needs one and has none yet; hand out what is due."""
-        item = self._items.get(ref)
+    def _store(self, ref: ItemRef, item: EscalatingItem | None, now: dt.datetime) -> int | None:
+        """Store the item's escalation if it needs one and has none yet; return its id."""
         escalation_policy = self.policy_for(item.severity) if item else None
         if item is None or escalation_policy is None or item.resolved_at is not None:
-            return
-        now = self._clock()
+            return None
         snapshot = Snapshot.take(escalation_policy, now)
         state = policy.start(timeline_id(ref, 1), snapshot, min(item.started_at, now))
         escalation_id = self._repo.start(ref, item.severity, values_of(state, now), now)
         if escalation_id is not None:
             log.info("escalation of %s started (%s policy)", ref, item.severity)
+        return escalation_id
+
+    def _start(self, ref: ItemRef) -> None:
+        """Store the item's escalation if it needs one and has none yet; hand out what is due."""
+        now = self._clock()
+        escalation_id = self._store(ref, self._items.get(ref), now)
+        if escalation_id is not None:
             self._advance(escalation_id, now)
 
     # -- the scheduler tick ------------------------------------------------------------------
@@ -208,6 +238,10 @@ class EscalationService:
         now = self._clock()
         for escalation_id, resolved_at in self._repo.finished_items():
             self._change(escalation_id, now, self._resolver(resolved_at or now))
+        return self._hand_out_due(now)
+
+    def _hand_out_due(self, now: dt.datetime) -> int:
+        """Hand out every step due at `now`, each claimed once; return the pages queued."""
         queued = 0
         step = self._updater(self._stepper(now), now)
         while True:

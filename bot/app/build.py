@@ -77,8 +77,8 @@ def build_runtime(settings: Settings, program: Program, clock: Clock = utc_now) 
     sessions = db.make_sessions(engine)
     client = make_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
     notifier = SlackNotifier(client, program)
-    pager = SlackPager(client)
-    directory = SlackDirectory(client)
+    directory = SlackDirectory(client)  # one cache of people by e-mail, for pages and owners
+    pager = SlackPager(client, directory)
     tracker = build_tracker(settings, program)
     sources: dict[str, MetricSource] = {}
     if program.metrics is not None:

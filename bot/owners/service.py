@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import re
 from collections.abc import Callable, Sequence
 
 from bot.config import Program
@@ -18,6 +17,7 @@ from bot.domain import (
     OwnerResult,
     ThreadNote,
 )
+from bot.feedback.duplicates import parse_reference
 from bot.feedback.service import feedback_of
 from bot.ports import Clock, Notifier
 from storage.owners import OwnerRepository
@@ -32,8 +32,6 @@ TicketAssign = Callable[[int, str], Sequence[Effect]]
 """The effects that assign an item's ticket (if it has one) to a Slack user's Jira account."""
 ResolvedFollowUps = Callable[[Feedback], Sequence[Effect]]
 """What follows an item's resolution (the root-cause prompt of an urgent item)."""
-
-_REFERENCE = re.compile(r"^([A-Z]{1,8})-(\d{1,9})$")
 
 
 def owner_detail(how: str, owner: str | None = None, name: str | None = None) -> str:
@@ -96,10 +94,7 @@ class OwnerService:
 
     def item_id(self, reference: str) -> int | None:
         """The number of an id like HC-42 (any case), or None."""
-        match = _REFERENCE.match(reference.strip().upper())
-        if match is None or match.group(1) != self._program.id_prefix:
-            return None
-        return int(match.group(2))
+        return parse_reference(reference, self._program.id_prefix)
 
     def take(self, feedback_id: int, user: str) -> OwnerResult:
         """*Take it*: the presser owns the item (its ticket is assigned to them in Jira)."""

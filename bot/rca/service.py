@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
 from bot.config import Program
 from bot.domain import Effect, Feedback, FeedbackState, RootCause, TicketComment
+from bot.feedback.duplicates import parse_reference
 from bot.feedback.service import feedback_of
 from bot.ports import Clock, RcaNotifier
 from bot.rca.postmortem import draft
@@ -30,7 +30,6 @@ WHYS = 5
 DUE_LIST = 50
 
 CommentEffects = Callable[[int, TicketComment], Sequence[Effect]]
-_REFERENCE = re.compile(r"^([A-Z]{1,8})-(\d{1,9})$")
 
 
 class RcaOutcome(StrEnum):
@@ -91,10 +90,7 @@ class RcaService:
 
     def item_id(self, reference: str) -> int | None:
         """The number of an id like HC-42 (any case), or None."""
-        match = _REFERENCE.match(reference.strip().upper())
-        if match is None or match.group(1) != self._program.id_prefix:
-            return None
-        return int(match.group(2))
+        return parse_reference(reference, self._program.id_prefix)
 
     def get(self, feedback_id: int) -> Feedback | None:
         """One item."""

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Sequence
 
 from slack_sdk import WebClient
 
 from bot.domain import Page, PageMessage
-from bot.errors import DeliveryRefused
 from bot.ports import PostedMessage
 from bot.slack.blocks import escalation as escalation_blocks
+from bot.slack.directory import SlackDirectory
 from bot.slack.notifier import slack_call
 
 log = logging.getLogger(__name__)
 
-_NOT_FOUND = {"users_not_found", "user_not_found"}
 GROUP_EVENT = "hypercare_page_group"  # message metadata naming a grouped page DM's group
 GROUP_LOOKBACK = 50  # DMs looked through for one a dead try posted: the bot's newest ones
 
@@ -24,34 +22,14 @@ GROUP_LOOKBACK = 50  # DMs looked through for one a dead try posted: the bot's n
 class SlackPager:
     """DMs pages, mentions people in threads, and looks people up by e-mail."""
 
-    def __init__(self, client: WebClient) -> None:
+    def __init__(self, client: WebClient, directory: SlackDirectory | None = None) -> None:
         self._client = client
-        self._emails: dict[str, str | None] = {}
-        self._lock = threading.Lock()
+        self._directory = directory or SlackDirectory(client)
 
     def user_for_email(self, email: str) -> str | None:
-        """Look a person up by e-mail (users.lookupByEmail); deactivated users are not found.
-
-        Found ids are remembered for the life of the process; "not found" is not, so a person
-        who joins Slack later is found on the next page.
-        """
-        with self._lock:
-            if self._emails.get(email):
-                return self._emails[email]
-        try:
-            response = slack_call(
-                "users.lookupByEmail", lambda: self._client.users_lookupByEmail(email=email)
-            )
-        except DeliveryRefused as refused:
-            if refused.reason.split(": ", 1)[-1] in _NOT_FOUND:
-                return None
-            raise
-        user = response["user"]
-        if user.get("deleted"):
-            return None
-        with self._lock:
-            self._emails[email] = str(user["id"])
-        return str(user["id"])
+        """Look a person up by e-mail (users.lookupByEmail, remembered once found);
+        deactivated users are not found."""
+        return self._directory.user_for_email(email)
 
     def page_person(self, user: str, page: Page) -> PostedMessage:
         """DM the page with its Acknowledge button."""

@@ -141,14 +141,14 @@ def grouped_text(lessons: Sequence[Lesson]) -> list[str]:
 def lessons_message(lessons: Sequence[Lesson], total: int) -> tuple[str, list[Block]]:
     """The private answer to `/hypercare lessons`: the latest lessons by kind."""
     if not lessons:
-        text = "No lessons recorded yet. Add one with `/hypercare lesson <what we learned>`."
+        text = "No lessons recorded yet. Add one with `/hypercare lesson &lt;what we learned&gt;`."
         return text, [SectionBlock(text=MarkdownTextObject(text=text))]
     head = f"Lessons learned: the latest {len(lessons)} of {total}"
     blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=f":bulb: *{head}*"))]
     blocks += [SectionBlock(text=MarkdownTextObject(text=t)) for t in grouped_text(lessons)]
     more = total - len(lessons)
     footer = f"_…and {more} more._ " if more > 0 else ""
-    footer += "Add one with `/hypercare lesson <what we learned>`."
+    footer += "Add one with `/hypercare lesson &lt;what we learned&gt;`."
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=footer)]))
     return head, blocks
 
@@ -163,6 +163,6 @@ def offer(feedback: Feedback) -> tuple[str, list[Block]]:
 def usage(prefix: str) -> str:
     """How `/hypercare lesson` is used."""
     return (
-        "Use `/hypercare lesson <what we learned>`: a form opens to choose its kind and link "
+        "Use `/hypercare lesson &lt;what we learned&gt;`: a form opens to choose its kind and link "
         f"items (ids like {prefix}-42 in the text are linked for you)."
     )

@@ -535,6 +535,7 @@ class PostmortemFacts:
     merged: tuple[Feedback, ...]  # the items merged into it
     climb: ClimbFacts | None
     alerts: tuple[Alert, ...]  # alerts fired or resolved while it was open
+    lessons: tuple[Lesson, ...] = ()  # the lessons learned that name it
 
 
 # -- escalation -------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from bot.domain import (
 )
 from storage.alerts import _alert
 from storage.intake import IntakeRepository
+from storage.lessons import LessonRepository
 from storage.models import AlertRow, AuditRow, EscalationRow, FeedbackRow, RootCauseRow
 from storage.repositories import feedback_from_row, queue_effects
 
@@ -45,6 +46,7 @@ class RootCauseRepository:
         self._sessions = sessions
         self._prefix = id_prefix
         self._reporters = IntakeRepository(sessions, id_prefix)
+        self._lessons = LessonRepository(sessions, id_prefix)
 
     def record(
         self, cause: RootCause, effects: Callable[[Feedback], Sequence[Effect]]
@@ -213,4 +215,5 @@ class RootCauseRepository:
             merged=merged,
             climb=climb,
             alerts=alerts,
+            lessons=tuple(self._lessons.of_item(feedback_id)),
         )

@@ -63,7 +63,7 @@ def test_add_a_lesson_under_a_postmortem_links_the_item(
     bot: Runtime, user: SlackUserSimulator, slack: SlackEmulator
 ) -> None:
     """The post-mortem draft in the thread is followed by *Add a lesson*; it opens the same
-    form with the item linked, and the lesson is stored against it."""
+    form with the item linked, the lesson is stored against it, and later drafts list it."""
     file(user, slack)
     user.slash_command("assign HC-1 <@U0BOB|bob>", user_id=LEAD)
     assert bot.services.owners.resolve(1, LEAD) is not None
@@ -96,7 +96,12 @@ def test_add_a_lesson_under_a_postmortem_links_the_item(
     assert user.submit_view(form, values, user_id="U0CAROL").json()["response_action"] == "update"
     [lesson] = bot.services.lessons.of_item(1)
     assert lesson.kind is LessonKind.UNEXPECTED and lesson.author_id == "U0CAROL"
-    assert wait_until(lambda: thread_texts(slack, "What did HC-1 teach us?"))
+    user.slash_command("postmortem HC-1", user_id="U0BOB")  # a second draft now tells it
+    channel = offer.args["channel"]
+    drafts = wait_until(lambda: len(slack.files(channel)) == 2 and slack.files(channel))
+    text = drafts[-1]["content"].decode()
+    assert "- What was unexpected\n  - The acquirer's status page told us" in text
+    assert "(L-1, @U0CAROL)" in text and "- What went well:" in text
 
 
 def test_the_list_groups_the_latest_lessons_by_kind_and_says_how_many_more(

@@ -12,7 +12,7 @@ from bot.rca.service import RootCauseForm
 from bot.slack.blocks.weekly import weekly_message
 from sandbox.slack import SlackEmulator, SlackUserSimulator
 from tests.e2e.test_jira_flow import file
-from tests.e2e.test_owners_rca import LEAD, ROOT_CAUSE, root_cause_modal, thread_texts
+from tests.e2e.test_owners_rca import LEAD, ROOT_CAUSE, root_cause_modal
 from tests.support import wait_until
 
 

@@ -30,6 +30,7 @@ from bot.domain import (
     Page,
     PageMessage,
     PlusOne,
+    RootCause,
     ThreadNote,
     Ticket,
     TicketComment,
@@ -129,6 +130,26 @@ class IntakeNotifier(Protocol):
 
     def refresh_receipt(self, feedback: Feedback) -> None:
         """Re-render the receipt in place."""
+        ...
+
+
+class RcaNotifier(Protocol):
+    """Slack, as root causes and post-mortems need it."""
+
+    def ask_root_cause(self, feedback: Feedback) -> None:
+        """Post the *Record root cause* button in the item's thread, for its owner."""
+        ...
+
+    def root_cause_in_thread(self, feedback: Feedback, cause: RootCause) -> None:
+        """Say in the item's thread what its root cause is."""
+        ...
+
+    def upload_postmortem(self, feedback: Feedback, filename: str, markdown: str) -> None:
+        """Upload the post-mortem draft as a Markdown file in the item's thread."""
+        ...
+
+    def offer_lesson(self, feedback: Feedback) -> None:
+        """Post *Add a lesson* under the post-mortem draft in the item's thread."""
         ...
 
 

@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Program
 from bot.parts import Part
-from bot.ports import Clock
-from bot.rca.service import CommentEffects, RcaAnnouncer, RcaNotifier, RcaService
+from bot.ports import Clock, RcaNotifier
+from bot.rca.service import CommentEffects, RcaAnnouncer, RcaService
 from storage.rca import RootCauseRepository
 from storage.repositories import FeedbackRepository, OutboxRepository
 

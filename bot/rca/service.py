@@ -9,12 +9,11 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
 
 from bot.config import Program
 from bot.domain import Effect, Feedback, FeedbackState, RootCause, TicketComment
 from bot.feedback.service import feedback_of
-from bot.ports import Clock
+from bot.ports import Clock, RcaNotifier
 from bot.rca.postmortem import draft
 from storage.rca import RootCauseRepository
 from storage.repositories import FeedbackRepository
@@ -63,26 +62,6 @@ class RootCauseForm:
     category: str
     fix: str
     prevention: str
-
-
-class RcaNotifier(Protocol):
-    """Slack, as root causes and post-mortems need it."""
-
-    def ask_root_cause(self, feedback: Feedback) -> None:
-        """Post the *Record root cause* button in the item's thread, for its owner."""
-        ...
-
-    def root_cause_in_thread(self, feedback: Feedback, cause: RootCause) -> None:
-        """Say in the item's thread what its root cause is."""
-        ...
-
-    def upload_postmortem(self, feedback: Feedback, filename: str, markdown: str) -> None:
-        """Upload the post-mortem draft as a Markdown file in the item's thread."""
-        ...
-
-    def offer_lesson(self, feedback: Feedback) -> None:
-        """Post *Add a lesson* under the post-mortem draft in the item's thread."""
-        ...
 
 
 def _clean(text: str, limit: int) -> str:

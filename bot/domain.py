@@ -535,6 +535,7 @@ class PostmortemFacts:
     merged: tuple[Feedback, ...]  # the items merged into it
     climb: ClimbFacts | None
     alerts: tuple[Alert, ...]  # alerts fired or resolved while it was open
+    lessons: tuple[Lesson, ...] = ()  # the lessons learned that name it
 
 
 # -- escalation -------------------------------------------------------------------------------
@@ -788,6 +789,74 @@ class Chart:
     texts: list[str]  # every visible text: title, axis and tick labels, legend, annotations
 
 
+class LessonKind(StrEnum):
+    """What a lesson learned is about (the register's four headings)."""
+
+    WENT_WELL = "went_well"
+    TO_IMPROVE = "to_improve"
+    UNEXPECTED = "unexpected"
+    ARCHITECTURE = "architecture"
+
+    @property
+    def label(self) -> str:
+        """The heading shown for the kind."""
+        return _LESSON_LABELS[self]
+
+
+_LESSON_LABELS = {
+    LessonKind.WENT_WELL: "Went well",
+    LessonKind.TO_IMPROVE: "To improve",
+    LessonKind.UNEXPECTED: "Unexpected",
+    LessonKind.ARCHITECTURE: "Architecture insight",
+}
+
+
+@dataclass(frozen=True)
+class LinkedItem:
+    """An item a lesson or a report names: its id and where its thread is."""
+
+    feedback_id: int
+    short_id: str
+    link: str | None  # the receipt's permalink
+    workaround: str | None = None  # a known issue's workaround (user text)
+
+
+@dataclass(frozen=True)
+class Lesson:
+    """One entry of the lessons-learned register (its text is user text)."""
+
+    id: int
+    kind: LessonKind
+    text: str
+    author_id: str
+    created_at: dt.datetime
+    items: tuple[LinkedItem, ...] = ()
+
+    @property
+    def short_id(self) -> str:
+        """How people name it: L-3."""
+        return f"L-{self.id}"
+
+
+@dataclass(frozen=True)
+class LessonDraft:
+    """A lesson as submitted, before it is stored."""
+
+    kind: LessonKind
+    text: str
+    author_id: str
+    item_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class RootCauseTheme:
+    """A root-cause category of resolved items: how many, and the latest of them."""
+
+    category: str
+    count: int
+    recent: tuple[LinkedItem, ...]
+
+
 @dataclass(frozen=True)
 class WeeklyReview:
     """One week's review: its sections, the readiness verdict, and the charts."""
@@ -800,3 +869,9 @@ class WeeklyReview:
     sections: tuple[Section, ...]
     readiness: Readiness
     charts: tuple[Chart, ...]
+    # The lessons-learned register's week, newest first, and how many there were in all.
+    lessons: tuple[Lesson, ...] = ()
+    lessons_total: int = 0
+    # The knowledge base: root-cause categories over the hypercare window, most frequent first.
+    root_causes: tuple[RootCauseTheme, ...] = ()
+    root_causes_since: dt.date | None = None

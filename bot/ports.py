@@ -148,6 +148,10 @@ class RcaNotifier(Protocol):
         """Upload the post-mortem draft as a Markdown file in the item's thread."""
         ...
 
+    def offer_lesson(self, feedback: Feedback) -> None:
+        """Post *Add a lesson* under the post-mortem draft in the item's thread."""
+        ...
+
 
 class AlertNotifier(Protocol):
     """Tells the team about alerts (implemented by the Slack notifier)."""

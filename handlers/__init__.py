@@ -9,7 +9,17 @@ from slack_bolt import App
 
 from bot.domain import Field
 from bot.slack.ids import COMMAND, Action, Callback, block_id
-from handlers import alerts, escalation, feedback, home, intake, owners, rca, tickets
+from handlers import (
+    alerts,
+    escalation,
+    feedback,
+    home,
+    intake,
+    lessons,
+    owners,
+    rca,
+    tickets,
+)
 
 
 def register(app: App) -> None:
@@ -31,6 +41,8 @@ def register(app: App) -> None:
     app.action(Action.RESOLVE_ITEM)(owners.resolve_item)
     app.action(Action.RECORD_ROOT_CAUSE)(rca.open_root_cause_modal)
     app.view_submission(Callback.ROOT_CAUSE_MODAL)(rca.submit_root_cause)
+    app.action(Action.ADD_LESSON)(lessons.open_lesson_from_postmortem)
+    app.view_submission(Callback.LESSON_MODAL)(lessons.submit_lesson)
     app.action(Action.CREATE_TICKET)(tickets.create_ticket)
     app.action(Action.ACK_ALERT)(alerts.acknowledge_alert)
     app.action(Action.ACK_ITEM)(escalation.acknowledge_item)

@@ -12,7 +12,7 @@ from bot.domain import PlusOneOutcome
 from bot.slack.blocks import feedback as blocks
 from bot.slack.blocks import intake as intake_blocks
 from bot.slack.blocks import oncall as oncall_blocks
-from handlers import alerts, escalation, forms, home, intake, owners, rca, tickets
+from handlers import alerts, escalation, forms, home, intake, lessons, owners, rca, tickets
 from handlers.services import Services
 
 
@@ -24,7 +24,8 @@ def answer_command(
     after_ack: Callable[[Callable[[], object]], None],
 ) -> None:
     """Route `/hypercare [help | ticket X | oncall | escalate X | override … | known … |
-    merge X into Y | top | assign X @who | postmortem X | <summary>]`."""
+    merge X into Y | top | assign X @who | postmortem X | lesson [text] | lessons |
+    <summary>]`."""
     text = command.get("text") or ""
     if forms.is_help(text):
         text, rendered = blocks.help_message(services.program)
@@ -55,6 +56,10 @@ def answer_command(
         owners.assign(ack, assigned, command, services)
     elif (reference := forms.postmortem_command(text)) is not None:
         rca.postmortem(ack, reference, command, services)
+    elif forms.is_lessons_list(text):
+        lessons.show_lessons(ack, services)
+    elif (lesson := forms.lesson_command(text)) is not None:
+        lessons.open_lesson_modal(ack, lesson, command, client, services, after_ack)
     else:
         open_feedback_modal(ack, command, client, services, after_ack)
 

@@ -279,3 +279,17 @@ def select_input(view: dict[str, Any], block: str) -> str:
     state = (values.get(block) or {}).get(Action.INPUT)
     option = state.get("selected_option") if isinstance(state, dict) else None
     return str(option.get("value") or "") if isinstance(option, dict) else ""
+
+
+_LESSON = re.compile(r"^lesson(?:\s+(.*))?$", re.IGNORECASE | re.DOTALL)
+
+
+def lesson_command(text: str) -> str | None:
+    """`lesson <text>` → the text as typed ('' for `lesson` alone); None for other text."""
+    match = _LESSON.match(text.strip())
+    return plain_command_text(match.group(1) or "").strip() if match else None
+
+
+def is_lessons_list(text: str) -> bool:
+    """Tell whether the command asks for the list of lessons learned."""
+    return text.strip().lower() == "lessons"

@@ -10,6 +10,8 @@ from slack_sdk import WebClient
 from bot.slack.blocks import status as status_blocks
 from handlers.services import Services
 
+HOME_OWNED = 10  # open items the Home tab lists under "My open items"
+
 
 def show_status(ack: Ack, services: Services) -> None:
     """`/hypercare status`: each exit criterion, the window and the verdict, privately."""
@@ -22,5 +24,9 @@ def publish_home(event: dict[str, Any], client: WebClient, services: Services) -
     if event.get("tab") != "home":
         return
     user = event["user"]
-    view = status_blocks.home_view(services.program, services.status.overview(user))
+    # One more than shown: the tab says when there are more.
+    owned = services.owners.mine(user, limit=HOME_OWNED + 1)
+    view = status_blocks.home_view(
+        services.program, services.status.overview(user), owned, HOME_OWNED
+    )
     client.views_publish(user_id=user, view=view)

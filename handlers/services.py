@@ -9,6 +9,7 @@ from bot.config import Program
 from bot.escalation.service import EscalationService
 from bot.feedback.build import Intake
 from bot.feedback.service import FeedbackService
+from bot.lessons.service import LessonService
 from bot.oncall.service import OnCallService
 from bot.owners.service import OwnerService
 from bot.ports import Notifier
@@ -36,3 +37,4 @@ class Services:
     intake: Intake
     owners: OwnerService
     rca: RcaService
+    lessons: LessonService

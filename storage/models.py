@@ -189,6 +189,29 @@ class RootCauseRow(Base):
     recorded_at: Mapped[dt.datetime]
 
 
+class LessonRow(Base):
+    """An entry of the lessons-learned register: its kind, text (user text) and author."""
+
+    __tablename__ = "lesson"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text)
+    author_id: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[dt.datetime] = mapped_column(index=True)
+
+
+class LessonItemRow(Base):
+    """An item a lesson names: a row each, so an item's lessons are found by index."""
+
+    __tablename__ = "lesson_item"
+
+    lesson_id: Mapped[int] = mapped_column(ForeignKey("lesson.id"), primary_key=True)
+    feedback_id: Mapped[int] = mapped_column(
+        ForeignKey("feedback.id"), primary_key=True, index=True
+    )
+
+
 class AuditRow(Base):
     """Who changed what, and when."""
 

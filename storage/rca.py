@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Collection, Sequence
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.domain import (
@@ -14,11 +14,14 @@ from bot.domain import (
     Effect,
     Feedback,
     FeedbackState,
+    LinkedItem,
     PostmortemFacts,
     RootCause,
+    RootCauseTheme,
 )
 from storage.alerts import _alert
 from storage.intake import IntakeRepository
+from storage.lessons import LessonRepository
 from storage.models import AlertRow, AuditRow, EscalationRow, FeedbackRow, RootCauseRow
 from storage.repositories import feedback_from_row, queue_effects
 
@@ -43,6 +46,7 @@ class RootCauseRepository:
         self._sessions = sessions
         self._prefix = id_prefix
         self._reporters = IntakeRepository(sessions, id_prefix)
+        self._lessons = LessonRepository(sessions, id_prefix)
 
     def record(
         self, cause: RootCause, effects: Callable[[Feedback], Sequence[Effect]]
@@ -105,6 +109,45 @@ class RootCauseRepository:
         )
         with self._sessions() as session:
             return [feedback_from_row(row, self._prefix) for row in session.scalars(query)]
+
+    def themes(
+        self, since: dt.datetime, until: dt.datetime, limit: int, per: int
+    ) -> list[RootCauseTheme]:
+        """The knowledge base's most frequent root-cause categories among items resolved in
+        [since, until] (merged items are their target's), each with its latest items."""
+        resolved = and_(
+            FeedbackRow.state == FeedbackState.RESOLVED.value,
+            FeedbackRow.merged_into_id.is_(None),
+            FeedbackRow.resolved_at >= since,
+            FeedbackRow.resolved_at <= until,
+        )
+        count = func.count(RootCauseRow.id).label("n")
+        query = (
+            select(RootCauseRow.category, count)
+            .join(FeedbackRow, FeedbackRow.id == RootCauseRow.feedback_id)
+            .where(resolved)
+            .group_by(RootCauseRow.category)
+            .order_by(count.desc(), RootCauseRow.category)
+            .limit(limit)
+        )
+        themes = []
+        with self._sessions() as session:
+            for category, n in session.execute(query).all():
+                recent = session.execute(
+                    select(
+                        FeedbackRow.id, FeedbackRow.receipt_permalink, FeedbackRow.known_workaround
+                    )
+                    .join(RootCauseRow, RootCauseRow.feedback_id == FeedbackRow.id)
+                    .where(resolved, RootCauseRow.category == category)
+                    .order_by(FeedbackRow.resolved_at.desc(), FeedbackRow.id.desc())
+                    .limit(per)
+                ).all()
+                items = tuple(
+                    LinkedItem(i, f"{self._prefix}-{i}", link, workaround)
+                    for i, link, workaround in recent
+                )
+                themes.append(RootCauseTheme(str(category), int(n), items))
+        return themes
 
     def facts(self, feedback_id: int, now: dt.datetime) -> PostmortemFacts | None:
         """Everything stored about an item that its post-mortem tells."""
@@ -172,4 +215,5 @@ class RootCauseRepository:
             merged=merged,
             climb=climb,
             alerts=alerts,
+            lessons=tuple(self._lessons.of_item(feedback_id)),
         )

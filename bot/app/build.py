@@ -26,6 +26,7 @@ from bot.escalation.items import Items
 from bot.feedback.build import build_feedback, build_intake
 from bot.integrations.jira import JiraTracker
 from bot.integrations.prometheus import build_source
+from bot.lessons.build import build_lessons
 from bot.oncall.build import build_oncall
 from bot.owners.build import build_owners
 from bot.parts import BatchHandler, OutboxHandler, Part
@@ -189,6 +190,7 @@ def build_runtime(settings: Settings, program: Program, clock: Clock = utc_now) 
         on_enqueued=wake.set,
         ticket_comment=ticket_comment,
     )
+    lessons = build_lessons(program=program, sessions=sessions, clock=clock)
     alerts = build_alerts(
         program=program,
         repo=alert_repo,
@@ -208,7 +210,17 @@ def build_runtime(settings: Settings, program: Program, clock: Clock = utc_now) 
         silences=alerts.service.silences if alerts is not None else (lambda: ()),
         check_seconds=settings.digest_check_seconds,
     )
-    parts: list[Part[Any]] = [feedback, intake, tickets, owners, rca, oncall, escalation, reports]
+    parts: list[Part[Any]] = [
+        feedback,
+        intake,
+        tickets,
+        owners,
+        rca,
+        lessons,
+        oncall,
+        escalation,
+        reports,
+    ]
     if alerts is not None:
         parts.append(alerts)
 
@@ -238,6 +250,7 @@ def build_runtime(settings: Settings, program: Program, clock: Clock = utc_now) 
         intake=intake.service,
         owners=owners.service,
         rca=rca.service,
+        lessons=lessons.service,
     )
     secret = settings.slack_signing_secret
     app = build_app(

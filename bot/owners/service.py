@@ -149,9 +149,9 @@ class OwnerService:
             self._on_enqueued()
         return result
 
-    def mine(self, user: str) -> list[Feedback]:
-        """A person's open items."""
-        return self._repo.owned_by(user)
+    def mine(self, user: str, limit: int = 10) -> list[Feedback]:
+        """A person's open items, oldest first."""
+        return self._repo.owned_by(user, limit)
 
 
 class OwnerAnnouncer:

@@ -8,7 +8,7 @@ import datetime as dt
 import re
 
 from bot.config import Program
-from bot.domain import AuditEvent, Feedback, PostmortemFacts
+from bot.domain import AuditEvent, Feedback, LessonKind, PostmortemFacts
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~])")
 _WHO = re.compile(r"^[UW][A-Z0-9]{2,20}$")
@@ -19,6 +19,14 @@ def md(text: str) -> str:
     flat = " ".join(text.split())
     escaped = flat.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return _MARKDOWN_SPECIAL.sub(r"\\\1", escaped)
+
+
+_LESSON_HEADINGS = {
+    LessonKind.WENT_WELL: "What went well",
+    LessonKind.TO_IMPROVE: "What to improve",
+    LessonKind.UNEXPECTED: "What was unexpected",
+    LessonKind.ARCHITECTURE: "Architecture insights",
+}
 
 
 def _who(actor: str | None) -> str:
@@ -167,13 +175,14 @@ def draft(facts: PostmortemFacts, program: Program, now: dt.datetime) -> str:
         for r in facts.reporters
     ]
     out += related or ["None."]
+    out += ["", "## Lessons learned", ""]
+    for kind, heading in _LESSON_HEADINGS.items():
+        recorded = [x for x in facts.lessons if x.kind is kind]
+        if not recorded and kind is LessonKind.ARCHITECTURE:
+            continue  # an insight is rarer: its heading only when there is one
+        out.append(f"- {heading}" + ("" if recorded else ":"))
+        out += [f"  - {md(x.text)} ({x.short_id}, {_who(x.author_id)})" for x in recorded]
     out += [
-        "",
-        "## Lessons learned",
-        "",
-        "- What went well:",
-        "- What to improve:",
-        "- What was unexpected:",
         "",
         f"_Drafted by Hypercare Bot on {_at(now, program)} from what it recorded._",
         "",

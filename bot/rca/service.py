@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 PROMPT = "rca.prompt"
 NOTE = "rca.note"
 POSTMORTEM = "rca.postmortem"
+LESSON_OFFER = "rca.lesson_offer"
 
 TEXT_MAX = 1000  # symptom, fix, prevention
 WHY_MAX = 300
@@ -201,7 +202,8 @@ class RcaService:
         now = self._clock()
         # One draft per person and minute: a double-sent command uploads it once.
         key = f"{POSTMORTEM}:{feedback.id}:{actor}:{now:%Y%m%dT%H%M}"
-        self._enqueue([Effect(POSTMORTEM, {"feedback_id": feedback.id}, key)], now)
+        payload: dict[str, object] = {"feedback_id": feedback.id, "key": key}
+        self._enqueue([Effect(POSTMORTEM, payload, key)], now)
         self._on_enqueued()
         return RcaOutcome.DONE, feedback
 
@@ -222,7 +224,12 @@ class RcaAnnouncer:
 
     def handlers(self) -> dict[str, Callable[[dict[str, object]], Sequence[Effect]]]:
         """Map outbox kinds to the methods that carry them out."""
-        return {PROMPT: self.prompt, NOTE: self.note, POSTMORTEM: self.upload}
+        return {
+            PROMPT: self.prompt,
+            NOTE: self.note,
+            POSTMORTEM: self.upload,
+            LESSON_OFFER: self.offer_lesson,
+        }
 
     def prompt(self, payload: dict[str, object]) -> Sequence[Effect]:
         """Post the *Record root cause* button, unless one was recorded meanwhile."""
@@ -240,10 +247,18 @@ class RcaAnnouncer:
         return []
 
     def upload(self, payload: dict[str, object]) -> Sequence[Effect]:
-        """Build the post-mortem draft now and upload it in the item's thread."""
+        """Build the post-mortem draft now and upload it in the item's thread; *Add a lesson*
+        follows as its own row, so a failed post of it never uploads the draft twice."""
         feedback = feedback_of(self._feedback, payload)
         markdown = self._service.postmortem(feedback.id)
-        if markdown is not None:
-            filename = f"postmortem-{feedback.short_id.lower()}.md"
-            self._notifier.upload_postmortem(feedback, filename, markdown)
+        if markdown is None:
+            return []
+        filename = f"postmortem-{feedback.short_id.lower()}.md"
+        self._notifier.upload_postmortem(feedback, filename, markdown)
+        key = str(payload.get("key") or f"{POSTMORTEM}:{feedback.id}")
+        return [Effect(LESSON_OFFER, {"feedback_id": feedback.id}, f"{LESSON_OFFER}:{key}")]
+
+    def offer_lesson(self, payload: dict[str, object]) -> Sequence[Effect]:
+        """Post *Add a lesson* in the item's thread, under its post-mortem draft."""
+        self._notifier.offer_lesson(feedback_of(self._feedback, payload))
         return []

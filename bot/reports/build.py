@@ -19,6 +19,7 @@ from storage.digest import DigestQueries
 from storage.jobs import JobRuns
 from storage.known import KnownIssueRepository
 from storage.kpis import Kpis
+from storage.lessons import LessonRepository
 from storage.rca import RootCauseRepository
 from storage.weekly import WeeklyQueries
 
@@ -120,4 +121,6 @@ def build_weekly(
         notifier=notifier,
         short_id=lambda feedback_id: f"{program.id_prefix}-{feedback_id}",
         on_enqueued=on_enqueued,
+        lessons=LessonRepository(sessions, program.id_prefix),
+        root_causes=RootCauseRepository(sessions, program.id_prefix),
     )

@@ -20,6 +20,8 @@ from bot.reports.readiness import assess
 from bot.reports.schedule import due_slot, previous_slot
 from storage.jobs import JobRuns
 from storage.kpis import Kpis
+from storage.lessons import LessonRepository
+from storage.rca import RootCauseRepository
 from storage.weekly import WeeklyQueries
 
 log = logging.getLogger(__name__)
@@ -28,6 +30,9 @@ POST_WEEKLY = "digest.post_weekly"
 UPLOAD_CHART = "digest.upload_chart"
 WEEKLY_JOB = "digest:weekly"
 HOUR = 3600.0
+LESSONS_SHOWN = 15  # the week's lessons in the review; the rest are in `/hypercare lessons`
+THEMES_SHOWN = 5  # root-cause categories
+THEME_ITEMS = 3  # the latest items shown for each category
 
 
 def _hours_text(seconds: float | None) -> str:
@@ -51,7 +56,11 @@ class WeeklyService:
         notifier: WeeklyNotifier | None = None,
         short_id: Callable[[int], str] = str,
         on_enqueued: Callable[[], None] = lambda: None,
+        lessons: LessonRepository | None = None,
+        root_causes: RootCauseRepository | None = None,
     ) -> None:
+        self._lessons = lessons
+        self._root_causes = root_causes
         self._program = program
         self._kpis = kpis
         self._queries = queries
@@ -171,6 +180,16 @@ class WeeklyService:
             charts.response_times_chart(response),
         )
         local = until.astimezone(zone)
+        lessons, lessons_total = (
+            self._lessons.between(since, until, LESSONS_SHOWN) if self._lessons else ([], 0)
+        )
+        start = program.window.start if program.window is not None else program.go_live
+        window_start = dt.datetime.combine(start, dt.time(), zone).astimezone(dt.UTC)
+        themes = (
+            self._root_causes.themes(window_start, until, THEMES_SHOWN, THEME_ITEMS)
+            if self._root_causes
+            else []
+        )
         return WeeklyReview(
             title=f"Weekly review · {program.name} · week to {local:%a %d %b}",
             since=since,
@@ -183,6 +202,10 @@ class WeeklyService:
             sections=(self._themes(since, until), self._breaches(since, until)),
             readiness=assess(program, self._kpis, until, self._queries),
             charts=rendered,
+            lessons=tuple(lessons),
+            lessons_total=lessons_total,
+            root_causes=tuple(themes),
+            root_causes_since=start,
         )
 
     def _numbers(

@@ -19,6 +19,8 @@ class Callback(StrEnum):
     MERGE_MODAL = "hypercare-merge-modal"  # a lead's merge target; private_metadata: feedback id
     PLUS_ONE_DONE = "hypercare-plus-one-done"  # what the form becomes after a +1
     ROOT_CAUSE_MODAL = "hypercare-root-cause-modal"  # private_metadata: feedback id
+    LESSON_MODAL = "hypercare-lesson-modal"  # a lesson: its text, kind and the items it names
+    LESSON_DONE = "hypercare-lesson-done"  # what the lesson form becomes once recorded
 
 
 class Action(StrEnum):
@@ -38,6 +40,7 @@ class Action(StrEnum):
     TAKE_ITEM = "take-item"  # "Take it" on a receipt; the value is the feedback id
     RESOLVE_ITEM = "resolve-item"  # a lead's "Resolve" on a receipt; the value: feedback id
     RECORD_ROOT_CAUSE = "record-root-cause"  # in a resolved item's thread; value: feedback id
+    ADD_LESSON = "add-lesson"  # under a post-mortem draft in the thread; value: feedback id
 
 
 # Blocks the form's suggestions add after the summary; every one's id starts with this, so a
@@ -51,6 +54,7 @@ MERGE_TARGET_BLOCK = "merge-target"  # the merge modal's input
 
 
 ROOT_CAUSE_BLOCK = "rca-"  # the root-cause form's inputs: rca-symptom, rca-why-1…5, rca-fix…
+LESSON_BLOCK = "lesson-"  # the lesson form's inputs: lesson-text, lesson-kind, lesson-items
 
 
 def block_id(field: Field) -> str:

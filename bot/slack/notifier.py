@@ -29,6 +29,7 @@ from bot.ports import PostedMessage
 from bot.slack.blocks import alerts as alert_blocks
 from bot.slack.blocks import feedback as blocks
 from bot.slack.blocks import intake as intake_blocks
+from bot.slack.blocks import lessons as lesson_blocks
 from bot.slack.blocks import oncall as oncall_blocks
 from bot.slack.blocks import rca as rca_blocks
 from bot.slack.blocks import tickets as ticket_blocks
@@ -210,6 +211,19 @@ class SlackNotifier:
                 filename=filename,
                 title=title,
                 initial_comment=f":memo: {title} (Markdown; edit it and share).",
+            ),
+        )
+
+    def offer_lesson(self, feedback: Feedback) -> None:
+        """Post *Add a lesson* in the item's thread, under its post-mortem draft."""
+        if feedback.receipt_ts is None:
+            raise DeliveryDeferred("the receipt is not posted yet", 1.0, waiting=True)
+        ts = feedback.receipt_ts
+        text, rendered = lesson_blocks.offer(feedback)
+        slack_call(
+            "chat.postMessage",
+            lambda: self._client.chat_postMessage(
+                channel=feedback.channel_id, thread_ts=ts, text=text, blocks=rendered
             ),
         )
 

@@ -408,6 +408,8 @@ def help_message(program: Program) -> tuple[str, list[Block]]:
         f"you). Leads: `{COMMAND} assign {program.id_prefix}-42 @someone`, and *Resolve*.\n"
         f"• `{COMMAND} postmortem {program.id_prefix}-42` posts a blameless post-mortem draft "
         "in the item's thread; resolved urgent items ask their owner for the root cause.\n"
+        f"• `{COMMAND} lesson {escape('<what we learned>')}` records a lesson learned (a form "
+        f"asks its kind and the items it names); `{COMMAND} lessons` lists the latest.\n"
         f"• `{COMMAND} help` shows this message.\n\n"
         f"Feedback is posted in <#{program.channels.feedback}> by default; each report gets an id "
         f"like `{program.id_prefix}-42` and its own thread for updates."

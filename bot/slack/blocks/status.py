@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from slack_sdk.models.blocks import (
     Block,
     ContextBlock,
@@ -14,10 +16,11 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot.config import Program
-from bot.domain import Readiness, Trend, Verdict
+from bot.domain import Feedback, ItemLine, Readiness, Trend, Verdict
 from bot.reports.status import Overview
 from bot.slack.blocks.digest import line_text
 from bot.slack.blocks.oncall import person
+from bot.slack.blocks.tickets import when
 from bot.slack.text import escape, shorten
 
 _MARK = {True: ":white_check_mark:", False: ":x:", None: ":grey_question:"}
@@ -81,8 +84,34 @@ def _counts(program: Program, counts: dict[str, int]) -> str:
     return "   ".join(parts)
 
 
-def home_view(program: Program, overview: Overview) -> View:
-    """The Home tab: the program at a glance, then the viewer's own reports."""
+def owned_text(program: Program, owned: Sequence[Feedback], shown: int) -> str:
+    """The Home tab's "My open items": what the viewer owns, oldest first."""
+    if not owned:
+        return "*My open items*\n_You own no open items: *Take it* on a receipt to own one._"
+    lines = [
+        "• "
+        + line_text(
+            program,
+            ItemLine(
+                ref=item.short_id,
+                summary=item.summary,
+                severity=item.severity,
+                link=item.receipt_permalink,
+                ticket_key=item.ticket_key,
+                ticket_url=item.ticket_url,
+                detail=f"open since {when(item.created_at)}",
+            ),
+        )
+        for item in owned[:shown]
+    ]
+    more = "\n_…and more: the oldest are shown first_" if len(owned) > shown else ""
+    return "*My open items*\n" + "\n".join(lines) + more
+
+
+def home_view(
+    program: Program, overview: Overview, owned: Sequence[Feedback] = (), shown: int = 10
+) -> View:
+    """The Home tab: the program at a glance, the viewer's open items, then their reports."""
     readiness = overview.readiness
     blocks: list[Block] = [
         HeaderBlock(text=PlainTextObject(text=shorten(program.name, 150))),
@@ -97,6 +126,7 @@ def home_view(program: Program, overview: Overview) -> View:
             on_call += f" · Secondary: {person(overview.on_call.secondary)}"
         blocks.append(SectionBlock(text=MarkdownTextObject(text=on_call)))
     blocks += [DividerBlock(), *readiness_blocks(readiness), DividerBlock()]
+    blocks.append(SectionBlock(text=MarkdownTextObject(text=owned_text(program, owned, shown))))
     mine = overview.mine
     title = f"*{escape(mine.title)}*" + (f" ({mine.total})" if mine.total else "")
     body = (

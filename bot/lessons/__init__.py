@@ -1,0 +1,1 @@
+"""Lessons learned: the register anyone adds to, listed on demand and in the weekly review."""

@@ -9,6 +9,7 @@ what they do.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -25,6 +26,11 @@ Outcome = Sequence[Effect] | Exception
 BatchHandler = Callable[[Sequence[dict[str, object]]], Sequence[Outcome]]
 """Carries out many queued effects of its kind at once (a burst's pages: one load, one write),
 returning an outcome per payload, in order. An exception it raises fails the whole batch."""
+
+delivery_attempt: ContextVar[int] = ContextVar("delivery_attempt", default=1)
+"""Which try of its outbox row the running handler is (1: the first). A later try may follow
+one that did its work and died before recording it, so a handler that cannot repeat its work
+harmlessly looks for that work first."""
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 

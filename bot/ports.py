@@ -68,6 +68,10 @@ class Notifier(Protocol):
         """Post the feedback's receipt (its home thread) to its channel."""
         ...
 
+    def find_receipt(self, feedback: Feedback) -> PostedMessage | None:
+        """Find the feedback's receipt among its channel's newest messages, if one was posted."""
+        ...
+
     def reply_to_source(self, feedback: Feedback) -> None:
         """Reply in the reported message's thread with a link to the feedback."""
         ...

@@ -11,6 +11,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -47,7 +48,15 @@ POSTGRES_OPTIONS = (
 
 @pytest.fixture(scope="session")
 def postgresql_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgreSQLExecutor]:
-    """A throwaway PostgreSQL on 127.0.0.1 for the session (trust auth, superuser `postgres`).
+    """A throwaway PostgreSQL on 127.0.0.1 for the session (trust auth, superuser `postgres`)."""
+    with throwaway_postgres(tmp_path_factory) as server:
+        yield server
+
+
+@contextmanager
+def throwaway_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgreSQLExecutor]:
+    """Start a PostgreSQL server on 127.0.0.1 with an empty TEST_DATABASE; stop and remove it
+    afterwards. The caller may stop() and start() it meanwhile (a restart keeps its data).
 
     As root it runs as `postgres`, through a wrapper around pg_ctl. Its directory (data, socket,
     log) is not under pytest's basetemp: pytest keeps that 0700 and any other pytest session of

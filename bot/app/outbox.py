@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from bot.app.http import InFlight
 from bot.domain import Effect
 from bot.errors import DeliveryDeferred, DeliveryRefused
-from bot.parts import BatchHandler, Outcome
+from bot.parts import BatchHandler, Outcome, delivery_attempt
 from bot.ports import Clock
 from storage.repositories import OutboxRepository, OutboxTask
 
@@ -164,7 +164,11 @@ class OutboxWorker:
         if batch is not None:
             self._run_batch(batch, lane, done)
             return
-        for task in lane:
+        for n, task in enumerate(lane):
+            if n:
+                # Record what the lane carried out before its next row starts: a crash during
+                # that row's call (held up to its timeout) must not repeat a message already sent.
+                self._complete(done)
             if self._may_run(task):
                 self._hold(task.kind, self._run(task, done))
 
@@ -228,10 +232,13 @@ class OutboxWorker:
             self._repo.fail(task.id, f"unknown kind {task.kind}", self._clock())
             return None
         outcome: Outcome
+        attempt = delivery_attempt.set(task.attempts)
         try:
             outcome = handler(task.payload)
         except Exception as exc:
             outcome = exc
+        finally:
+            delivery_attempt.reset(attempt)
         return self._settle(task, outcome, done)
 
     def _settle(self, task: OutboxTask, outcome: Outcome, done: _Done) -> dt.datetime | None:

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from bot.config import Choice, Program
 from bot.domain import Effect, Feedback, FeedbackDraft, Field, Submission
 from bot.errors import DeliveryRefused, InvalidFeedback
+from bot.parts import delivery_attempt
 from bot.ports import Clock, Notifier
 from storage.repositories import FeedbackRepository
 
@@ -169,8 +170,12 @@ class FeedbackAnnouncer:
             if link:
                 self._repo.record_source_permalink(feedback.id, link)
                 feedback = self._feedback(payload)
+        found = self._notifier.find_receipt(feedback) if delivery_attempt.get() > 1 else None
+        if found is not None:
+            # An earlier try posted it and died before recording it: adopt, do not post twice.
+            log.info("receipt of %s found in Slack: adopted", feedback.short_id)
         try:
-            posted = self._notifier.post_receipt(feedback)
+            posted = found or self._notifier.post_receipt(feedback)
         except DeliveryRefused as refused:
             key = f"{TELL_REPORTER_OF_FAILURE}:{feedback.id}"
             tell = Effect(TELL_REPORTER_OF_FAILURE, {**payload, "reason": refused.reason}, key)

@@ -47,6 +47,8 @@ _TRANSIENT_ERRORS = {
     "request_timeout",
     "team_added_to_org",
 }
+RECEIPT_EVENT = "hypercare_receipt"  # message metadata naming a receipt's feedback
+RECEIPT_LOOKBACK = 100  # channel messages looked through for a receipt a dead try posted
 # The reporter cannot see an ephemeral in this channel; a DM reaches them instead.
 _EPHEMERAL_UNREACHABLE = {"user_not_in_channel", "channel_not_found", "not_in_channel"}
 
@@ -90,10 +92,37 @@ class SlackNotifier:
                 blocks=rendered,
                 unfurl_links=False,
                 unfurl_media=False,
+                metadata={"event_type": RECEIPT_EVENT, "event_payload": {"feedback": feedback.id}},
             ),
         )
         channel, ts = str(response["channel"]), str(response["ts"])
         return PostedMessage(channel, ts, self.permalink(channel, ts))
+
+    def find_receipt(self, feedback: Feedback) -> PostedMessage | None:
+        """Look for the feedback's receipt (its metadata names it) among the channel's newest
+        messages; None when there is none or the channel's history cannot be read."""
+        try:
+            history = slack_call(
+                "conversations.history",
+                lambda: self._client.conversations_history(
+                    channel=feedback.channel_id, limit=RECEIPT_LOOKBACK, include_all_metadata=True
+                ),
+            )
+        except DeliveryRefused as refused:  # no history scope: post again rather than never
+            log.warning("cannot look for the receipt of %s: %s", feedback.short_id, refused.reason)
+            return None
+        for message in history.get("messages") or []:
+            metadata = message.get("metadata") or {}
+            payload = metadata.get("event_payload") or {}
+            if (
+                metadata.get("event_type") == RECEIPT_EVENT
+                and payload.get("feedback") == feedback.id
+            ):
+                ts = str(message["ts"])
+                return PostedMessage(
+                    feedback.channel_id, ts, self.permalink(feedback.channel_id, ts)
+                )
+        return None
 
     def reply_to_source(self, feedback: Feedback) -> None:
         """Reply in the reported message's thread."""

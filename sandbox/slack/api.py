@@ -152,6 +152,7 @@ class SlackEmulator(Startable):
         self._connections = 0
         self._failures: dict[str, deque[_Failure]] = {}
         self._latency: dict[str, float] = {}
+        self._in_flight: dict[str, int] = {}  # calls received, still held by their latency
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._socket_mode: SocketModeServer | None = None
@@ -272,6 +273,12 @@ class SlackEmulator(Startable):
         with self._cond:
             self._latency[method] = seconds
 
+    def wait_in_flight(self, method: str, timeout: float = 5.0) -> None:
+        """Block until a call of `method` was received and is being held by its latency."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._in_flight.get(method, 0) > 0, timeout):
+                raise AssertionError(f"no {method} call in flight within {timeout}s")
+
     # -- registries --------------------------------------------------------------------------------
 
     def add_channel(self, id: str, name: str, is_member: bool = True) -> None:
@@ -388,8 +395,13 @@ class SlackEmulator(Startable):
         with self._cond:
             delay = self._latency.get(method, 0.0)
         if delay > 0:
+            with self._cond:
+                self._in_flight[method] = self._in_flight.get(method, 0) + 1
+                self._cond.notify_all()
             # Sleep outside the lock so calls to other methods are not held up.
             time.sleep(delay)
+            with self._cond:
+                self._in_flight[method] -= 1
         with self._cond:
             status, headers, response = self._take_failure(method, args.get("channel"))
             if response is None:

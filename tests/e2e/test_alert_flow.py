@@ -15,7 +15,7 @@ from sandbox.gateway.exposition import KongExposition
 from sandbox.jira.api import JiraEmulator
 from sandbox.slack import SlackEmulator, SlackUserSimulator
 from tests.conftest import SIGNING_SECRET, bot_settings
-from tests.support import wait_until
+from tests.support import wait_outbox_drained, wait_until
 
 ALERTS = "C0ALERTS"
 
@@ -405,3 +405,33 @@ def test_each_poll_adds_the_worst_scope_to_its_rule_hour(
     assert hour.hour == clock.now.replace(minute=0, second=0, microsecond=0)
     assert hour.samples >= 2 and 0 < hour.worst <= 40 / 140 + 1e-9
     assert hour.total <= hour.samples * hour.worst + 1e-9
+
+
+def test_a_flapping_source_says_down_and_back_once_per_outage_and_never_alerts(
+    alerting: tuple[Runtime, Clock], gateway: KongExposition, slack: SlackEmulator
+) -> None:
+    """Blips shorter than three polls say nothing; each outage says down once and back once;
+    no rule fires."""
+    runtime, clock = alerting
+    error_page = ("text/html", b"<html><body>502 Bad Gateway</body></html>")
+    for _ in range(3):
+        step(runtime, clock, gateway, ok=100, errors=0)
+    for _ in range(4):  # up, down, up, down...: each failure is a blip
+        gateway.garbage = error_page
+        step(runtime, clock, gateway, ok=100, errors=0)
+        gateway.garbage = None
+        step(runtime, clock, gateway, ok=100, errors=0)
+    wait_outbox_drained(runtime.engine)
+    assert alerts_posted(slack) == []
+    for _ in range(2):  # two outages of three polls, each followed by a good poll
+        gateway.garbage = error_page
+        for _ in range(3):
+            step(runtime, clock, gateway, ok=100, errors=0)
+        gateway.garbage = None
+        step(runtime, clock, gateway, ok=100, errors=0)
+    wait_until(lambda: len(alerts_posted(slack)) >= 4)
+    wait_outbox_drained(runtime.engine)
+    texts = [c.args["text"] for c in alerts_posted(slack)]
+    assert ["unreachable" in t for t in texts] == [True, False, True, False]
+    assert ["is back after" in t for t in texts] == [False, True, False, True]
+    assert not any("firing" in str(c.args.get("blocks")) for c in alerts_posted(slack))

@@ -7,7 +7,9 @@ e2e suite covers). No hypothesis example database is written into the checkout.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+from types import TracebackType
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -29,3 +31,34 @@ E2E = settings(
 def database_url(tmp_path: Path) -> str:
     """A fresh SQLite database (the hostile-input tests do not repeat on PostgreSQL)."""
     return f"sqlite:///{tmp_path / 'hypercare.db'}"
+
+
+class Recorded(logging.Handler):
+    """Every record a logger (and its children) emits while in a with-block, at any level.
+
+    Used where pytest's caplog cannot be (hypothesis runs many examples per test function).
+    """
+
+    def __init__(self, name: str = "") -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+        self._logger = logging.getLogger(name)
+        self._level = self._logger.level
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Keep the record."""
+        self.records.append(record)
+
+    def __enter__(self) -> list[logging.LogRecord]:
+        self._logger.addHandler(self)
+        self._logger.setLevel(logging.DEBUG)
+        return self.records
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._logger.removeHandler(self)
+        self._logger.setLevel(self._level)

@@ -49,7 +49,7 @@ NASTY = (
     '"',
     "'",
     '" OR project = X',
-    "\\\" OR key is not empty ORDER BY key --",
+    '\\" OR key is not empty ORDER BY key --',
     ")",
     "*",
     "?",

@@ -23,8 +23,8 @@ from bot.domain import (
     UsersAffected,
 )
 from bot.integrations import jira_markup
-from bot.integrations.jira import label_query
 from bot.integrations.jira import _jql_string as jql_string
+from bot.integrations.jira import label_query
 from bot.slack.blocks import feedback as feedback_blocks
 from bot.slack.blocks import intake as intake_blocks
 from bot.slack.blocks import tickets as ticket_blocks
@@ -54,7 +54,7 @@ def unescape(text: str) -> str:
 @given(any_text())
 @example("<!channel> <!here> <@U123> <#C1|x> <https://evil|click> & &amp; *_~`")
 def test_escaped_text_has_no_slack_control_sequence_and_reads_back_as_typed(text: str) -> None:
-    """escape() leaves no < or >, no bare & and loses nothing: Slack shows exactly what was typed."""
+    """escape() leaves no < or >, no bare & and loses nothing: Slack shows what was typed."""
     out = escape(text)
     assert "<" not in out and ">" not in out
     assert not ENTITY.search(out)

@@ -8,6 +8,7 @@ e2e suite covers). No hypothesis example database is written into the checkout.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
@@ -39,11 +40,12 @@ class Recorded(logging.Handler):
     Used where pytest's caplog cannot be (hypothesis runs many examples per test function).
     """
 
-    def __init__(self, name: str = "") -> None:
-        super().__init__(logging.DEBUG)
+    def __init__(self, name: str = "", level: int = logging.DEBUG) -> None:
+        super().__init__(level)
         self.records: list[logging.LogRecord] = []
         self._logger = logging.getLogger(name)
         self._level = self._logger.level
+        self._wanted = level
 
     def emit(self, record: logging.LogRecord) -> None:
         """Keep the record."""
@@ -51,7 +53,7 @@ class Recorded(logging.Handler):
 
     def __enter__(self) -> list[logging.LogRecord]:
         self._logger.addHandler(self)
-        self._logger.setLevel(logging.DEBUG)
+        self._logger.setLevel(min(self._wanted, self._logger.getEffectiveLevel()))
         return self.records
 
     def __exit__(
@@ -62,3 +64,19 @@ class Recorded(logging.Handler):
     ) -> None:
         self._logger.removeHandler(self)
         self._logger.setLevel(self._level)
+
+
+def crashes(records: list[logging.LogRecord]) -> list[str]:
+    """The records that report a failure: errors and anything carrying a traceback."""
+    return [
+        f"{r.name}: {r.getMessage()}"
+        for r in records
+        if r.levelno >= logging.ERROR or r.exc_info is not None
+    ]
+
+
+@pytest.fixture
+def logged() -> Iterator[list[logging.LogRecord]]:
+    """Every record of WARNING and above that any logger emits during the test."""
+    with Recorded("", logging.WARNING) as records:
+        yield records

@@ -70,9 +70,15 @@ def hostile_text(max_size: int = 200) -> st.SearchStrategy[str]:
     return st.one_of(st.text(max_size=max_size), nasty_piece, mixed)
 
 
+SLACK_MESSAGE_MAX = 40_000  # characters Slack keeps of a message
+
+
 def long_text() -> st.SearchStrategy[str]:
-    """A nasty fragment repeated past Slack's and Jira's limits."""
-    return st.builds(lambda piece, n: piece * n, nasty_piece, st.integers(1_000, 12_000))
+    """A nasty fragment repeated past Slack's block and Jira's field limits, up to the longest
+    message Slack keeps."""
+    return st.builds(
+        lambda piece, n: (piece * n)[:SLACK_MESSAGE_MAX], nasty_piece, st.integers(1_000, 20_000)
+    )
 
 
 def any_text(max_size: int = 200) -> st.SearchStrategy[str]:

@@ -45,10 +45,15 @@ def override_text(text: str) -> str | None:
     return None
 
 
+def _digits(value: str) -> bool:
+    """Tell whether a value is a plain id: 1 to 11 ASCII digits ("²".isdigit() is true too)."""
+    return value.isascii() and value.isdigit() and len(value) < 12
+
+
 def numeric_id(action: dict[str, Any]) -> int | None:
     """Read the id (feedback or alert) a button carries; None when the value is not one."""
     value = str(action.get("value") or "")
-    return int(value) if value.isdigit() and len(value) < 12 else None
+    return int(value) if _digits(value) else None
 
 
 _MARKUP = re.compile(r"<([@#!])?([^<>|]*)(?:\|([^<>]*))?>")
@@ -199,7 +204,7 @@ def silence_from_view(view: dict[str, Any]) -> tuple[str, str, int | None]:
     choice = str((duration or {}).get("value") or "") if isinstance(duration, dict) else ""
     reason = _mapping(_mapping(values.get("reason")).get(Action.INPUT)).get("value")
     metadata = str(view.get("private_metadata") or "")
-    alert_id = int(metadata) if metadata.isdigit() and len(metadata) < 12 else None
+    alert_id = int(metadata) if _digits(metadata) else None
     return choice, reason.strip() if isinstance(reason, str) else "", alert_id
 
 
@@ -261,4 +266,4 @@ def text_input(view: dict[str, Any], block: str) -> str:
 def metadata_id(view: dict[str, Any]) -> int | None:
     """The item id a lead's modal carries in its private_metadata."""
     metadata = str(view.get("private_metadata") or "")
-    return int(metadata) if metadata.isdigit() and len(metadata) < 12 else None
+    return int(metadata) if _digits(metadata) else None

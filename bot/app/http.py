@@ -119,7 +119,7 @@ class SlackRequestGuard:
     def _problem(self, body: bytes, timestamp: str, signature: str) -> str | None:
         if not timestamp or not signature:
             return "missing signature headers"
-        if not timestamp.isdigit():
+        if not (timestamp.isascii() and timestamp.isdigit()):  # "²".isdigit() is true
             return "malformed timestamp"
         if abs(self._clock() - int(timestamp)) > REPLAY_WINDOW:
             return "stale timestamp"

@@ -309,11 +309,15 @@ def test_any_submitted_view_reads_as_a_draft(data: st.DataObject, reporter: str)
 @PURE
 @given(json_values)
 @example("feedback:99999999999999999999")
+@example("²")
+@example("1²")
 @example("alert:-1")
 def test_any_button_value_reads_as_an_id_or_nothing(value: Any) -> None:
-    """Button values forged to anything give an id, an item reference or None."""
+    """Button values and private metadata forged to anything (Unicode digits such as "²"
+    included) give an id, an item reference or None."""
     number = forms.numeric_id({"value": value})
     assert number is None or 0 <= number < 10**12
+    assert forms.metadata_id({"private_metadata": value}) in (None, number)
     ItemRef.parse(value)
 
 

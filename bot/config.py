@@ -363,8 +363,12 @@ def load_program(path: Path) -> Program:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ProgramFileError(path, ["file not found (set HYPERCARE_CONFIG)"]) from None
+    except UnicodeDecodeError as exc:
+        raise ProgramFileError(path, [f"not UTF-8 text (byte {exc.start})"]) from None
     except yaml.YAMLError as exc:
         raise ProgramFileError(path, [f"not valid YAML: {exc}"]) from None
+    except RecursionError:
+        raise ProgramFileError(path, ["not valid YAML: nested too deeply"]) from None
     if not isinstance(raw, dict):
         raise ProgramFileError(path, ["the file must be a YAML mapping"])
     try:

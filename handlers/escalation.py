@@ -48,7 +48,7 @@ def acknowledge_group(
     """*Acknowledge all* on a grouped page DM: take every item on it the presser may take."""
     ack()
     raw = str(action.get("value") or "")
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):
         return
     user = body["user"]["id"]
     refusals = [

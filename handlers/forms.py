@@ -45,10 +45,15 @@ def override_text(text: str) -> str | None:
     return None
 
 
+def _digits(value: str) -> bool:
+    """Tell whether a value is a plain id: 1 to 11 ASCII digits ("²".isdigit() is true too)."""
+    return value.isascii() and value.isdigit() and len(value) < 12
+
+
 def numeric_id(action: dict[str, Any]) -> int | None:
     """Read the id (feedback or alert) a button carries; None when the value is not one."""
     value = str(action.get("value") or "")
-    return int(value) if value.isdigit() and len(value) < 12 else None
+    return int(value) if _digits(value) else None
 
 
 _MARKUP = re.compile(r"<([@#!])?([^<>|]*)(?:\|([^<>]*))?>")
@@ -93,9 +98,20 @@ def prefill_from_message(
     )
 
 
+def _mapping(value: object) -> dict[str, Any]:
+    """`value` when it is a JSON object, else an empty one: a payload of another shape reads as
+    empty fields (which validation then names), never as a crash."""
+    return value if isinstance(value, dict) else {}
+
+
+def _state_values(view: dict[str, Any]) -> dict[str, Any]:
+    """A view's `state.values`, empty when missing or not an object."""
+    return _mapping(_mapping(view.get("state")).get("values"))
+
+
 def _value(values: dict[str, Any], field: Field) -> str:
     """Read one input's value whatever its element type; '' when empty or malformed."""
-    state = (values.get(block_id(field)) or {}).get(Action.INPUT)
+    state = _mapping(values.get(block_id(field))).get(Action.INPUT)
     if not isinstance(state, dict):
         return ""
     kind = state.get("type")
@@ -114,7 +130,7 @@ LookupText = tuple[str, str, str | None, str | None, str | None, str | None]
 def lookup_from_view(view: dict[str, Any]) -> LookupText:
     """What the similar-report lookup reads of an open form: summary, what happened,
     component, endpoint, category and severity (as filled in so far)."""
-    values = (view.get("state") or {}).get("values") or {}
+    values = _state_values(view)
     return (
         clean_summary(_value(values, Field.SUMMARY)),
         _value(values, Field.ACTUAL).strip(),
@@ -127,8 +143,9 @@ def lookup_from_view(view: dict[str, Any]) -> LookupText:
 
 def _known_shown(view: dict[str, Any]) -> int | None:
     """The first known issue the form's suggestions showed (its workaround was in sight)."""
-    for block in view.get("blocks") or []:
-        match = _KNOWN_BLOCK.match(str((block or {}).get("block_id") or ""))
+    blocks = view.get("blocks")
+    for block in blocks if isinstance(blocks, list) else []:
+        match = _KNOWN_BLOCK.match(str(_mapping(block).get("block_id") or ""))
         if match:
             return int(match.group(1))
     return None
@@ -139,22 +156,22 @@ _KNOWN_BLOCK = re.compile(rf"^{SUGGESTION_BLOCK}-(\d{{1,11}})-known$")
 
 def same_as(view: dict[str, Any]) -> int | None:
     """The suggestion the reporter chose in "Is it one of these?", if any."""
-    return chosen_same_as((view.get("state") or {}).get("values") or {})
+    return chosen_same_as(_state_values(view))
 
 
 def same_as_block(view: dict[str, Any]) -> str:
     """The block id of the form's "Is it one of these?" choice (where its error goes)."""
-    values = (view.get("state") or {}).get("values") or {}
+    values = _state_values(view)
     return next((str(k) for k in values if str(k).startswith(SAME_AS_BLOCK)), SAME_AS_BLOCK)
 
 
 def draft_from_view(view: dict[str, Any], reporter_id: str) -> FeedbackDraft:
     """Turn a submitted feedback modal into a draft."""
-    values = (view.get("state") or {}).get("values") or {}
+    values = _state_values(view)
     users = _value(values, Field.USERS_AFFECTED)
     try:
         source = source_from_metadata(str(view.get("private_metadata") or ""))
-    except ValueError:
+    except (ValueError, RecursionError):
         source = None  # metadata we did not write; report without a source rather than fail
     return FeedbackDraft(
         summary=clean_summary(_value(values, Field.SUMMARY)),
@@ -182,12 +199,12 @@ SILENCE_CHOICES = {"1h", "4h", "tomorrow"}
 
 def silence_from_view(view: dict[str, Any]) -> tuple[str, str, int | None]:
     """Read (duration choice, reason, alert id) from a submitted silence modal."""
-    values = (view.get("state") or {}).get("values") or {}
-    duration = ((values.get("duration") or {}).get(Action.INPUT) or {}).get("selected_option")
+    values = _state_values(view)
+    duration = _mapping(_mapping(values.get("duration")).get(Action.INPUT)).get("selected_option")
     choice = str((duration or {}).get("value") or "") if isinstance(duration, dict) else ""
-    reason = ((values.get("reason") or {}).get(Action.INPUT) or {}).get("value")
+    reason = _mapping(_mapping(values.get("reason")).get(Action.INPUT)).get("value")
     metadata = str(view.get("private_metadata") or "")
-    alert_id = int(metadata) if metadata.isdigit() and len(metadata) < 12 else None
+    alert_id = int(metadata) if _digits(metadata) else None
     return choice, reason.strip() if isinstance(reason, str) else "", alert_id
 
 
@@ -240,8 +257,8 @@ def merge_command(text: str) -> tuple[str, str] | None:
 
 def text_input(view: dict[str, Any], block: str) -> str:
     """A plain text input's value in a submitted view ('' when empty)."""
-    values = (view.get("state") or {}).get("values") or {}
-    state = (values.get(block) or {}).get(Action.INPUT)
+    values = _state_values(view)
+    state = _mapping(values.get(block)).get(Action.INPUT)
     value = state.get("value") if isinstance(state, dict) else None
     return value.strip() if isinstance(value, str) else ""
 
@@ -249,7 +266,7 @@ def text_input(view: dict[str, Any], block: str) -> str:
 def metadata_id(view: dict[str, Any]) -> int | None:
     """The item id a lead's modal carries in its private_metadata."""
     metadata = str(view.get("private_metadata") or "")
-    return int(metadata) if metadata.isdigit() and len(metadata) < 12 else None
+    return int(metadata) if _digits(metadata) else None
 
 
 _ASSIGN = re.compile(r"^assign(?:\s+(\S+))?(?:\s+<@([UW][A-Z0-9]{2,20})(?:\|[^>]*)?>)?\s*$", re.I)

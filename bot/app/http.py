@@ -25,7 +25,10 @@ from bot.parts import WSGIApp
 log = logging.getLogger(__name__)
 
 
-MAX_BODY = 256 * 1024  # Slack payloads are far smaller; anything bigger is not Slack
+# The largest payload Slack sends is a message shortcut on a 40,000-character message (Slack's
+# cap): the text comes twice (text and rich_text block), JSON- then URL-encoded, so a message in
+# a non-Latin script takes up to 16 bytes a character (640 KB). Anything bigger is not Slack.
+MAX_BODY = 1024 * 1024
 SLACK_PATH = "/slack/events"
 REPLAY_WINDOW = 300
 
@@ -116,7 +119,7 @@ class SlackRequestGuard:
     def _problem(self, body: bytes, timestamp: str, signature: str) -> str | None:
         if not timestamp or not signature:
             return "missing signature headers"
-        if not timestamp.isdigit():
+        if not (timestamp.isascii() and timestamp.isdigit()):  # "²".isdigit() is true
             return "malformed timestamp"
         if abs(self._clock() - int(timestamp)) > REPLAY_WINDOW:
             return "stale timestamp"

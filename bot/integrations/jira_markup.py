@@ -9,7 +9,9 @@ from bot.domain import TicketComment, TicketDraft
 SUMMARY_MAX = 255
 DESCRIPTION_MAX = 32_000  # Jira refuses descriptions over 32,767 characters
 
-_NOFORMAT = re.compile(r"\{noformat\}", re.IGNORECASE)
+# A noformat tag, bare or with parameters (`{noformat:title=x}`): Jira's macro parser takes
+# either as the block's end, so neither may pass through from user text.
+_NOFORMAT = re.compile(r"\{noformat(?::[^}]*)?\}", re.IGNORECASE)
 # Characters that start wiki markup in running text (bold, links, mentions, macros, tables...).
 _WIKI_SPECIAL = re.compile(r"([*_?{}\[\]|!~^+#\-\\])")
 
@@ -27,7 +29,7 @@ def inline(text: str) -> str:
 
 def block(text: str) -> str:
     """Wrap free text in {noformat}, where Jira renders no markup, mentions or links."""
-    # The only way out of a noformat block is its own closing tag; take it out of user text.
+    # The only way out of a noformat block is a noformat tag; take every one out of user text.
     return "{noformat}\n" + _NOFORMAT.sub("(noformat)", text) + "\n{noformat}"
 
 

@@ -188,7 +188,7 @@ class _HttpSource:
                 if 300 <= status < 400:
                     raise ReadError(FailureKind.REFUSED, f"HTTP {status} redirect not followed")
                 length = response.headers.get("Content-Length", "")
-                if length.isdigit() and int(length) > self._max_bytes:
+                if length.isascii() and length.isdigit() and int(length) > self._max_bytes:
                     raise ReadError(FailureKind.TOO_LARGE, f"Content-Length {length} over cap")
                 body = self._body(response, deadline)
                 return status, response.headers.get("Content-Type"), body

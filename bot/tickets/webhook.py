@@ -31,33 +31,46 @@ def _answer(
     return [data]
 
 
+def _object(value: object) -> dict[str, Any]:
+    """`value` when it is a JSON object, else an empty one (an event of another shape)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _moment(millis: object) -> dt.datetime:
+    """The event's time from its epoch milliseconds; now when missing or out of range."""
+    if isinstance(millis, int | float) and not isinstance(millis, bool):
+        try:
+            return dt.datetime.fromtimestamp(millis / 1000, dt.UTC)
+        except (OverflowError, OSError, ValueError):  # NaN, or beyond year 9999
+            pass
+    return dt.datetime.now(dt.UTC)
+
+
 def status_change(
     event: dict[str, Any],
 ) -> tuple[str, str, TicketCategory, str, dt.datetime] | None:
     """Pull (key, status, category, actor, at) out of a Jira issue event, if its status changed."""
     if not str(event.get("webhookEvent", "")).startswith("jira:issue_"):
         return None
-    issue = event.get("issue") or {}
-    items = (event.get("changelog") or {}).get("items") or []
+    issue = _object(event.get("issue"))
+    items = _object(event.get("changelog")).get("items")
+    items = items if isinstance(items, list) else []
     change = next((i for i in items if isinstance(i, dict) and i.get("field") == "status"), None)
-    if change is None or not issue.get("key"):
+    key = issue.get("key")
+    if change is None or not isinstance(key, str) or not key:
         return None
-    status = (issue.get("fields") or {}).get("status") or {}
-    category = (status.get("statusCategory") or {}).get("key")
+    status = _object(_object(issue.get("fields")).get("status"))
+    category = _object(status.get("statusCategory")).get("key")
     known = {c.value for c in TicketCategory}
-    actor = (event.get("user") or {}).get("displayName") or "someone in Jira"
-    millis = event.get("timestamp")
-    at = (
-        dt.datetime.fromtimestamp(millis / 1000, dt.UTC)
-        if isinstance(millis, int | float)
-        else dt.datetime.now(dt.UTC)
-    )
+    actor = _object(event.get("user")).get("displayName") or "someone in Jira"
     return (
-        str(issue["key"]),
+        key,
         str(change.get("toString") or status.get("name") or "Unknown"),
-        TicketCategory(category) if category in known else TicketCategory.IN_PROGRESS,
+        TicketCategory(category)
+        if isinstance(category, str) and category in known
+        else TicketCategory.IN_PROGRESS,
         str(actor)[:100],
-        at,
+        _moment(event.get("timestamp")),
     )
 
 

@@ -74,7 +74,7 @@ def test_oversized_body_gets_413(
     bot: Runtime, user: SlackUserSimulator, slack: SlackEmulator
 ) -> None:
     """A body over the cap is refused before it is read, signed or not."""
-    response = user.send_raw(form(text="x" * 300_000))
+    response = user.send_raw(form(text="x" * 1_100_000))
     assert response.status_code == 413
     assert slack.calls == [] or slack.calls_to("views.open") == []
 

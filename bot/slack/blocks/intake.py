@@ -153,7 +153,7 @@ def chosen_same_as(values: dict[str, Any]) -> int | None:
         element = state.get(Action.INPUT)
         option = element.get("selected_option") if isinstance(element, dict) else None
         value = str((option or {}).get("value") or "") if isinstance(option, dict) else ""
-        if value.isdigit() and len(value) < 12:
+        if value.isascii() and value.isdigit() and len(value) < 12:
             return int(value)
     return None
 

@@ -24,6 +24,11 @@ from bot.domain import (
 from storage.group_commit import GroupCommit
 from storage.models import AuditRow, FeedbackRow, OutboxRow
 
+# How long a submission waits for its row to be written before the form is told to try again:
+# Slack gives up on an ack after 3 s (the row is still written once the database lets it, and
+# pressing Submit again finds it by its submission key).
+SUBMIT_WAIT_S = 2.0
+
 
 @dataclass(frozen=True)
 class OutboxTask:
@@ -140,7 +145,9 @@ class FeedbackRepository:
     """Stores feedback and its audit trail."""
 
     def __init__(self, sessions: sessionmaker[Session], id_prefix: str) -> None:
-        self._intake: GroupCommit[_Draft, Submission] = GroupCommit(self._add_many)
+        self._intake: GroupCommit[_Draft, Submission] = GroupCommit(
+            self._add_many, wait_limit=SUBMIT_WAIT_S
+        )
         self._sessions = sessions
         self._prefix = id_prefix
 

@@ -305,17 +305,9 @@ def lock_for(url: str, seconds: float) -> threading.Thread:
     return holder
 
 
-LOCK_OUTLASTS_SLACK = pytest.mark.xfail(
-    strict=True,
-    reason="the write waits out SQLite's 10 s busy_timeout (and the one pooled connection), so "
-    "Bolt gives up on the ack after 3 s and answers 404: Slack shows its own error, not ours; "
-    "the report is stored once the lock goes, so nothing is lost or doubled",
-)
-
-
 @pytest.mark.parametrize(
     "held",
-    [1.5, pytest.param(6.0, marks=LOCK_OUTLASTS_SLACK)],
+    [1.5, 6.0],
     ids=["shorter-than-slack-waits", "longer-than-slack-waits"],
 )
 def test_a_submission_while_another_writer_locks_sqlite_is_answered_in_time_and_kept(

@@ -94,3 +94,22 @@ def test_an_interrupted_write_still_answers_every_caller_and_frees_the_writer() 
     with pytest.raises(_Interrupt):
         commit.submit(0)
     assert commit.submit(5) == 5
+
+
+def test_a_caller_stops_waiting_at_its_limit_and_its_item_is_still_written_once() -> None:
+    """While the database holds the write up, a caller hears TimeoutError at its wait limit;
+    the item is written once the write can go on, and the next caller is served."""
+    release = threading.Event()
+    written: list[int] = []
+
+    def write(batch: Sequence[int]) -> list[int | Exception]:
+        release.wait(10)
+        written.extend(batch)
+        return list(batch)
+
+    commit: GroupCommit[int, int] = GroupCommit(write, wait_limit=0.2)
+    with pytest.raises(TimeoutError):
+        commit.submit(1)
+    release.set()
+    assert commit.submit(2) == 2
+    assert written == [1, 2]

@@ -38,6 +38,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -45,22 +46,6 @@ import yaml
 from sqlalchemy import Engine, create_engine, func, select
 from sqlalchemy.engine import make_url
 
-from burst import (
-    DIGEST,
-    PRIMARY,
-    SECONDARY,
-    Replica,
-    digests_posted,
-    emulator,
-    is_mention,
-    log_errors,
-    open_view,
-    page_dms,
-    program_file,
-    read_stored,
-    scheduler_lead,
-    wait_for,
-)
 from sandbox.demo.samples import feedback_form
 from sandbox.jira.api import JiraEmulator
 from sandbox.slack import SlackEmulator, SlackUserSimulator
@@ -82,6 +67,22 @@ from _harness import (
     throwaway_postgres,
     wait_healthy,
     write_json,
+)
+from burst import (
+    PRIMARY,
+    SECONDARY,
+    Replica,
+    digests_posted,
+    emulator,
+    is_mention,
+    log_errors,
+    mentioned,
+    open_view,
+    page_dms,
+    program_file,
+    read_stored,
+    scheduler_lead,
+    wait_for,
 )
 
 JIRA_EMAIL, JIRA_TOKEN = "bot@example.com", "faults-bench-token"  # the emulator's
@@ -347,6 +348,11 @@ def labels(jira: JiraEmulator) -> Counter[str]:
     )
 
 
+def issues_at_least(jira: JiraEmulator, count: int) -> bool:
+    """Whether `count` idempotency labels have an issue."""
+    return len(labels(jira)) >= count
+
+
 def keys_by_label(jira: JiraEmulator) -> dict[str, set[str]]:
     """The issue keys per idempotency label."""
     found: dict[str, set[str]] = {}
@@ -478,7 +484,7 @@ def jira_cell(options: Options, database_url: str, kills: int) -> Result:
             for fraction in KILL_AT[:kills]:
                 target = int(options.submissions * fraction)
                 deadline = time.time() + DRAIN_TIMEOUT_S
-                if not wait_for(lambda t=target: len(labels(jira)) >= t, deadline, 0.1):
+                if not wait_for(partial(issues_at_least, jira, target), deadline, 0.1):
                     result.problems.append(f"{target} issues never existed; no kill")
                     break
                 kill(running[-1])
@@ -552,7 +558,7 @@ def replica_cell(options: Options, database_url: str) -> Result:
             last = time.perf_counter()
             deadline = time.time() + options.wait_s + DRAIN_TIMEOUT_S
             for person in (PRIMARY, SECONDARY):
-                if not wait_for(lambda p=person: mentions(slack, p) >= n, deadline, 0.5):
+                if not wait_for(partial(mentioned, slack, person, n), deadline, 0.5):
                     result.problems.append(f"not every report's mention of {person} arrived")
             if wait_for(lambda: len(labels(jira)) >= n, time.time() + DRAIN_TIMEOUT_S, 0.2):
                 result.drain_s = time.perf_counter() - last
@@ -566,15 +572,6 @@ def replica_cell(options: Options, database_url: str) -> Result:
         check_logs(result, [r.log for r in running if r is not victim])
     engine.dispose()
     return result
-
-
-def mentions(slack: SlackEmulator, person: str) -> int:
-    """Thread mentions of `person` accepted so far."""
-    return sum(
-        1
-        for c in slack.calls_to("chat.postMessage")
-        if c.response.get("ok") is True and is_mention(c, person)
-    )
 
 
 def check_pages(result: Result, slack: SlackEmulator, engine: Engine, sent: list[Sent]) -> None:

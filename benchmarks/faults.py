@@ -127,6 +127,7 @@ class Result:
     doubles: int = 0
     lost: int = 0
     send_s: float = 0.0
+    first_s: float | None = None  # Jira back (or the last submission) → the first issue
     drain_s: float | None = None  # Jira back (or the last submission) → all N issues exist
     settle_s: float | None = None  # ... → every key recorded and the outbox empty
     kills: list[str] = field(default_factory=list)
@@ -146,6 +147,7 @@ class Result:
             "doubles": self.doubles,
             "lost": self.lost,
             "send_s": round(self.send_s, 3),
+            "first_issue_s": None if self.first_s is None else round(self.first_s, 3),
             "drain_s": None if self.drain_s is None else round(self.drain_s, 3),
             "settle_s": None if self.settle_s is None else round(self.settle_s, 3),
             "kills": self.kills,
@@ -481,6 +483,8 @@ def jira_cell(options: Options, database_url: str, kills: int) -> Result:
                 result.problems.append("issues were created while Jira was down")
             back = time.perf_counter()
             jira.come_back()
+            watch = threading.Thread(target=first_issue, args=(result, jira, back), daemon=True)
+            watch.start()
             for fraction in KILL_AT[:kills]:
                 target = int(options.submissions * fraction)
                 deadline = time.time() + DRAIN_TIMEOUT_S
@@ -506,6 +510,12 @@ def jira_cell(options: Options, database_url: str, kills: int) -> Result:
         check_logs(result, logs)
     engine.dispose()
     return result
+
+
+def first_issue(result: Result, jira: JiraEmulator, since: float) -> None:
+    """Note when the first issue exists (the outbox's retry wait after Jira came back)."""
+    if wait_for(partial(issues_at_least, jira, 1), time.time() + DRAIN_TIMEOUT_S, 0.05):
+        result.first_s = time.perf_counter() - since
 
 
 def settled(engine: Engine, count: int) -> bool:
@@ -635,12 +645,13 @@ def table(result: Result) -> str:
     """One cell's row under a header."""
     head = (
         f"{'N':>6}{'acks ok':>9}{'retried':>9}{'stored':>8}{'tickets':>9}{'doubles':>9}"
-        f"{'lost':>6}{'send s':>8}{'drain s':>9}{'settle s':>10}  kills (issues@s after Jira back)"
+        f"{'lost':>6}{'send s':>8}{'1st s':>7}{'drain s':>9}{'settle s':>10}"
+        "  kills (issues@s after Jira back)"
     )
     row = (
         f"{result.n:>6}{result.acks_ok:>9}{result.retried:>9}{result.stored:>8}"
         f"{result.tickets:>9}{result.doubles:>9}{result.lost:>6}{result.send_s:>8.1f}"
-        f"{seconds(result.drain_s):>9}{seconds(result.settle_s):>10}  "
+        f"{seconds(result.first_s):>7}{seconds(result.drain_s):>9}{seconds(result.settle_s):>10}  "
         + (", ".join(result.kills) or "-")
     )
     return "\n".join([head, "-" * len(head), row])
@@ -658,8 +669,8 @@ def report(env: dict[str, Any], options: Options, results: list[Result]) -> None
         f" | lease {LEASE_S} s"
     )
     print(
-        "drain: Jira back (replica cell: the last submission) → every issue exists;"
-        " settle: → every key recorded, outbox empty"
+        "1st: Jira back → the first issue exists; drain: → every issue exists;"
+        " settle: → every key recorded, outbox empty\n(replica cell: from the last submission)"
     )
     for result in results:
         print(f"\n{result.name}")

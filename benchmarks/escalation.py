@@ -258,8 +258,15 @@ class LagCell:
     skipped_ticks: int = 0  # scheduler runs skipped because the previous tick still ran
     pages_before_first_dm: int = 0  # escalation.page rows carried out before the first DM
     last_call_s: float = 0.0  # first due → the step's last Slack call (DM or mention)
+    step_calls: int = 0  # the step's Slack calls: page DM posts and updates, thread mentions
+    calls_span_s: float = 0.0  # the step's first Slack call → its last
     slack_calls: Counter[str] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
+
+    @property
+    def calls_per_s(self) -> float:
+        """The step's Slack calls per second, from its first call to its last."""
+        return self.step_calls / self.calls_span_s if self.calls_span_s > 0 else math.nan
 
     @property
     def pages_per_s(self) -> float:
@@ -284,6 +291,7 @@ class LagCell:
             "page_rows_done_before_first_dm": self.pages_before_first_dm,
             "last_slack_call_s": round(self.last_call_s, 3),
             "pages_per_s": finite(self.pages_per_s, 1),
+            "slack_calls_per_s": finite(self.calls_per_s, 1),
             "slack_calls": dict(self.slack_calls),
             "problems": self.problems,
         }
@@ -477,9 +485,16 @@ def collect(
     dm_times = [min(c.at for _, c in found) for found in dms.values()]
     first_dm = min(dm_times, default=math.inf)
     cell.pages_before_first_dm = sum(done < first_dm for _, done in handled.values())
-    step_calls = dm_times + [c.at for c in mentions(calls)]
+    step_calls = [c.at for found in dms.values() for _, c in found] + [
+        c.at for c in mentions(calls)
+    ]
+    step_calls = sorted(set(step_calls))
     cell.drain_s = max(dm_times, default=first) - first
     cell.last_call_s = max(step_calls, default=first) - first
+    cell.step_calls = len({id(c) for found in dms.values() for _, c in found}) + len(
+        mentions(calls)
+    )
+    cell.calls_span_s = (max(step_calls) - min(step_calls)) if step_calls else 0.0
     cell.slack_calls.update(
         "page DM update"
         if c.method == "chat.update"
@@ -750,7 +765,9 @@ def report(env: dict[str, Any], bare: BarePost, cells: list[LagCell], cost: Tick
             f"{cell.shape} @ {cell.tick_s:g}s: {calls}; escalations stored in "
             f"{cell.seed_s:.1f}s; page rows done before the first DM "
             f"{cell.pages_before_first_dm}; the step's last Slack call "
-            f"{cell.last_call_s:.2f}s after the first due time"
+            f"{cell.last_call_s:.2f}s after the first due time; {cell.step_calls} Slack calls "
+            f"at {cell.calls_per_s:.0f}/s, {100 * cell.calls_per_s * bare.p50_ms / 1000:.0f} % "
+            "of the bare-post rate"
         )
     print(
         "\n2. One EscalationService.tick() called directly, the clock set by the script "

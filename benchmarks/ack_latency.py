@@ -31,7 +31,13 @@ from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import Column, Engine, Integer, MetaData, Table, Text, insert
 from waitress.server import create_server
 
-from bot.app.build import HTTP_THREADS, Runtime, _serve_until, build_runtime
+from bot.app.build import (
+    HTTP_CONNECTION_LIMIT,
+    HTTP_THREADS,
+    Runtime,
+    _serve_until,
+    build_runtime,
+)
 from bot.config import Program
 from sandbox.demo.samples import feedback_form
 from sandbox.slack import SlackEmulator, SlackUserSimulator
@@ -328,7 +334,13 @@ def build_same_work_app(api_url: str, engine: Engine, modal: dict[str, Any]) -> 
 def serve_app(app: App, name: str) -> Iterator[str]:
     """Serve a Bolt app with waitress as the bot serves itself; yield its events URL."""
     handler = SlackRequestHandler(app)
-    server = create_server(handler, host="127.0.0.1", port=0, threads=HTTP_THREADS)
+    server = create_server(
+        handler,
+        host="127.0.0.1",
+        port=0,
+        threads=HTTP_THREADS,
+        connection_limit=HTTP_CONNECTION_LIMIT,
+    )
     port = int(server.effective_port)  # type: ignore[union-attr]
     stop = threading.Event()
     thread = threading.Thread(target=_serve_until, args=(server, stop), name=name, daemon=True)

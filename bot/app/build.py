@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from bot.alerts.build import build_alerts
 from bot.app.bolt import build_app
 from bot.app.outbox import OutboxWorker
-from bot.app.runtime import HTTP_THREADS, Runtime, _serve_until
+from bot.app.runtime import HTTP_CONNECTION_LIMIT, HTTP_THREADS, Runtime, _serve_until
 from bot.config import Program, Settings, environment
 from bot.domain import Alert, Effect, Feedback, ItemKind, TicketComment
 from bot.escalation.build import build_escalation
@@ -49,7 +49,14 @@ from storage.owners import OwnerRepository
 from storage.repositories import FeedbackRepository, OutboxRepository
 from storage.tickets import TicketRepository
 
-__all__ = ["HTTP_THREADS", "Runtime", "_serve_until", "build_runtime", "build_tracker"]
+__all__ = [
+    "HTTP_CONNECTION_LIMIT",
+    "HTTP_THREADS",
+    "Runtime",
+    "_serve_until",
+    "build_runtime",
+    "build_tracker",
+]
 
 
 def build_tracker(settings: Settings, program: Program) -> JiraTracker | None:

@@ -31,6 +31,10 @@ from storage.leader import Leadership
 log = logging.getLogger(__name__)
 
 HTTP_THREADS = 16
+# Open connections waitress keeps before it stops accepting (its default is 100). A go-live
+# burst is a hundred people at once, some behind proxies that keep connections open: past the
+# limit waitress logs a warning on every accept attempt and new requests wait in the backlog.
+HTTP_CONNECTION_LIMIT = 1000
 SLACK_CHECK_EVERY = 30.0  # seconds between auth.test calls made for /readyz
 
 
@@ -112,6 +116,7 @@ class Runtime:
             host=self.settings.host,
             port=self.settings.port,
             threads=HTTP_THREADS,
+            connection_limit=HTTP_CONNECTION_LIMIT,
             ident="hypercare-bot",
         )
         self._server = server

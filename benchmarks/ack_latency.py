@@ -1,7 +1,8 @@
 """Ack latency of the real bot next to a bare Bolt app that only acks, measured in one run.
 
-Both servers run in this process behind the same waitress setup on 127.0.0.1, and so do the
-Slack emulator and the load generator; only the bot's own work differs. Run it with:
+The servers run in this process behind the same waitress setup on 127.0.0.1, and so does the
+Slack emulator; the load generator runs in a process of its own, as Slack is outside the bot's.
+Only the bot's own work differs. Run it with:
 
     .venv/bin/python benchmarks/ack_latency.py [--requests 200] [--concurrency 1,10,50]
         [--warmup 20] [--database-url URL] [--json FILE]
@@ -13,11 +14,13 @@ import argparse
 import contextlib
 import json
 import math
+import multiprocessing
 import textwrap
 import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
@@ -399,9 +402,17 @@ def cell_size(options: Options, concurrency: int) -> int:
 
 
 def measure(
-    options: Options, targets: dict[str, str], view: dict[str, Any], slack: SlackEmulator
+    options: Options,
+    targets: dict[str, str],
+    view: dict[str, Any],
+    slack: SlackEmulator,
+    loader: Executor,
 ) -> Run:
-    """Run every cell, baseline then bot, letting the bot finish its after-ack work each time."""
+    """Run every cell, baseline then bot, letting the bot finish its after-ack work each time.
+
+    The load comes from `loader`, a process of its own: in this one its clients would take
+    the servers' CPU and GIL, as Slack's senders do not.
+    """
     run = Run()
     for kind in KINDS:
         for concurrency in options.concurrency:
@@ -409,7 +420,7 @@ def measure(
             for target, url in targets.items():
                 warmup = build_bodies(kind, max(options.warmup, concurrency), view)
                 timed = build_bodies(kind, count, view)
-                load = run_load(url, warmup, timed, concurrency)
+                load = loader.submit(run_load, url, warmup, timed, concurrency).result()
                 run.cells.append(
                     Cell(target, kind, concurrency, load.latencies_ms, load.errors, load.elapsed_s)
                 )
@@ -552,6 +563,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         run_bot(slack, database_url) as runtime,
         serve_app(build_baseline_app(slack.base_url), "baseline-http") as baseline_url,
         contextlib.ExitStack() as stack,
+        ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as loader,
     ):
         bot_url = f"http://127.0.0.1:{runtime.port}{EVENTS_PATH}"
         before = runtime.services.feedback.count()
@@ -561,7 +573,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         stack.callback(engine.dispose)
         same_work_url = stack.enter_context(serve_app(same_work, "same-work-http"))
         targets = {"baseline": baseline_url, "same work": same_work_url, "bot": bot_url}
-        run = measure(options, targets, view, slack)
+        run = measure(options, targets, view, slack, loader)
         stored = runtime.services.feedback.count() - before
         env = environment(options, database_url)
     report(env, run, options, stored)

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.resources import files
 from typing import Any
 
@@ -14,11 +18,86 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
+from sqlalchemy.util import queue as sqla_queue
 
 log = logging.getLogger(__name__)
 
 # Any constant works; it only has to be the same in every replica.
 _MIGRATION_LOCK_ID = 0x48435F4D  # "HC_M"
+
+
+_foreground = threading.local()
+
+
+def mark_foreground() -> None:
+    """Mark the calling thread as one somebody is waiting on (it answers Slack within 3 s).
+
+    On SQLite its database work takes the process's one connection before background work
+    (the outbox, the scheduler) that queued earlier; elsewhere it changes nothing. Used as the
+    initializer of the threads that answer Slack requests.
+    """
+    _foreground.active = True
+
+
+@contextmanager
+def in_foreground() -> Iterator[None]:
+    """Mark the calling thread as foreground (see `mark_foreground`) for the block."""
+    before = getattr(_foreground, "active", False)
+    _foreground.active = True
+    try:
+        yield
+    finally:
+        _foreground.active = before
+
+
+class _ForegroundFirstQueue(sqla_queue.Queue[Any]):
+    """The pool's queue of idle connections, handing one to foreground threads first.
+
+    In a burst the outbox and the scheduler keep SQLite's one connection busy, and a first come,
+    first served queue puts a report being submitted behind all of them, so its ack waits for
+    work nobody is waiting on. Here a background thread waits while any foreground thread
+    does; a foreground one takes the next connection returned.
+    """
+
+    def __init__(self, maxsize: int = 0, use_lifo: bool = False) -> None:
+        super().__init__(maxsize, use_lifo)
+        self._foreground_waiting = 0
+        self.waiting = 0  # threads waiting for a connection (read by tests)
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        super().put(item, block, timeout)
+        with self.mutex:
+            # `put` woke one waiter, maybe a background one that must keep waiting.
+            self.not_empty.notify_all()
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        foreground = getattr(_foreground, "active", False)
+        with self.not_empty:
+            if foreground:
+                self._foreground_waiting += 1
+            self.waiting += 1
+            try:
+                deadline = None if timeout is None else time.monotonic() + timeout
+                while self._empty() or (not foreground and self._foreground_waiting):
+                    if not block:
+                        raise sqla_queue.Empty
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        raise sqla_queue.Empty
+                    self.not_empty.wait(remaining)
+                item = self._get()
+            finally:
+                self.waiting -= 1
+                if foreground:
+                    self._foreground_waiting -= 1
+            self.not_full.notify()
+            if self._foreground_waiting == 0 and not self._empty():
+                self.not_empty.notify_all()  # background waiters held back may go now
+            return item
+
+
+class _ForegroundFirstPool(QueuePool):
+    _queue_class = _ForegroundFirstQueue
 
 
 def make_engine(url: str) -> Engine:
@@ -27,12 +106,13 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
     # One connection per process: SQLite has one writer anyway, and queueing in the pool is
-    # first come, first served, whereas SQLite's busy handler lets waiters starve (p99 of
-    # seconds under load in benchmarks/ack_latency.py). Other processes still wait politely.
+    # orderly (foreground threads first, then first come, first served), whereas SQLite's busy
+    # handler lets waiters starve (p99 of seconds under load in benchmarks/ack_latency.py).
+    # Other processes still wait politely.
     engine = create_engine(
         url,
         connect_args={"timeout": 10, "check_same_thread": False},
-        poolclass=QueuePool,
+        poolclass=_ForegroundFirstPool,
         pool_size=1,
         max_overflow=0,
         pool_timeout=30,

@@ -21,6 +21,7 @@ from bot.domain import (
     UsersAffected,
     reach_of,
 )
+from storage.db import in_foreground
 from storage.group_commit import GroupCommit
 from storage.models import AuditRow, FeedbackRow, OutboxRow
 
@@ -169,7 +170,8 @@ class FeedbackRepository:
         savepoint only; the stored one is looked up once the batch is committed.
         """
         stored: list[Submission | None] = []
-        with self._sessions.begin() as session:
+        # Reporters wait on this write for their ack: it goes before background work.
+        with in_foreground(), self._sessions.begin() as session:
             for draft, now, effects in batch:
                 try:
                     with session.begin_nested():

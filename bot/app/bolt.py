@@ -17,6 +17,7 @@ from bot.domain import Field
 from bot.slack.blocks import feedback as blocks
 from bot.slack.ids import block_id
 from handlers.services import Services
+from storage.db import mark_foreground
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,10 @@ def build_app(*, client: WebClient, signing_secret: str | None, services: Servic
         # HTTP mode verifies signatures in front of Bolt too (bot.app.http); Bolt checks again.
         request_verification_enabled=signing_secret is not None,
         token_verification_enabled=False,
-        listener_executor=ThreadPoolExecutor(LISTENER_THREADS, thread_name_prefix="listener"),
+        # Listeners answer Slack within 3 s: their database work goes before background work.
+        listener_executor=ThreadPoolExecutor(
+            LISTENER_THREADS, thread_name_prefix="listener", initializer=mark_foreground
+        ),
         raise_error_for_unhandled_request=False,
     )
 

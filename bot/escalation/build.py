@@ -52,4 +52,10 @@ def build_escalation(
     # than up to an interval later.
     tick = Job("escalation-tick", service.tick, tick_seconds, next_in=service.next_tick_in)
     jobs = [tick] if service.enabled else []
-    return Part(service, outbox=sender.handlers(), batch_outbox=sender.batch_handlers(), jobs=jobs)
+    return Part(
+        service,
+        outbox=sender.handlers(),
+        batch_outbox=sender.batch_handlers(),
+        jobs=jobs,
+        closers=[sender.close],
+    )

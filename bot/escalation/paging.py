@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import cast
 
@@ -55,6 +56,9 @@ DELIVER = "escalation.deliver_group"
 # Pages one grouped DM holds: with a header, *Acknowledge all* and a footer, within Slack's 50
 # blocks per message; a longer burst opens the next DM.
 GROUP_CAPACITY = 40
+# Thread mentions of a batch in flight at once. They share the pooled Slack connections with
+# the rest of the outbox; a few in parallel hide the round trips without crowding Slack.
+MENTION_CONCURRENCY = 4
 
 _ROLES = {
     StepKind.NOTIFY_PRIMARY: "primary on-call",
@@ -93,6 +97,7 @@ class PageSender:
         self._pager = pager
         self._clock = clock
         self._on_call = on_call
+        self._mentions = ThreadPoolExecutor(MENTION_CONCURRENCY, thread_name_prefix="mentions")
 
     def handlers(self) -> dict[str, OutboxHandler]:
         """Map outbox kinds to the methods that carry them out, row by row."""
@@ -340,27 +345,35 @@ class PageSender:
         return []
 
     def mention_many(self, payloads: Sequence[dict[str, object]]) -> list[Outcome]:
-        """Mention each step's people in its item's thread.
+        """Mention each step's people in its item's thread, a few threads at a time.
 
+        The mentions go to different threads and need no order among them, so they go out
+        concurrently (a burst's thousand would otherwise wait for each other's round trip).
         Once Slack answers one with a rate limit, the rest of the batch waits the same time
         without trying: they go to the same channels, which Slack limits per channel.
         """
         records, items = self._load(payloads)
-        outcomes: list[Outcome] = []
-        limited: DeliveryDeferred | None = None
-        for payload in payloads:
-            if limited is not None:
-                outcomes.append(limited)
-                continue
+        limited: list[DeliveryDeferred] = []  # the first rate limit heard (append is atomic)
+
+        def mention(payload: dict[str, object]) -> Outcome:
+            if limited:
+                return limited[0]
             try:
-                outcomes.append(self._mention(payload, records, items))
+                return self._mention(payload, records, items)
             except DeliveryDeferred as deferred:
                 if deferred.retry_after is not None and not deferred.waiting:
-                    limited = deferred
-                outcomes.append(deferred)
+                    limited.append(deferred)
+                return deferred
             except Exception as exc:
-                outcomes.append(exc)
-        return outcomes
+                return exc
+
+        if len(payloads) == 1:
+            return [mention(payloads[0])]
+        return list(self._mentions.map(mention, payloads))
+
+    def close(self) -> None:
+        """Let the mention threads go (at stop)."""
+        self._mentions.shutdown(wait=False, cancel_futures=True)
 
     def _mention(
         self,

@@ -22,7 +22,7 @@ from sqlalchemy import text
 from bot.app.build import Runtime, build_runtime
 from bot.config import Program
 from bot.domain import ItemKind, ItemRef
-from bot.escalation.paging import GROUP_CAPACITY, deliver_effect
+from bot.escalation.paging import GROUP_CAPACITY, MENTION_CONCURRENCY, deliver_effect
 from sandbox.demo.programs import two_tier_escalation
 from sandbox.slack import SlackEmulator, SlackUserSimulator
 from sandbox.slack.api import RecordedCall
@@ -423,3 +423,51 @@ def test_an_admin_override_puts_someone_else_on_call(
     file_sev1(user, slack)
     wait_until(lambda: pages_to(slack, "U0COVER"))
     assert pages_to(slack, PRIMARY) == []
+
+
+def test_a_rate_limited_channel_holds_back_the_rest_of_a_burst_of_thread_mentions(
+    start_bot: Start, slack: SlackEmulator
+) -> None:
+    """A burst's thread mentions go out a few at a time. When Slack rate-limits the channel,
+    the mentions not yet sent wait for its Retry-After instead of each hitting the limit, and
+    every report still gets its one mention per tier."""
+    bot, user = start_bot(escalating_program())
+    view = open_modal(user, slack)
+    burst = 12
+
+    def file(index: int) -> int:
+        with SlackUserSimulator(user.bot_url, SIGNING_SECRET) as client:
+            values = good_values(severity="sev1", summary=f"Refunds failing, report {index}")
+            return client.submit_view({**view, "id": f"VLIMIT{index}"}, values).status_code
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert set(pool.map(file, range(burst))) == {200}
+    wait_until(lambda: len(claims(bot.engine, "escalation:")) == burst, timeout=30)
+    wait_outbox_drained(bot.engine, timeout=30)
+    # The channel answers 429 (retry after 1 s) to the secondary tier's first mentions, more
+    # than the Slack client's own single retry absorbs.
+    times = 2 * MENTION_CONCURRENCY
+    slack.fail_next(
+        "chat.postMessage", status=429, retry_after=1, times=times, channel="C0FEEDBACK"
+    )
+    wait_until(lambda: len(claims(bot.engine, "escalation:")) == 2 * burst, timeout=30)
+    wait_outbox_drained(bot.engine, timeout=60)
+    limited = [
+        c.at
+        for c in slack.calls_to("chat.postMessage")
+        if c.status == 429 and c.args.get("channel") == "C0FEEDBACK"
+    ]
+    assert len(limited) == times
+    secondary = [
+        c.at
+        for c in slack.calls_to("chat.postMessage")
+        if c.status == 200 and "(secondary on-call)" in str(c.args.get("text"))
+    ]
+    assert len(secondary) == burst
+    # Once a mention gave up on the limit, the rest of its batch waited for the Retry-After:
+    # only mentions already in flight went out before it ran out.
+    early = [at for at in secondary if max(limited) < at < max(limited) + 0.9]
+    assert len(early) <= MENTION_CONCURRENCY - 1, (len(early), sorted(secondary))
+    for receipt in receipts(slack):
+        texts = thread_texts(slack, receipt)
+        assert sum(f"Paging <@{SECONDARY}> (secondary on-call)" in t for t in texts) == 1

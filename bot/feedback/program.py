@@ -5,14 +5,15 @@ weighted text similarities plus the boosts, less the penalties, over 1 + the sum
 (so a higher score is always more signs of the same problem, and 1 needs every sign). Reports
 scoring at least `threshold` are shown, best first, `show` at most.
 
-The defaults were fitted on the tuning half of labelled report pairs
-(tests/data/similar_pairs.jsonl; benchmarks/similar.py prints precision and recall over a range
-of thresholds for both halves, so a team can see what raising or lowering it trades). In those
-pairs the reports that are not the same problem were written to look alike, so shared words, one
-component and one endpoint say little there: the text counts through what the two "what
-happened" texts and whole reports share and the database's rank, and the signs that tell
-problems apart weigh more (another endpoint, another kind of fault, opposite faults, the
-category and severity the reporters picked).
+The defaults were tuned on the tuning half of labelled report pairs
+(tests/data/similar_pairs.jsonl), the threshold where F1 is best on that half; the other half
+is only measured (benchmarks/similar.py prints precision and recall over a range of thresholds
+for both halves, so a team can see what raising or lowering it trades). In those pairs the
+reports that are not the same problem were written to look alike, so shared words, one
+component and one endpoint say little there: the text counts through the words and character
+trigrams the whole reports share and the database's rank, and the signs that tell problems
+apart weigh more (another endpoint, another kind of fault, opposite faults, the category and
+severity the reporters picked).
 """
 
 from __future__ import annotations

@@ -1,13 +1,15 @@
 """Is a stored report the same problem as the one being typed? Pure rules, one score 0–1.
 
-The database finds candidates by text rank (storage/similar.py); this re-ranks them with
-rapidfuzz on normalised words, which the database's exact-stem matching cannot do: a typo
-("timout"), word order, a summary that says in four words what the other says in ten. Words
-shared say "same subject", not "same fault", so the score also weighs what tells two faults on
-one subject apart: another endpoint or component, another kind of fault (bot/feedback/faults.py:
-a 500 is not a timeout), opposite faults ("charged twice" / "never charged"), a feature request
-against a fault, other HTTP status codes, and the category and severity the reporters picked.
-Every weight is in the program file's `similar:` section."""
+The database finds candidates by text rank (storage/similar.py); this re-ranks them on
+normalised words (storage.similar.normalised: HTTP reason phrases as their codes, one spelling
+of "log in" or "e-mail", ids and quantities left out; then a light stemmer), weighted by how
+rare each word is among the lookup's candidates, and on character trigrams, which forgive what
+the database's exact-stem matching cannot: a typo ("timout"), an abbreviation, another form of
+a word. Words shared say "same subject", not "same fault", so the score also weighs what tells
+two faults on one subject apart: another endpoint or component, another kind of fault
+(bot/feedback/faults.py: a 500 is not a timeout), opposite faults ("charged twice" / "never
+charged"), a feature request against a fault, other HTTP status codes, and the category and
+severity the reporters picked. Every weight is in the program file's `similar:` section."""
 
 from __future__ import annotations
 

@@ -9,6 +9,8 @@ tsquery built from bare letters and digits, so no user text is ever read as quer
 from __future__ import annotations
 
 import re
+import unicodedata
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Float, Row, TextualSelect, bindparam, text
@@ -34,6 +36,60 @@ STOPWORDS = frozenset(
     too under until up very was we were what when where which while who whom why will with
     would you your yours""".split()  # noqa: SIM905 - as prose it reads in a glance
 )
+
+# HTTP status codes and the reason phrases that stand for them: a reporter writes "Bad Gateway"
+# where the log says 502, "gateway timeouts" where it says 504 (RFC 9110's phrases, and the
+# forms proxies print). A text is read with each phrase as its code, and the search looks for
+# the code and its phrase alike.
+REASONS = {
+    "400": ("bad request",),
+    "401": ("unauthorized", "unauthorised"),
+    "403": ("forbidden",),
+    "404": ("not found",),
+    "408": ("request timeout",),
+    "422": ("unprocessable entity", "unprocessable content"),
+    "429": ("too many requests",),
+    "500": ("internal server error",),
+    "502": ("bad gateway",),
+    "503": ("service unavailable",),
+    "504": ("gateway timeout", "gateway time-out", "upstream request timeout"),
+}
+_PHRASE_CODE = {phrase: code for code, phrases in REASONS.items() for phrase in phrases}
+_REASON = re.compile(
+    r"\b(" + "|".join(re.escape(p) for p in sorted(_PHRASE_CODE, key=len, reverse=True)) + r")s?\b"
+)
+# A code as people write it in a sentence: "503s", "500ing", "a 502'd call".
+_CODE_FORM = re.compile(r"\b([1-5]\d\d)(?:s|es|ing|ed|'d|'s)\b")
+_UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
+# One word, however it is spelt: e-mail, log in / sign-in, timed out / time-out, can't.
+_SPELLINGS = (
+    (re.compile(r"\be-mail"), "email"),
+    (re.compile(r"\b(?:log|sign)(?:ged|ging|s)?[ -]?in\b"), "login"),
+    (re.compile(r"\b(?:log|sign)(?:ged|ging|s)?[ -]?out\b"), "logout"),
+    (re.compile(r"\btim(?:e|ed|es|ing)[ -]out(s?)\b"), r"timeout\1"),
+    (re.compile(r"\b(?:can't|cannot|can not|unable to)\b"), "cannot"),
+)
+
+
+def is_status_code(word: str) -> bool:
+    """Whether a word is an HTTP status code (three digits, 100–599)."""
+    return len(word) == 3 and word.isdigit() and "1" <= word[0] <= "5"
+
+
+@lru_cache(maxsize=8192)
+def normalised(text: str) -> str:
+    """The text as the lookup compares it: case and accents folded, UUIDs (correlation and
+    request ids) gone, each HTTP reason phrase replaced by its code, a code's suffix dropped
+    ("503s" -> "503"), and one spelling for words written several ways."""
+    folded = unicodedata.normalize("NFKD", text.casefold().replace("\u2019", "'"))
+    folded = "".join(ch for ch in folded if not unicodedata.combining(ch))
+    folded = _UUID.sub(" ", folded)
+    folded = _REASON.sub(lambda m: f" {_PHRASE_CODE[m.group(1)]} ", folded)
+    folded = _CODE_FORM.sub(r"\1", folded)
+    for pattern, spelling in _SPELLINGS:
+        folded = pattern.sub(spelling, folded)
+    return folded
+
 
 # Ranking costs the database about a microsecond per matching row, and a word found in one
 # report in five makes an OR query match a fifth of the table. Past SMALL_TABLE rows, a word
@@ -79,14 +135,29 @@ _POSTGRES_QUERY = _typed(_POSTGRES)
 
 
 def search_terms(query: SimilarQuery) -> list[str]:
-    """The distinct words to search for: the summary's first, then what happened; lower case."""
+    """The distinct words to search for: the summary's first, then what happened; lower case.
+
+    An HTTP status code brings its reason phrase along and a reason phrase its code (a report
+    saying "Bad Gateway" is found by one saying 502); a phrase is one term, searched as a
+    phrase. UUIDs are left out: an id names one request, never a kind of problem.
+    """
     terms: list[str] = []
-    for word in _WORD.findall(f"{query.summary} {query.happened}".lower()):
-        if word in STOPWORDS or len(word) < 2 or word in terms:
-            continue
-        terms.append(word)
-        if len(terms) == MAX_TERMS:
-            break
+
+    def add(term: str) -> None:
+        if term not in terms and len(terms) < MAX_TERMS:
+            terms.append(term)
+
+    for part in (query.summary, query.happened):
+        text = _UUID.sub(" ", part.lower())
+        for word in _WORD.findall(text):
+            if word in STOPWORDS or len(word) < 2:
+                continue
+            add(word)
+        for word in _WORD.findall(normalised(part)):
+            if word in REASONS:
+                add(word)
+                if not any(phrase in text for phrase in REASONS[word]):
+                    add(REASONS[word][0])
     return terms
 
 
@@ -99,9 +170,19 @@ def fts5_match(terms: list[str]) -> str:
     return " OR ".join(_quoted(term) for term in terms)
 
 
+def _searchable(term: str) -> bool:
+    """Whether a term is letters and digits only, words of a phrase split by single spaces."""
+    return all(word.isalnum() for word in term.split(" "))
+
+
+def _tsterm(term: str) -> str:
+    """A term as tsquery text: a phrase's words follow each other (`<->`)."""
+    return " <-> ".join(term.split(" "))
+
+
 def tsquery(terms: list[str]) -> str:
     """A to_tsquery text matching any of the terms (letters and digits only, so no syntax)."""
-    return " | ".join(term for term in terms if term.isalnum())
+    return " | ".join(_tsterm(term) for term in terms if _searchable(term))
 
 
 def find_similar(session: Session, query: SimilarQuery, limit: int) -> list[SimilarCandidate]:
@@ -115,14 +196,18 @@ def find_similar(session: Session, query: SimilarQuery, limit: int) -> list[Simi
         return []
     postgres = session.get_bind().dialect.name == "postgresql"
     if postgres:
-        terms = [term for term in terms if term.isalnum()]
+        terms = [term for term in terms if _searchable(term)]
     shares = _postgres_shares(session, terms) if postgres else _sqlite_shares(session, terms)
     rare = [term for term in terms if shares.get(term, 0.0) <= COMMON_SHARE]
     if rare:
         match = tsquery(rare) if postgres else fts5_match(rare)
     else:
         rarest = sorted(terms, key=lambda term: shares[term])[:2]
-        match = " & ".join(rarest) if postgres else " AND ".join(_quoted(t) for t in rarest)
+        match = (
+            " & ".join(f"({_tsterm(t)})" for t in rarest)
+            if postgres
+            else " AND ".join(_quoted(t) for t in rarest)
+        )
     if not match:
         return []
     params = {"match": match, "since": query.resolved_since, "limit": limit}

@@ -14,12 +14,14 @@ integrity, validation, rate limits, display, requests for change), not from any 
 - `limit`: throttled (429, rate limit, quota);
 - `duplicate`: something happens more than once (twice, double, duplicated);
 - `missing`: something does not happen or is gone (missing, never, not received, lost, 404);
-- `wrong`: a value is off (wrong, incorrect, mismatch, rounding, discrepancy);
+- `wrong`: a value is off (wrong, incorrect, mismatch, rounding, "instead of");
+- `over` and `under`: a value too high or too low (overcharged, understated, "too much");
 - `display`: the screen shows it badly (layout, blank, truncated, translation, button);
 - `request`: a change asked for rather than a fault (feature, "would be nice", "please add");
 - `question`: a question rather than a report ("?", "how do", "is it safe").
 
-`duplicate` and `missing` are opposites: "charged twice" and "never charged" are two faults.
+`duplicate` and `missing` are opposites: "charged twice" and "never charged" are two faults;
+so are `over` and `under` ("overcharged" and "undercharged").
 """
 
 from __future__ import annotations
@@ -33,12 +35,14 @@ _PHRASES: dict[str, str] = {
     "error": (
         "error, errors, exception, exceptions, crash, crashes, crashed, crashing, fail, "
         "fails, failed, failing, failure, failures, broken, breaks, internal server error, "
-        "bad gateway, unavailable, stack trace, traceback, outage, down"
+        "bad gateway, unavailable, stack trace, traceback, outage, down, not working, "
+        "doesn't work, does not work, something went wrong, oops"
     ),
     "slow": (
         "slow, slower, slowly, slowness, latency, timeout, timeouts, timed out, times out, "
         "timing out, hang, hangs, hanging, hung, spinner, spinning, loading forever, takes "
-        "forever, lag, laggy, delay, delayed, delays, sluggish, performance"
+        "forever, lag, laggy, lagging, delay, delayed, delays, sluggish, performance, late, "
+        "backlog, stuck, never finishes, takes ages"
     ),
     "access": (
         "login, log in, logged out, logging in, sign in, signin, sign-in, logout, password, "
@@ -60,12 +64,18 @@ _PHRASES: dict[str, str] = {
     "missing": (
         "missing, never, not received, not arrived, didn't arrive, did not arrive, not sent, "
         "not charged, not created, not delivered, not showing, lost, disappeared, gone, "
-        "absent, not found, no longer"
+        "absent, not found, no longer, empty, not applied, ignored, ignores, dropped, skipped, "
+        "not saved, not updated, not updating"
     ),
     "wrong": (
         "wrong, incorrect, mismatch, mismatched, inconsistent, discrepancy, rounding, "
-        "rounded, miscalculated, overstated, understated, overpaid, underpaid, off by"
+        "rounded, miscalculated, overstated, understated, overpaid, underpaid, overcharged, "
+        "undercharged, off by, instead of, doesn't match, does not match, don't match, "
+        "doesn't add up, does not add up"
     ),
+    # A value off one way or the other: opposites, like a duplicate and a missing one.
+    "over": "overcharged, overstated, overpaid, too much, too high, charged more",
+    "under": "undercharged, understated, underpaid, too little, too low, charged less",
     "display": (
         "layout, blank, truncated, cut off, overlaps, overlapping, misaligned, translation, "
         "translated, untranslated, font, button, displayed, rendering, renders"
@@ -108,9 +118,21 @@ _PATTERNS = {
 
 # The kinds that say what went wrong (the others say what the reporter wants).
 FAULTS = frozenset(
-    ("error", "slow", "access", "rejected", "limit", "duplicate", "missing", "wrong", "display")
+    (
+        "error",
+        "slow",
+        "access",
+        "rejected",
+        "limit",
+        "duplicate",
+        "missing",
+        "wrong",
+        "over",
+        "under",
+        "display",
+    )
 )
-OPPOSITES = (("duplicate", "missing"),)
+OPPOSITES = (("duplicate", "missing"), ("over", "under"))
 
 
 @lru_cache(maxsize=4096)

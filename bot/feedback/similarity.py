@@ -1,20 +1,21 @@
 """Is a stored report the same problem as the one being typed? Pure rules, one score 0–1.
 
-The database finds candidates by text rank (storage/similar.py); this re-ranks them with
-rapidfuzz on normalised words, which the database's exact-stem matching cannot do: a typo
-("timout"), word order, a summary that says in four words what the other says in ten. Words
-shared say "same subject", not "same fault", so the score also weighs what tells two faults on
-one subject apart: another endpoint or component, another kind of fault (bot/feedback/faults.py:
-a 500 is not a timeout), opposite faults ("charged twice" / "never charged"), a feature request
-against a fault, other HTTP status codes, and the category and severity the reporters picked.
-Every weight is in the program file's `similar:` section."""
+The database finds candidates by text rank (storage/similar.py); this re-ranks them on
+normalised words (storage.similar.normalised: HTTP reason phrases as their codes, one spelling
+of "log in" or "e-mail", ids and quantities left out; then a light stemmer), weighted by how
+rare each word is among the lookup's candidates, and on character trigrams, which forgive what
+the database's exact-stem matching cannot: a typo ("timout"), an abbreviation, another form of
+a word. Words shared say "same subject", not "same fault", so the score also weighs what tells
+two faults on one subject apart: another endpoint or component, another kind of fault
+(bot/feedback/faults.py: a 500 is not a timeout), opposite faults ("charged twice" / "never
+charged"), a feature request against a fault, other HTTP status codes, and the category and
+severity the reporters picked. Every weight is in the program file's `similar:` section."""
 
 from __future__ import annotations
 
 import datetime as dt
 import math
 import re
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -25,7 +26,7 @@ from rapidfuzz import fuzz
 from bot.domain import SimilarCandidate, SimilarQuery
 from bot.feedback import faults
 from bot.feedback.program import SimilarProgram
-from storage.similar import STOPWORDS
+from storage.similar import STOPWORDS, is_status_code, normalised
 
 _WORD = re.compile(r"[^\W_]+")
 _METHOD = re.compile(r"^(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS)\s+", re.IGNORECASE)
@@ -33,9 +34,6 @@ _METHOD = re.compile(r"^(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS)\s+", re.IGNOREC
 # token mixing letters and digits (`ord_8f2a91`, `a1b2c3`). `v1`, `v2`… are versions, kept.
 _VERSION = re.compile(r"^v\d{1,2}$")
 _ID = re.compile(r"^(\d+|[0-9a-f-]{8,}|(?=.*\d)[\w-]{5,}|\{[^}]*\}|:\w+|<[^>]*>)$", re.I)
-# Two words are the same word, typo forgiven, at this rapidfuzz ratio (0-100) and length.
-_TYPO_RATIO = 84
-_TYPO_MIN_LENGTH = 5
 
 
 @dataclass(frozen=True)
@@ -69,55 +67,91 @@ def similar_query(
 
 
 def _stem(word: str) -> str:
-    """A crude English stem, enough that "fails", "failed" and "failing" meet."""
-    if word.isdigit() or len(word) <= 4:
+    """A light English stem, enough that "fails", "failed" and "failing" meet, and "charge",
+    "charges", "charged" and "charging" too (a final "e" goes, a doubled consonant is undone)."""
+    if not word.isalpha() or len(word) <= 3:
         return word
+    if word.endswith(("ies", "ied")) and len(word) > 4:
+        return word[:-3] + "y"
     for suffix in ("ing", "ed"):
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            return word[: -len(suffix)]
-    if word.endswith(("ses", "xes", "ches", "shes")):
-        return word[:-2]
-    if word.endswith("s") and not word.endswith("ss"):
-        return word[:-1]
+            word = word[: -len(suffix)]
+            if len(word) > 3 and word[-1] == word[-2] and word[-1] not in "lsz":
+                word = word[:-1]  # stopped -> stop, but not called -> cal
+            break
+    else:
+        if word.endswith(("sses", "xes", "ches", "shes")):
+            word = word[:-2]
+        elif word.endswith("s") and not word.endswith(("ss", "us", "is")):
+            word = word[:-1]
+    if word.endswith("ly") and len(word) > 5:
+        word = word[:-2]
+    if word.endswith("e") and len(word) > 3:
+        word = word[:-1]
     return word
 
 
-@lru_cache(maxsize=4096)
+def _kept(word: str) -> bool:
+    """Whether a word says something about the problem: not a function word, and not a
+    number or an id that names one thing (an order number, a date, a correlation id). HTTP
+    status codes are kept: a 502 is not a 500."""
+    if word in STOPWORDS:
+        return False
+    if word.isdigit():
+        return is_status_code(word)
+    return not (len(word) >= 6 and not word.isalpha() and any(ch.isdigit() for ch in word))
+
+
+@lru_cache(maxsize=8192)
 def words(text: str) -> tuple[str, ...]:
-    """The text's content words: case and accents folded, punctuation and function words gone,
-    stemmed."""
-    folded = unicodedata.normalize("NFKD", text.casefold())
-    folded = "".join(ch for ch in folded if not unicodedata.combining(ch))
-    return tuple(_stem(w) for w in _WORD.findall(folded) if w not in STOPWORDS)
+    """The text's content words: folded and normalised (storage.similar.normalised: case,
+    accents, HTTP reason phrases as their codes, ids gone), function words, quantities and
+    ids left out, stemmed."""
+    return tuple(_stem(w) for w in _WORD.findall(normalised(text)) if _kept(w))
 
 
-def _same_word(a: str, b: str) -> bool:
-    if a == b:
-        return True
-    if min(len(a), len(b)) < _TYPO_MIN_LENGTH or not (a.isalpha() and b.isalpha()):
-        return False  # short words and numbers must match exactly: 500 is not 502
-    return fuzz.ratio(a, b) >= _TYPO_RATIO
+@lru_cache(maxsize=8192)
+def _grams(text: str) -> Mapping[str, float]:
+    """The text's character trigrams, word by word (" refund " -> " re", "ref", ...), as a unit
+    vector: a typo, an abbreviation or another form of a word still shares most of them."""
+    counts: dict[str, int] = {}
+    for word in words(text):
+        padded = f" {word} "
+        for i in range(len(padded) - 2):
+            gram = padded[i : i + 3]
+            counts[gram] = counts.get(gram, 0) + 1
+    norm = math.sqrt(sum(n * n for n in counts.values()))
+    return {g: n / norm for g, n in counts.items()} if norm else {}
+
+
+def grams_alike(a: str, b: str) -> float:
+    """Cosine of the two texts' character trigrams (0–1): typos and word forms forgiven."""
+    left, right = _grams(a), _grams(b)
+    if len(left) > len(right):
+        left, right = right, left
+    return sum(x * right.get(g, 0.0) for g, x in left.items())
+
+
+def _vector(found: Sequence[str], rarity: Mapping[str, float]) -> dict[str, float]:
+    counts: dict[str, int] = {}
+    for word in found:
+        counts[word] = counts.get(word, 0) + 1
+    return {w: (1 + math.log(n)) * rarity.get(w, 1.0) for w, n in counts.items()}
 
 
 def shared_words(a: Sequence[str], b: Sequence[str], rarity: Mapping[str, float]) -> float:
-    """Dice coefficient of two word lists, each word weighted by its rarity, a typo counting as
-    the same word (0–1).
+    """Cosine of two word lists, each word weighted by its rarity (TF-IDF, 0–1).
 
     The rarity comes from the lookup's own candidates (`Pool`): they were found because they
     share the report's subject, so the words most of them hold ("dashboard", "payout") say
     little, and the words that set one apart ("capped", "twice", "slow") say what is wrong.
     """
-    left, right = set(a), set(b)
+    left, right = _vector(a, rarity), _vector(b, rarity)
     if not left or not right:
         return 0.0
-
-    def found(words: set[str], other: set[str]) -> float:
-        return sum(
-            rarity.get(w, 1.0) for w in words if w in other or any(_same_word(w, x) for x in other)
-        )
-
-    total = sum(rarity.get(w, 1.0) for w in left) + sum(rarity.get(w, 1.0) for w in right)
-    return (found(left, right) + found(right, left)) / total if total else 0.0
+    dot = sum(x * right.get(w, 0.0) for w, x in left.items())
+    norms = math.sqrt(sum(x * x for x in left.values()) * sum(x * x for x in right.values()))
+    return dot / norms if norms else 0.0
 
 
 @dataclass(frozen=True)
@@ -198,7 +232,6 @@ _COMPONENT_FILLER = frozenset(
     """api apis svc service services ui app apps web frontend backend server client module
     system platform portal""".split()  # noqa: SIM905 - as prose it reads in a glance
 )
-_STATUS = re.compile(r"\b[1-5]\d\d\b")
 
 
 def component_words(component: str | None) -> frozenset[str]:
@@ -217,17 +250,19 @@ def component_agreement(a: str | None, b: str | None) -> bool | None:
 
 
 def status_codes(text: str) -> frozenset[str]:
-    """The HTTP status codes a text quotes (three digits from 100 to 599)."""
-    return frozenset(_STATUS.findall(text))
+    """The HTTP status codes a text quotes, as digits or as reason phrases ("Bad Gateway")."""
+    return frozenset(w for w in _WORD.findall(normalised(text)) if is_status_code(w))
 
 
 @dataclass(frozen=True)
 class Signals:
     """What the score is made of, for one candidate of one lookup (see `score`)."""
 
-    summary: float  # rarity-weighted Dice of the summaries' words
+    summary: float  # rarity-weighted cosine of the summaries' words
     happened: float  # the same for what happened (or summary vs the whole other report)
     words: float  # the same for the whole reports
+    cross: float  # the same for one's summary against the other's whole report, the better way
+    grams: float  # character-trigram cosine of the whole reports
     wording: float  # rapidfuzz closeness of the summaries
     database: float  # the database's rank, relative to the lookup's best
     component: bool | None  # one component (names share a word), None when unknown
@@ -246,20 +281,22 @@ def signals(query: SimilarQuery, candidate: SimilarCandidate, pool: Pool) -> Sig
     q_summary, c_summary = words(query.summary), words(candidate.summary)
     q_happened, c_happened = words(query.happened), words(candidate.happened)
     q_all, c_all = q_summary + q_happened, c_summary + c_happened
-    if q_happened and c_happened:
-        happened = shared_words(q_happened, c_happened, rarity)
-    else:  # one side has only a summary: how well it meets the other report as a whole
-        happened = shared_words(q_summary or q_all, c_all, rarity)
+    # A terse report against a detailed one: the short summary may be all in the long report.
+    cross = max(shared_words(q_summary, c_all, rarity), shared_words(q_all, c_summary, rarity))
+    # When one side has only a summary: how well it meets the other report as a whole.
+    happened = shared_words(q_happened, c_happened, rarity) if q_happened and c_happened else cross
     rank = candidate.text_score / pool.best_rank if pool.best_rank > 0 else 0.0
     q_text = f"{query.summary}\n{query.happened}"
     c_text = f"{candidate.summary}\n{candidate.happened}"
-    q_kinds, c_kinds = faults.kinds(q_text), faults.kinds(c_text)
+    q_kinds, c_kinds = faults.kinds(normalised(q_text)), faults.kinds(normalised(c_text))
     q_faults, c_faults = q_kinds & faults.FAULTS, c_kinds & faults.FAULTS
     q_codes, c_codes = status_codes(q_text), status_codes(c_text)
     return Signals(
         summary=shared_words(q_summary, c_summary, rarity),
         happened=happened,
         words=shared_words(q_all, c_all, rarity),
+        cross=cross,
+        grams=grams_alike(q_text, c_text),
         wording=closeness(q_summary, c_summary),
         database=min(max(rank, 0.0), 1.0),
         component=component_agreement(query.component, candidate.component),
@@ -295,20 +332,27 @@ def combine(found: Signals, program: SimilarProgram) -> float:
         w.summary * found.summary
         + w.happened * found.happened
         + w.words * found.words
+        + w.cross * found.cross
+        + w.grams * found.grams
         + w.wording * found.wording
         + w.database * found.database
-    ) / (w.summary + w.happened + w.words + w.wording + w.database)
-    text += _sign(found.component, w.same_component, w.different_component)
-    if found.endpoint is not None:
-        text += w.same_endpoint * found.endpoint if found.endpoint > 0 else -w.different_endpoint
-    text += _sign(found.category, w.same_category, w.different_category)
-    text += _sign(found.severity, w.same_severity, 0.0)
-    if found.fault is not None:
-        text += w.same_fault * found.fault if found.fault > 0 else -w.different_fault
-    text -= w.opposite_fault if found.opposite else 0.0
-    text -= w.request_vs_fault if found.request_vs_fault else 0.0
-    text += _sign(found.status, 0.0, w.different_status)
-    return min(max(text / (1.0 + w.boosts), 0.0), 1.0)
+    ) / w.text
+    boost = 0.0
+    boost += _sign(found.component, w.same_component, 0.0)
+    if found.endpoint is not None and found.endpoint > 0:
+        boost += w.same_endpoint * found.endpoint
+    boost += _sign(found.category, w.same_category, 0.0)
+    boost += _sign(found.severity, w.same_severity, 0.0)
+    if found.fault is not None and found.fault > 0:
+        boost += w.same_fault * found.fault
+    penalty = -_sign(found.component, 0.0, w.different_component)
+    penalty += w.different_endpoint if found.endpoint == 0 else 0.0
+    penalty -= _sign(found.category, 0.0, w.different_category)
+    penalty += w.different_fault if found.fault == 0 else 0.0
+    penalty += w.opposite_fault if found.opposite else 0.0
+    penalty += w.request_vs_fault if found.request_vs_fault else 0.0
+    penalty -= _sign(found.status, 0.0, w.different_status)
+    return min(max((text + boost - penalty) / (1.0 + w.boosts), 0.0), 1.0)
 
 
 def score(

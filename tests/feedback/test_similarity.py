@@ -24,7 +24,7 @@ from bot.feedback.similarity import (
 )
 from storage import db
 from storage.models import FeedbackRow
-from storage.similar import find_similar
+from storage.similar import find_similar, search_terms
 
 NOW = dt.datetime(2026, 12, 4, 12, 0, tzinfo=dt.UTC)
 REFUND = "Partial refunds fail with 500 error"
@@ -316,11 +316,30 @@ def test_the_score_stays_in_0_1_and_every_agreeing_sign_raises_it() -> None:
 
 
 def test_a_typo_counts_as_the_same_word_but_a_number_must_match() -> None:
-    """ "timout" meets "timeout"; error 500 does not meet error 502."""
+    """ "timout" meets "timeout" (their character trigrams); error 500 does not meet error 502.
+
+    ("Checkout hangs" is no test of typos: hanging and timing out are one kind of fault.)"""
     typo = _score(SimilarQuery(summary="Checkout timout"), _candidate("Checkout timeout"))
-    other = _score(SimilarQuery(summary="Checkout hangs"), _candidate("Checkout timeout"))
+    other = _score(SimilarQuery(summary="Checkout voucher"), _candidate("Checkout timeout"))
     assert typo > other
     assert words("Error 500!") != words("error 502")
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        ("Capture returns Bad Gateway", "capture returns 502"),
+        ("partner API 504s", "partner API gateway timeouts"),
+        ("refunds 500ing?", "refunds: internal server error"),
+        ("Can't log-in, e-mail never came", "cannot login, email never came"),
+        ("fails for id 3fa85f64-5717-4562-b3fc-2c963f66afa6", "fails for id"),
+        ("order 55102 charged, ref ord8f2a91", "order charged, ref"),
+        ("charges failed", "charge fails"),
+    ],
+)
+def test_words_are_read_alike_however_they_are_written(one: str, other: str) -> None:
+    """Reason phrases are their status codes, spellings are one, ids and quantities go."""
+    assert set(words(one)) == set(words(other))
 
 
 @pytest.mark.parametrize(
@@ -355,4 +374,23 @@ def test_the_section_rejects_typos_and_weights_that_say_nothing() -> None:
     with pytest.raises(ValidationError):
         SimilarProgram(threshold=1.5)
     with pytest.raises(ValidationError):
-        SimilarWeights(summary=0, happened=0, words=0, wording=0, database=0)
+        SimilarWeights(summary=0, happened=0, words=0, cross=0, grams=0, wording=0, database=0)
+
+
+def test_a_status_code_and_its_reason_phrase_find_each_other(
+    sessions: sessionmaker[Session],
+) -> None:
+    """ "Bad Gateway" searches for 502 too and 502 for "bad gateway"; a UUID is no search term."""
+    assert search_terms(SimilarQuery(summary="Capture gets Bad Gateway")) == [
+        "capture",
+        "gets",
+        "bad",
+        "gateway",
+        "502",
+    ]
+    assert "bad gateway" in search_terms(SimilarQuery(summary="capture 502s"))
+    assert search_terms(SimilarQuery(summary="x-id 3fa85f64-5717-4562-b3fc-2c963f66afa6")) == ["id"]
+    with sessions.begin() as session:
+        session.execute(insert(FeedbackRow), [_row(5, "Captures answer 502 since noon")])
+    assert 5 in _ids(sessions, "bad gateway")
+    assert 1 in _ids(sessions, "refunds: Internal Server Error")

@@ -100,6 +100,19 @@ def file_sev1(user: SlackUserSimulator, slack: SlackEmulator) -> tuple[float, di
     return filed, receipt
 
 
+def file_burst(user: SlackUserSimulator, slack: SlackEmulator, count: int, summary: str) -> None:
+    """File `count` sev1 reports at once from concurrent clients, each acked 200."""
+    view = open_modal(user, slack)
+
+    def file(index: int) -> int:
+        with SlackUserSimulator(user.bot_url, SIGNING_SECRET) as client:
+            values = good_values(severity="sev1", summary=f"{summary}, report {index}")
+            return client.submit_view({**view, "id": f"VBURST{index}"}, values).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert set(pool.map(file, range(count))) == {200}
+
+
 def thread_texts(slack: SlackEmulator, receipt: dict[str, Any]) -> list[str]:
     """The texts posted in the receipt's thread."""
     return [str(m.get("text")) for m in slack.thread("C0FEEDBACK", receipt["ts"])]
@@ -240,16 +253,8 @@ def test_a_burst_longer_than_a_dm_holds_pages_each_report_once_per_step(
     (the primary's spill into a second DM) and gets one thread mention; every step is claimed
     once."""
     bot, user = start_bot(escalating_program())
-    view = open_modal(user, slack)
     burst = GROUP_CAPACITY + 5
-
-    def file(index: int) -> int:
-        with SlackUserSimulator(user.bot_url, SIGNING_SECRET) as client:
-            values = good_values(severity="sev1", summary=f"Checkout down, report {index}")
-            return client.submit_view({**view, "id": f"VBURST{index}"}, values).status_code
-
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        assert set(pool.map(file, range(burst))) == {200}
+    file_burst(user, slack, burst, "Checkout down")
     # Three tiers claimed for every report, then the outbox drained: every page has gone out.
     wait_until(lambda: len(claims(bot.engine, "escalation:")) == 3 * burst, timeout=60)
     wait_outbox_drained(bot.engine, timeout=60)
@@ -432,16 +437,8 @@ def test_a_rate_limited_channel_holds_back_the_rest_of_a_burst_of_thread_mention
     the mentions not yet sent wait for its Retry-After instead of each hitting the limit, and
     every report still gets its one mention per tier."""
     bot, user = start_bot(escalating_program())
-    view = open_modal(user, slack)
     burst = 12
-
-    def file(index: int) -> int:
-        with SlackUserSimulator(user.bot_url, SIGNING_SECRET) as client:
-            values = good_values(severity="sev1", summary=f"Refunds failing, report {index}")
-            return client.submit_view({**view, "id": f"VLIMIT{index}"}, values).status_code
-
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        assert set(pool.map(file, range(burst))) == {200}
+    file_burst(user, slack, burst, "Refunds failing")
     wait_until(lambda: len(claims(bot.engine, "escalation:")) == burst, timeout=30)
     wait_outbox_drained(bot.engine, timeout=30)
     # The channel answers 429 (retry after 1 s) to the secondary tier's first mentions, more

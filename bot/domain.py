@@ -474,6 +474,7 @@ class OwnerOutcome(StrEnum):
     ALREADY = "already"  # they own it already / it is resolved already
     NOT_ALLOWED = "not_allowed"  # assigning and resolving are for leads
     CLOSED = "closed"  # resolved or merged: nothing to take
+    DEACTIVATED = "deactivated"  # the person to assign has left the workspace
     UNKNOWN = "unknown"
 
 

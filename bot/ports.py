@@ -112,6 +112,11 @@ class Directory(Protocol):
         """A chat user's e-mail, or None when the profile shows none."""
         ...
 
+    def is_deactivated(self, user: str) -> bool:
+        """Whether the chat user's account is deactivated (False when the chat tool does not
+        know them or cannot say right now)."""
+        ...
+
 
 class IntakeNotifier(Protocol):
     """Slack, as intake's later reporters, merges and known issues need it."""

@@ -187,6 +187,7 @@ def build_runtime(settings: Settings, program: Program, clock: Clock = utc_now) 
         on_enqueued=wake.set,
         ticket_assign=ticket_assign,
         on_resolved=resolved_follow_ups,
+        directory=directory,
     )
     rca = build_rca(
         program=program,

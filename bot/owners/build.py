@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.config import Program
 from bot.owners.service import OwnerAnnouncer, OwnerService, ResolvedFollowUps, TicketAssign
 from bot.parts import Part
-from bot.ports import Clock, Notifier
+from bot.ports import Clock, Directory, Notifier
 from storage.owners import OwnerRepository
 from storage.repositories import FeedbackRepository
 
@@ -24,6 +24,7 @@ def build_owners(
     on_enqueued: Callable[[], None],
     ticket_assign: TicketAssign,
     on_resolved: ResolvedFollowUps,
+    directory: Directory,
 ) -> Part[OwnerService]:
     """Owners; `ticket_assign` assigns tickets in Jira, `on_resolved` follows a resolution."""
     service = OwnerService(
@@ -32,6 +33,7 @@ def build_owners(
         clock=clock,
         ticket_assign=ticket_assign,
         on_resolved=on_resolved,
+        directory=directory,
         on_enqueued=on_enqueued,
     )
     announcer = OwnerAnnouncer(feedback=feedback, notifier=notifier)

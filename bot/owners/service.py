@@ -19,7 +19,7 @@ from bot.domain import (
 )
 from bot.feedback.duplicates import parse_reference
 from bot.feedback.service import feedback_of
-from bot.ports import Clock, Notifier
+from bot.ports import Clock, Directory, Notifier
 from storage.owners import OwnerRepository
 from storage.repositories import FeedbackRepository
 
@@ -83,9 +83,11 @@ class OwnerService:
         clock: Clock,
         ticket_assign: TicketAssign,
         on_resolved: ResolvedFollowUps,
+        directory: Directory,
         on_enqueued: Callable[[], None] = lambda: None,
     ) -> None:
         self._repo = repo
+        self._directory = directory
         self._program = program
         self._clock = clock
         self._ticket_assign = ticket_assign
@@ -107,6 +109,8 @@ class OwnerService:
         feedback_id = self.item_id(reference)
         if feedback_id is None:
             return OwnerResult(OwnerOutcome.UNKNOWN)
+        if self._directory.is_deactivated(owner):
+            return OwnerResult(OwnerOutcome.DEACTIVATED)
         return self._set(feedback_id, owner, actor)
 
     def _set(self, feedback_id: int, owner: str, actor: str) -> OwnerResult:

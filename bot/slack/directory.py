@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 
 from slack_sdk import WebClient
 
-from bot.errors import DeliveryRefused
+from bot.errors import DeliveryDeferred, DeliveryRefused
 from bot.slack.notifier import slack_call
+
+log = logging.getLogger(__name__)
 
 _NOT_FOUND = {"users_not_found", "user_not_found"}
 
@@ -45,6 +48,16 @@ class SlackDirectory:
         with self._lock:
             self._users[key] = str(user["id"])
         return str(user["id"])
+
+    def is_deactivated(self, user: str) -> bool:
+        """Whether users.info says the account is deactivated; asked afresh each time (people
+        leave), and False when Slack does not know them or cannot answer now."""
+        try:
+            response = slack_call("users.info", lambda: self._client.users_info(user=user))
+        except (DeliveryRefused, DeliveryDeferred) as failed:
+            log.warning("could not tell whether %s is deactivated: %s", user, failed)
+            return False
+        return bool((response["user"] or {}).get("deleted"))
 
     def email_of(self, user: str) -> str | None:
         """A Slack user's e-mail (needs the users:read.email scope), or None."""

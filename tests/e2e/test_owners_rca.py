@@ -121,8 +121,13 @@ def test_assign_is_for_leads_and_bad_input_gets_a_clear_answer(
     bot: Runtime, user: SlackUserSimulator, slack: SlackEmulator
 ) -> None:
     """`/hypercare assign HC-1 @bob` works for a lead only; a missing person or item is
-    answered privately with how to use it."""
+    answered privately with how to use it, a deactivated person is refused."""
     file(user, slack, severity="sev3")
+    slack.add_user("U0GONE", "gone", email="gone@example.com", deleted=True)
+    gone = user.slash_command("assign HC-1 <@U0GONE|gone>", user_id=LEAD).json()
+    assert gone["response_type"] == "ephemeral"
+    assert "deactivated" in gone["text"] and "HC-1 keeps its owner" in gone["text"]
+    assert bot.services.feedback.get(1).owner_id is None
     refused = user.slash_command("assign HC-1 <@U0BOB|bob>", user_id="U0ALICE").json()
     assert "Only hypercare leads" in refused["text"]
     usage = user.slash_command("assign HC-1", user_id=LEAD).json()

@@ -86,6 +86,8 @@ def owner_answer(result: OwnerResult, reference: str, leads: list[str]) -> str:
             return f"{name} has that owner already."
         case OwnerOutcome.CLOSED:
             return f"{name} is resolved or merged: there is nothing to take."
+        case OwnerOutcome.DEACTIVATED:
+            return f"That person's Slack account is deactivated: {name} keeps its owner."
         case OwnerOutcome.NOT_ALLOWED:
             who = ", ".join(f"<@{lead}>" for lead in leads[:5]) or "a hypercare lead"
             return f"Only hypercare leads can do that. Ask {who}."

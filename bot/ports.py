@@ -359,5 +359,5 @@ class SatisfactionSource(Protocol):
     """The user pulse's answers (`storage.pulse.PulseRepository` provides them)."""
 
     def satisfaction(self, start: dt.datetime, end: dt.datetime) -> Satisfaction:
-        """The answers first given in [start, end)."""
+        """The answers first given in (start, end]."""
         ...

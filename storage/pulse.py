@@ -86,12 +86,12 @@ class PulseRepository:
     # -- pulses ---------------------------------------------------------------------------------
 
     def reporters(self, since: dt.datetime, until: dt.datetime) -> list[str]:
-        """Who filed a report, or added themselves to one (+1), in [since, until), each once."""
+        """Who filed a report, or added themselves to one (+1), in (since, until], each once."""
         first = select(FeedbackRow.reporter_id).where(
-            FeedbackRow.created_at >= since, FeedbackRow.created_at < until
+            FeedbackRow.created_at > since, FeedbackRow.created_at <= until
         )
         later = select(ReporterRow.reporter_id).where(
-            ReporterRow.at >= since, ReporterRow.at < until
+            ReporterRow.at > since, ReporterRow.at <= until
         )
         with self._sessions() as session:
             people = set(session.scalars(first)) | set(session.scalars(later))
@@ -207,10 +207,10 @@ class PulseRepository:
     def comments(
         self, since: dt.datetime, until: dt.datetime, limit: int
     ) -> tuple[list[PulseAnswer], int]:
-        """Answers with a comment first given in [since, until), newest first, and how many."""
+        """Answers with a comment first given in (since, until], newest first, and how many."""
         where = (
-            PulseAnswerRow.answered_at >= since,
-            PulseAnswerRow.answered_at < until,
+            PulseAnswerRow.answered_at > since,
+            PulseAnswerRow.answered_at <= until,
             PulseAnswerRow.comment.is_not(None),
         )
         query = (
@@ -228,20 +228,21 @@ class PulseRepository:
     def _scores(self, start: dt.datetime, end: dt.datetime) -> list[tuple[dt.datetime, int, bool]]:
         query = select(
             PulseAnswerRow.answered_at, PulseAnswerRow.score, PulseAnswerRow.comment.is_not(None)
-        ).where(PulseAnswerRow.answered_at >= start, PulseAnswerRow.answered_at < end)
+        ).where(PulseAnswerRow.answered_at > start, PulseAnswerRow.answered_at <= end)
         with self._sessions() as session:
             return [
                 (at, int(score), bool(commented)) for at, score, commented in session.execute(query)
             ]
 
     def satisfaction(self, start: dt.datetime, end: dt.datetime) -> Satisfaction:
-        """The answers first given in [start, end): responses, CSAT (share of 4 and 5), mean."""
+        """The answers first given in (start, end]: responses, CSAT (share of 4 and 5), mean."""
         rows = self._scores(start, end)
         return Satisfaction.of([score for _, score, _ in rows], sum(c for _, _, c in rows))
 
     def weekly_satisfaction(self, start: dt.datetime, end: dt.datetime) -> list[SatisfactionWeek]:
-        """The answers of [start, end) in weeks of seven days from `start`, oldest first (the
-        last may be shorter); an empty week is listed with no figures.
+        """The answers of (start, end] in weeks of seven days from `start`, oldest first (the
+        last may be shorter; an answer on a boundary counts in the week it ends); an empty week
+        is listed with no figures.
 
         Weeks follow `start`'s own time zone: given a local midnight in the program's zone, each
         week starts at a local midnight, daylight-saving changes included (aware datetimes add
@@ -255,7 +256,7 @@ class PulseRepository:
         scores: list[list[int]] = [[] for _ in starts]
         bounds = [s.astimezone(dt.UTC) for s in starts]
         for at, score, _ in self._scores(start, end):
-            scores[bisect.bisect_right(bounds, at) - 1].append(score)
+            scores[max(0, bisect.bisect_left(bounds, at) - 1)].append(score)
         weeks = []
         for week_start, week in zip(starts, scores, strict=True):
             figures = Satisfaction.of(week)

@@ -244,6 +244,10 @@ class PulseService:
             return VoteResult(VoteOutcome.CLOSED, pulse)
         return pulse, self._repo.answer(pulse.id, user)
 
+    def answer_of(self, pulse_id: int, user: str) -> PulseAnswer | None:
+        """A person's answer to a pulse so far."""
+        return self._repo.answer(pulse_id, user)
+
     def comment(
         self, form: CommentForm, user: str
     ) -> tuple[VoteResult | None, dict[CommentField, str]]:
@@ -279,11 +283,11 @@ class PulseService:
     # -- reading --------------------------------------------------------------------------------
 
     def satisfaction(self, start: dt.datetime, end: dt.datetime) -> Satisfaction:
-        """The answers first given in [start, end)."""
+        """The answers first given in (start, end]."""
         return self._repo.satisfaction(start, end)
 
     def weekly_satisfaction(self, start: dt.datetime, end: dt.datetime) -> list[SatisfactionWeek]:
-        """The answers of [start, end) in weeks from `start` (see the repository)."""
+        """The answers of (start, end] in weeks from `start` (see the repository)."""
         return self._repo.weekly_satisfaction(start, end)
 
     def trend(self) -> SatisfactionTrend:
@@ -307,6 +311,4 @@ class PulseService:
         if not self._program.is_lead(user):
             return None
         now = self._clock()
-        return self._repo.comments(
-            now - COMMENTS_WITHIN, now + dt.timedelta(seconds=1), COMMENTS_SHOWN
-        )
+        return self._repo.comments(now - COMMENTS_WITHIN, now, COMMENTS_SHOWN)

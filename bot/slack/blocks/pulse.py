@@ -36,7 +36,7 @@ from bot.pulse.service import (
 )
 from bot.slack.blocks.tickets import when
 from bot.slack.ids import COMMAND, PULSE_BLOCK, Action, Callback, score_action
-from bot.slack.text import escape, safe
+from bot.slack.text import safe
 
 SCORE_LABELS = {
     1: "1 :disappointed:",
@@ -46,6 +46,7 @@ SCORE_LABELS = {
     5: "5 :smile:",
 }
 SCORE_MEANINGS = {1: "very poor", 2: "poor", 3: "okay", 4: "good", 5: "excellent"}
+QUESTION_SHOWN = 1500  # the program allows 300 characters; escaped, well within a section
 COMMENT_SHOWN = 500  # characters of a comment in a lead's private list
 STEADY_POINTS = 2.0  # a CSAT change smaller than this many points reads as "about the same"
 
@@ -60,7 +61,7 @@ def field_block(field: CommentField) -> str:
 
 def pulse_message(pulse: Pulse) -> tuple[str, list[Block]]:
     """The question, 1–5 buttons carrying the pulse's id, and *Add a comment*."""
-    question = escape(pulse.question)
+    question = safe(pulse.question, QUESTION_SHOWN)
     scale = " · ".join(f"{n} = {SCORE_MEANINGS[n]}" for n in (1, 3, 5))
     note = (
         f"{scale}. One answer per person: press another number to change it. Open until "
@@ -120,8 +121,9 @@ def comment_modal(pulse: Pulse, answer: PulseAnswer | None) -> dict[str, Any]:
     """The comment form: the score (the presser's so far, if any) and the comment."""
     options = {n: Option(value=str(n), text=f"{n} — {SCORE_MEANINGS[n]}") for n in SCORES}
     initial = options[answer.score] if answer is not None else None
+    written = (answer.comment or "")[:COMMENT_MAX] if answer is not None else ""
     blocks: list[Block] = [
-        SectionBlock(text=MarkdownTextObject(text=f"*{escape(pulse.question)}*")),
+        SectionBlock(text=MarkdownTextObject(text=f"*{safe(pulse.question, QUESTION_SHOWN)}*")),
         InputBlock(
             block_id=field_block(CommentField.SCORE),
             label="Your answer",
@@ -140,7 +142,7 @@ def comment_modal(pulse: Pulse, answer: PulseAnswer | None) -> dict[str, Any]:
                 action_id=Action.INPUT,
                 multiline=True,
                 max_length=COMMENT_MAX,
-                initial_value=(answer.comment or None) if answer is not None else None,
+                initial_value=written or None,
                 placeholder="What works well, what gets in your way?",
             ),
         ),

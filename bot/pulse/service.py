@@ -153,7 +153,10 @@ class PulseService:
             return SendResult(SendOutcome.NOT_SET_UP)
         now = self._clock()
         latest = self._repo.latest()
-        if latest is not None and now - latest.created_at < RESEND_AFTER:
+        asked = latest is not None and (
+            latest.audience is PulseAudience.CHANNEL or latest.recipients > 0
+        )
+        if latest is not None and asked and now - latest.created_at < RESEND_AFTER:
             return SendResult(SendOutcome.TOO_SOON, latest)
         pulse = self._send(f"now:{now.isoformat()}:{user}", user, now)
         if pulse is None or (pulse.audience is PulseAudience.REPORTERS and not pulse.recipients):

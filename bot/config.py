@@ -30,6 +30,7 @@ from bot.alerts.engine.build import build_rules
 from bot.alerts.engine.program import MetricsProgram
 from bot.feedback.program import PriorityProgram, SimilarProgram
 from bot.oncall.program import EscalationProgram, OnCallProgram, Seconds, escalation_problems
+from bot.pulse.program import PulseProgram
 from bot.rca.program import RcaProgram
 from bot.reports.program import ReportsProgram, Window, report_problems
 
@@ -252,6 +253,8 @@ class Program(_Strict):
     priority: PriorityProgram = Field(default_factory=PriorityProgram)
     # Root causes of resolved urgent items: who owes one, by when, and the categories.
     rca: RcaProgram = Field(default_factory=RcaProgram)
+    # The user pulse: a 1–5 satisfaction question on a schedule (off without the section).
+    pulse: PulseProgram | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -292,7 +295,11 @@ class Program(_Strict):
         sources = [source.id for source in self.metrics.sources] if self.metrics else []
         severities = [s.id for s in self.severities]
         problems = report_problems(
-            self.reports, severities, metric_sources=sources, window=self.window
+            self.reports,
+            severities,
+            metric_sources=sources,
+            window=self.window,
+            pulse=self.pulse is not None,
         )
         if problems:
             raise ValueError("; ".join(problems))

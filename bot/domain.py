@@ -858,6 +858,94 @@ class RootCauseTheme:
     recent: tuple[LinkedItem, ...]
 
 
+# -- the user pulse ---------------------------------------------------------------------------
+
+SATISFIED_FROM = 4  # CSAT counts the answers of 4 and 5 out of 5 as satisfied
+
+
+class PulseAudience(StrEnum):
+    """Who a pulse asks: everyone in a channel, or each recent reporter by DM."""
+
+    CHANNEL = "channel"
+    REPORTERS = "reporters"
+
+
+@dataclass(frozen=True)
+class Pulse:
+    """One satisfaction pulse as sent: its question, audience and answer window."""
+
+    id: int
+    key: str  # `scheduled:<local date>` or `now:<…>`: unique, so a slot is sent once
+    question: str
+    audience: PulseAudience
+    channel_id: str | None  # the channel asked (None for DMs to reporters)
+    recipients: int  # people DMed (reporters), or 0 for a channel pulse
+    created_by: str | None  # the lead who sent it now; None when scheduled
+    created_at: dt.datetime
+    closes_at: dt.datetime  # answers are taken until then (a newer pulse closes it earlier)
+
+    def is_open(self, now: dt.datetime) -> bool:
+        """Whether an answer given at `now` still counts."""
+        return now < self.closes_at
+
+
+@dataclass(frozen=True)
+class PulseAnswer:
+    """One person's answer to one pulse: their latest score, and an optional comment."""
+
+    pulse_id: int
+    user_id: str
+    score: int  # 1 … 5
+    comment: str | None  # user text, private: only counts are ever shown in public
+    answered_at: dt.datetime  # the first answer: the period it counts in
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Satisfaction:
+    """The answers of a period: how many, how many satisfied (4 or 5), CSAT and the mean."""
+
+    responses: int
+    satisfied: int
+    csat_percent: float | None  # share of answers of 4 or 5; None without answers
+    mean: float | None  # mean score, 1 … 5; None without answers
+    comments: int = 0
+
+    @classmethod
+    def of(cls, scores: list[int], comments: int = 0) -> Satisfaction:
+        """The figures of a list of scores."""
+        satisfied = sum(1 for s in scores if s >= SATISFIED_FROM)
+        if not scores:
+            return cls(0, 0, None, None, comments)
+        return cls(
+            len(scores),
+            satisfied,
+            100 * satisfied / len(scores),
+            sum(scores) / len(scores),
+            comments,
+        )
+
+
+@dataclass(frozen=True)
+class SatisfactionWeek:
+    """One week of answers (for charts and the exit report)."""
+
+    week_start: dt.date
+    responses: int
+    csat_percent: float | None
+    mean: float | None
+
+
+@dataclass(frozen=True)
+class SatisfactionTrend:
+    """A period's satisfaction against the period of the same length before it."""
+
+    current: Satisfaction
+    previous: Satisfaction
+    since: dt.datetime
+    until: dt.datetime
+
+
 @dataclass(frozen=True)
 class WeeklyReview:
     """One week's review: its sections, the readiness verdict, and the charts."""
@@ -876,3 +964,5 @@ class WeeklyReview:
     # The knowledge base: root-cause categories over the hypercare window, most frequent first.
     root_causes: tuple[RootCauseTheme, ...] = ()
     root_causes_since: dt.date | None = None
+    # The user pulse's week against the week before; None without a `pulse:` section.
+    satisfaction: SatisfactionTrend | None = None

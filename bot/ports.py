@@ -30,7 +30,9 @@ from bot.domain import (
     Page,
     PageMessage,
     PlusOne,
+    Pulse,
     RootCause,
+    Satisfaction,
     ThreadNote,
     Ticket,
     TicketComment,
@@ -226,6 +228,14 @@ class ReportNotifier(DigestNotifier, WeeklyNotifier, Protocol):
     """Posts both reports (one adapter does)."""
 
 
+class PulseNotifier(Protocol):
+    """Asks the user pulse's question in the chat tool."""
+
+    def post_pulse(self, to: str, pulse: Pulse) -> PostedMessage:
+        """Post the question with its 1–5 buttons to a channel, or to a person (a DM)."""
+        ...
+
+
 class Pager(Protocol):
     """Reaches people in the chat tool for escalation."""
 
@@ -348,3 +358,11 @@ class KpiSource(Protocol):
     def last_breach_at(self) -> dt.datetime | None: ...
     def last_open_of_severity(self, severity: str, now: dt.datetime) -> dt.datetime | None: ...
     def unowned_open(self, now: dt.datetime) -> int: ...
+
+
+class SatisfactionSource(Protocol):
+    """The user pulse's answers (`storage.pulse.PulseRepository` provides them)."""
+
+    def satisfaction(self, start: dt.datetime, end: dt.datetime) -> Satisfaction:
+        """The answers first given in (start, end]."""
+        ...

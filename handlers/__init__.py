@@ -8,7 +8,7 @@ from typing import Any
 from slack_bolt import App
 
 from bot.domain import Field
-from bot.slack.ids import COMMAND, Action, Callback, block_id
+from bot.slack.ids import COMMAND, Action, Callback, block_id, score_action
 from handlers import (
     alerts,
     escalation,
@@ -17,6 +17,7 @@ from handlers import (
     intake,
     lessons,
     owners,
+    pulse,
     rca,
     tickets,
 )
@@ -43,6 +44,10 @@ def register(app: App) -> None:
     app.view_submission(Callback.ROOT_CAUSE_MODAL)(rca.submit_root_cause)
     app.action(Action.ADD_LESSON)(lessons.open_lesson_from_postmortem)
     app.view_submission(Callback.LESSON_MODAL)(lessons.submit_lesson)
+    scores = re.compile("^(" + "|".join(re.escape(score_action(n)) for n in range(1, 6)) + ")$")
+    app.action(scores)(pulse.answer_score)
+    app.action(Action.PULSE_COMMENT)(pulse.open_comment_modal)
+    app.view_submission(Callback.PULSE_COMMENT_MODAL)(pulse.submit_comment)
     app.action(Action.CREATE_TICKET)(tickets.create_ticket)
     app.action(Action.ACK_ALERT)(alerts.acknowledge_alert)
     app.action(Action.ACK_ITEM)(escalation.acknowledge_item)

@@ -7,6 +7,7 @@ from typing import Any
 from slack_bolt import Ack
 from slack_sdk import WebClient
 
+from bot.slack.blocks import pulse as pulse_blocks
 from bot.slack.blocks import status as status_blocks
 from handlers.services import Services
 
@@ -14,8 +15,11 @@ HOME_OWNED = 10  # open items the Home tab lists under "My open items"
 
 
 def show_status(ack: Ack, services: Services) -> None:
-    """`/hypercare status`: each exit criterion, the window and the verdict, privately."""
+    """`/hypercare status`: each exit criterion, the window and the verdict, privately; with a
+    user pulse, its score over the last 7 days and the trend."""
     text, blocks = status_blocks.status_message(services.program, services.status.readiness())
+    if services.pulse.enabled:
+        blocks += pulse_blocks.status_blocks(services.pulse.trend())
     ack(response_type="ephemeral", text=text, blocks=blocks)
 
 

@@ -13,6 +13,7 @@ from bot.lessons.service import LessonService
 from bot.oncall.service import OnCallService
 from bot.owners.service import OwnerService
 from bot.ports import Notifier
+from bot.pulse.service import PulseService
 from bot.rca.service import RcaService
 from bot.reports.digest import DigestService
 from bot.reports.status import StatusService
@@ -38,3 +39,4 @@ class Services:
     owners: OwnerService
     rca: RcaService
     lessons: LessonService
+    pulse: PulseService

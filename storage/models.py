@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    CheckConstraint,
     DateTime,
     ForeignKey,
     Index,
@@ -210,6 +211,41 @@ class LessonItemRow(Base):
     feedback_id: Mapped[int] = mapped_column(
         ForeignKey("feedback.id"), primary_key=True, index=True
     )
+
+
+class PulseRow(Base):
+    """One satisfaction pulse as sent. Its key (`scheduled:<local date>` for a scheduled one) is
+    unique, so however many replicas find a slot due, one of them sends it."""
+
+    __tablename__ = "pulse"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(100), unique=True)
+    question: Mapped[str] = mapped_column(String(300))
+    audience: Mapped[str] = mapped_column(String(16))  # channel / reporters
+    channel_id: Mapped[str | None] = mapped_column(String(32))
+    recipients: Mapped[int]
+    created_by: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[dt.datetime] = mapped_column(index=True)
+    closes_at: Mapped[dt.datetime] = mapped_column(index=True)
+
+
+class PulseAnswerRow(Base):
+    """One person's answer to one pulse: pressing another number updates it, never adds one."""
+
+    __tablename__ = "pulse_answer"
+    __table_args__ = (
+        UniqueConstraint("pulse_id", "user_id", name="uq_pulse_answer_pulse_id"),
+        CheckConstraint("score BETWEEN 1 AND 5", name="score"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pulse_id: Mapped[int] = mapped_column(ForeignKey("pulse.id"))
+    user_id: Mapped[str] = mapped_column(String(32))
+    score: Mapped[int]
+    comment: Mapped[str | None] = mapped_column(Text)  # private: only counted in public
+    answered_at: Mapped[dt.datetime] = mapped_column(index=True)  # the first answer
+    updated_at: Mapped[dt.datetime]
 
 
 class AuditRow(Base):

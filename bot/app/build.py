@@ -31,12 +31,14 @@ from bot.oncall.build import build_oncall
 from bot.owners.build import build_owners
 from bot.parts import BatchHandler, OutboxHandler, Part
 from bot.ports import Clock, MetricSource, utc_now
+from bot.pulse.build import build_pulse
 from bot.rca.build import build_rca
 from bot.reports.build import build_reports
 from bot.slack.client import make_client
 from bot.slack.directory import SlackDirectory
 from bot.slack.notifier import SlackNotifier
 from bot.slack.pager import SlackPager
+from bot.slack.pulse import SlackPulse
 from bot.slack.reporter import SlackReporter
 from bot.tickets.build import build_tickets
 from bot.tickets.service import comment_effect, link_effect
@@ -199,6 +201,14 @@ def build_runtime(settings: Settings, program: Program, clock: Clock = utc_now) 
         ticket_comment=ticket_comment,
     )
     lessons = build_lessons(program=program, sessions=sessions, clock=clock)
+    pulse = build_pulse(
+        program=program,
+        sessions=sessions,
+        notifier=SlackPulse(client),
+        clock=clock,
+        on_enqueued=wake.set,
+        check_seconds=settings.digest_check_seconds,
+    )
     alerts = build_alerts(
         program=program,
         repo=alert_repo,
@@ -225,6 +235,7 @@ def build_runtime(settings: Settings, program: Program, clock: Clock = utc_now) 
         owners,
         rca,
         lessons,
+        pulse,
         oncall,
         escalation,
         reports,
@@ -259,6 +270,7 @@ def build_runtime(settings: Settings, program: Program, clock: Clock = utc_now) 
         owners=owners.service,
         rca=rca.service,
         lessons=lessons.service,
+        pulse=pulse.service,
     )
     secret = settings.slack_signing_secret
     app = build_app(

@@ -20,6 +20,7 @@ from storage.jobs import JobRuns
 from storage.known import KnownIssueRepository
 from storage.kpis import Kpis
 from storage.lessons import LessonRepository
+from storage.pulse import PulseRepository
 from storage.rca import RootCauseRepository
 from storage.weekly import WeeklyQueries
 
@@ -62,6 +63,7 @@ def build_reports(
         clock=clock,
         on_call=oncall.on_call_now,
         metrics=WeeklyQueries(sessions),
+        satisfaction=_satisfaction(program, sessions),
     )
     jobs = []
     if program.channels.digest is not None:
@@ -123,4 +125,10 @@ def build_weekly(
         on_enqueued=on_enqueued,
         lessons=LessonRepository(sessions, program.id_prefix),
         root_causes=RootCauseRepository(sessions, program.id_prefix),
+        satisfaction=_satisfaction(program, sessions),
     )
+
+
+def _satisfaction(program: Program, sessions: sessionmaker[Session]) -> PulseRepository | None:
+    """The user pulse's answers, when the program asks for them (its `pulse:` section)."""
+    return PulseRepository(sessions) if program.pulse is not None else None

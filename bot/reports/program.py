@@ -226,6 +226,21 @@ class NoUnownedItems(_Criterion):
         return "Every open item has an owner"
 
 
+class SatisfactionAbove(_Criterion):
+    """The user pulse's CSAT (share of answers of 4 or 5) is at least `percent`, over at least
+    `responses` answers given in the last `days` days (or the whole window when not given)."""
+
+    kind: Literal["satisfaction_above"] = "satisfaction_above"
+    example: ClassVar[str] = "{percent: 80, responses: 10}"
+    percent: float = Field(gt=0, le=100)
+    responses: int = Field(ge=1, le=100_000)
+    days: Days | None = None
+
+    def _default_label(self) -> str:
+        over = f"last {self.days}d" if self.days else "the window"
+        return f"User satisfaction (CSAT) at least {self.percent:g}% ({over})"
+
+
 ExitCriterion = Annotated[
     NoOpenSeverity
     | NoSlaBreach
@@ -233,7 +248,8 @@ ExitCriterion = Annotated[
     | P95LatencyBelow
     | MttrBelow
     | OpenItemsBelow
-    | NoUnownedItems,
+    | NoUnownedItems
+    | SatisfactionAbove,
     Field(discriminator="kind"),
 ]
 _MODELS: dict[str, type[_Criterion]] = {
@@ -305,11 +321,13 @@ def report_problems(
     *,
     metric_sources: Collection[str] | None = None,
     window: Window | None = None,
+    pulse: bool | None = None,
 ) -> list[str]:
     """Check the reports section against the rest of the program; one message per problem.
 
     `metric_sources` are the metrics section's source ids (empty without a metrics section);
-    None skips those checks, for callers that validate the section on its own.
+    `pulse` whether the program has a `pulse:` section. None skips those checks, for callers
+    that validate the section on its own.
     """
     problems = []
     window = reports.window or window
@@ -329,6 +347,10 @@ def report_problems(
             )
         if isinstance(criterion, ErrorRateBelow | P95LatencyBelow) and metric_sources is not None:
             problems += _source_problems(where, criterion.source, metric_sources)
+        if isinstance(criterion, SatisfactionAbove) and pulse is False:
+            problems.append(
+                f"{where}: reads the user pulse's answers, but there is no pulse section"
+            )
     return problems
 
 

@@ -21,8 +21,8 @@ from zoneinfo import ZoneInfo
 
 from bot.config import Program
 from bot.domain import CriterionResult, Readiness, Trend, Verdict
-from bot.oncall.rota import local_days
-from bot.ports import KpiSource, MetricHistory
+from bot.oncall.rota import local_days, local_instant
+from bot.ports import KpiSource, MetricHistory, SatisfactionSource
 from bot.reports.program import (
     ErrorRateBelow,
     ExitCriterion,
@@ -32,25 +32,34 @@ from bot.reports.program import (
     NoUnownedItems,
     OpenItemsBelow,
     P95LatencyBelow,
+    SatisfactionAbove,
 )
 
 TREND_DAYS = 7  # the period a criterion without `days` (open items) is compared over
 STEADY_WITHIN = 0.05  # a relative change smaller than this is "steady", not a trend
 NO_METRIC_HISTORY = "no stored metric history yet"
+NO_PULSE = "no user pulse answers to read"
 
 
 def assess(
-    program: Program, kpis: KpiSource, now: dt.datetime, metrics: MetricHistory | None = None
+    program: Program,
+    kpis: KpiSource,
+    now: dt.datetime,
+    metrics: MetricHistory | None = None,
+    satisfaction: SatisfactionSource | None = None,
 ) -> Readiness:
     """Judge the program's exit criteria at `now` (an aware instant)."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    results = tuple(
-        _metric(criterion, metrics, now, program.zone)
-        if isinstance(criterion, ErrorRateBelow | P95LatencyBelow)
-        else _judge(criterion, kpis, now)
-        for criterion in program.reports.exit_criteria
-    )
+
+    def judge(criterion: ExitCriterion) -> CriterionResult:
+        if isinstance(criterion, ErrorRateBelow | P95LatencyBelow):
+            return _metric(criterion, metrics, now, program.zone)
+        if isinstance(criterion, SatisfactionAbove):
+            return _satisfaction_above(criterion, satisfaction, now, _window_start(program))
+        return _judge(criterion, kpis, now)
+
+    results = tuple(judge(criterion) for criterion in program.reports.exit_criteria)
     if not results:
         verdict = Verdict.NO_CRITERIA
     elif all(result.met is True for result in results):
@@ -65,6 +74,57 @@ def assess(
         days_left=window.days_left(today) if window else None,
         day_number=window.day_number(today) if window else None,
     )
+
+
+def _window_start(program: Program) -> dt.datetime:
+    """The instant the hypercare window began: its first local midnight."""
+    window = program.window
+    start = window.start if window is not None else program.go_live
+    return local_instant(start, dt.time(0), program.zone)
+
+
+def _satisfaction_above(
+    c: SatisfactionAbove,
+    source: SatisfactionSource | None,
+    now: dt.datetime,
+    window_start: dt.datetime,
+) -> CriterionResult:
+    """CSAT over the last `days` (or the whole window) reaches `percent` on enough answers.
+
+    Too few answers is "no data", never met: a CSAT of 100 % on two answers says little. The
+    trend is CSAT over the last `days` (7 without) against the same span before.
+    """
+    if source is None:
+        return CriterionResult(c.label, None, NO_PULSE, Trend.UNKNOWN)
+    span = c.days or TREND_DAYS
+    recent, before = _periods(now, span)
+    trend = _rising(
+        source.satisfaction(recent, now).csat_percent,
+        source.satisfaction(before, recent).csat_percent,
+    )
+    since = recent if c.days else min(window_start, now)
+    figures = source.satisfaction(since, now)
+    if figures.responses < c.responses or figures.csat_percent is None:
+        so_far = (
+            f" (CSAT {figures.csat_percent:.0f}% so far)"
+            if figures.csat_percent is not None
+            else ""
+        )
+        value = f"not enough answers yet: {figures.responses} of {c.responses}{so_far}"
+        return CriterionResult(c.label, None, value, trend)
+    value = f"CSAT {figures.csat_percent:.0f}% of {_count(figures.responses, 'answer')}"
+    if figures.mean is not None:
+        value += f", mean {figures.mean:.1f}/5"
+    return CriterionResult(c.label, figures.csat_percent >= c.percent, value, trend)
+
+
+def _rising(current: float | None, previous: float | None) -> Trend:
+    """Higher is better (satisfaction): the opposite reading of `_trend`."""
+    if current is None or previous is None:
+        return Trend.UNKNOWN
+    if current == previous or (previous and abs(current - previous) / previous < STEADY_WITHIN):
+        return Trend.STEADY
+    return Trend.IMPROVING if current > previous else Trend.WORSE
 
 
 def _judge(criterion: ExitCriterion, kpis: KpiSource, now: dt.datetime) -> CriterionResult:

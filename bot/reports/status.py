@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from bot.config import Program
 from bot.domain import Readiness, Section
 from bot.oncall.rota import OnCallNow
-from bot.ports import Clock, KpiSource, MetricHistory
+from bot.ports import Clock, KpiSource, MetricHistory, SatisfactionSource
 from bot.reports.digest import DigestService
 from bot.reports.readiness import assess
 
@@ -37,6 +37,7 @@ class StatusService:
         clock: Clock,
         on_call: Callable[[], OnCallNow | None] = lambda: None,
         metrics: MetricHistory | None = None,
+        satisfaction: SatisfactionSource | None = None,
     ) -> None:
         self._program = program
         self._kpis = kpis
@@ -44,16 +45,17 @@ class StatusService:
         self._clock = clock
         self._on_call = on_call
         self._metrics = metrics
+        self._satisfaction = satisfaction
 
     def readiness(self) -> Readiness:
         """Each exit criterion met or not, the verdict, and the days left in the window."""
-        return assess(self._program, self._kpis, self._clock(), self._metrics)
+        return assess(self._program, self._kpis, self._clock(), self._metrics, self._satisfaction)
 
     def overview(self, user: str) -> Overview:
         """Readiness, open items by severity, who is on call, and the viewer's own reports."""
         now = self._clock()
         return Overview(
-            readiness=assess(self._program, self._kpis, now, self._metrics),
+            readiness=assess(self._program, self._kpis, now, self._metrics, self._satisfaction),
             open_counts=dict(self._kpis.open_counts(now)),
             on_call=self._on_call(),
             mine=self._digests.mine(user),

@@ -12,9 +12,17 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 
 from bot.config import Program
-from bot.domain import Chart, Effect, ItemLine, MeanTimes, Section, WeeklyReview
+from bot.domain import (
+    Chart,
+    Effect,
+    ItemLine,
+    MeanTimes,
+    SatisfactionTrend,
+    Section,
+    WeeklyReview,
+)
 from bot.oncall.rota import local_days
-from bot.ports import Clock, WeeklyNotifier
+from bot.ports import Clock, SatisfactionSource, WeeklyNotifier
 from bot.reports import charts
 from bot.reports.readiness import assess
 from bot.reports.schedule import due_slot, previous_slot
@@ -58,8 +66,10 @@ class WeeklyService:
         on_enqueued: Callable[[], None] = lambda: None,
         lessons: LessonRepository | None = None,
         root_causes: RootCauseRepository | None = None,
+        satisfaction: SatisfactionSource | None = None,
     ) -> None:
         self._lessons = lessons
+        self._satisfaction = satisfaction  # the user pulse's answers; None without a pulse
         self._root_causes = root_causes
         self._program = program
         self._kpis = kpis
@@ -200,12 +210,25 @@ class WeeklyService:
                 *_gateway_numbers(error_rates, latencies),
             ),
             sections=(self._themes(since, until), self._breaches(since, until)),
-            readiness=assess(program, self._kpis, until, self._queries),
+            readiness=assess(program, self._kpis, until, self._queries, self._satisfaction),
             charts=rendered,
             lessons=tuple(lessons),
             lessons_total=lessons_total,
             root_causes=tuple(themes),
             root_causes_since=start,
+            satisfaction=self._pulse(since, until),
+        )
+
+    def _pulse(self, since: dt.datetime, until: dt.datetime) -> SatisfactionTrend | None:
+        """The week's answers to the user pulse against the review period before."""
+        if self._satisfaction is None:
+            return None
+        before = previous_slot(self._program.reports.weekly, self._program.zone, since).at_utc
+        return SatisfactionTrend(
+            current=self._satisfaction.satisfaction(since, until),
+            previous=self._satisfaction.satisfaction(before, since),
+            since=since,
+            until=until,
         )
 
     def _numbers(

@@ -21,6 +21,8 @@ class Callback(StrEnum):
     ROOT_CAUSE_MODAL = "hypercare-root-cause-modal"  # private_metadata: feedback id
     LESSON_MODAL = "hypercare-lesson-modal"  # a lesson: its text, kind and the items it names
     LESSON_DONE = "hypercare-lesson-done"  # what the lesson form becomes once recorded
+    PULSE_COMMENT_MODAL = "hypercare-pulse-comment-modal"  # private_metadata: the pulse id
+    PULSE_COMMENT_DONE = "hypercare-pulse-comment-done"  # what it becomes once recorded
 
 
 class Action(StrEnum):
@@ -41,6 +43,10 @@ class Action(StrEnum):
     RESOLVE_ITEM = "resolve-item"  # a lead's "Resolve" on a receipt; the value: feedback id
     RECORD_ROOT_CAUSE = "record-root-cause"  # in a resolved item's thread; value: feedback id
     ADD_LESSON = "add-lesson"  # under a post-mortem draft in the thread; value: feedback id
+    # 1 … 5 under a pulse: ids pulse-score-1 … pulse-score-5 (Slack wants the ids of a block's
+    # buttons distinct; see `score_action`); the value is `<pulse id>:<score>`.
+    PULSE_SCORE = "pulse-score"
+    PULSE_COMMENT = "pulse-comment"  # "Add a comment" under a pulse; the value is the pulse id
 
 
 # Blocks the form's suggestions add after the summary; every one's id starts with this, so a
@@ -55,6 +61,12 @@ MERGE_TARGET_BLOCK = "merge-target"  # the merge modal's input
 
 ROOT_CAUSE_BLOCK = "rca-"  # the root-cause form's inputs: rca-symptom, rca-why-1…5, rca-fix…
 LESSON_BLOCK = "lesson-"  # the lesson form's inputs: lesson-text, lesson-kind, lesson-items
+PULSE_BLOCK = "pulse-"  # the pulse comment form's inputs: pulse-score, pulse-comment
+
+
+def score_action(score: int) -> str:
+    """The action id of one number's button under a pulse (pulse-score-4)."""
+    return f"{Action.PULSE_SCORE}-{score}"
 
 
 def block_id(field: Field) -> str:

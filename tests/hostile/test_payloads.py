@@ -28,7 +28,7 @@ from sqlalchemy import func, select
 
 from bot.app.build import Runtime, build_runtime
 from bot.config import Program
-from bot.slack.ids import Action, Callback
+from bot.slack.ids import Action, Callback, score_action
 from sandbox.demo.samples import feedback_form
 from sandbox.jira.api import JiraEmulator
 from sandbox.slack import SlackEmulator, SlackUserSimulator
@@ -195,6 +195,8 @@ MESSAGE_ACTIONS = [
     Action.RESOLVE_ITEM,
     Action.RECORD_ROOT_CAUSE,
     Action.ADD_LESSON,
+    *(score_action(n) for n in range(1, 6)),  # the pulse's numbers: an answer queues nothing
+    Action.PULSE_COMMENT,
 ]
 # Buttons any member may press to change something: *Take it* makes the presser the owner.
 ANYONE_MAY = {Action.TAKE_ITEM}
@@ -486,6 +488,7 @@ FORM_FIELDS = {
         "rca-prevention",
     ],
     Callback.LESSON_MODAL: ["lesson-text", "lesson-kind", "lesson-items"],
+    Callback.PULSE_COMMENT_MODAL: ["pulse-score", "pulse-comment"],
 }
 
 
@@ -496,7 +499,7 @@ FORM_FIELDS = {
     metadata=st.one_of(button_values, st.just("1")),
     who=users,
 )
-def test_any_root_cause_or_lesson_form_is_answered_without_failure(
+def test_any_root_cause_lesson_or_pulse_comment_form_is_answered_without_failure(
     bot: Runtime,
     user: SlackUserSimulator,
     filed: str,
@@ -506,7 +509,8 @@ def test_any_root_cause_or_lesson_form_is_answered_without_failure(
     metadata: str,
     who: str,
 ) -> None:
-    """The root-cause and lesson forms, submitted with any values in any field (or none) by
+    """The root-cause, lesson and pulse comment forms, submitted with any values in any field
+    (or none) by
     anyone, are answered with a 200 (stored, or sent back with the problem on a field), and
     nothing fails or stores a report."""
     state: dict[str, Any] = {}
@@ -514,7 +518,7 @@ def test_any_root_cause_or_lesson_form_is_answered_without_failure(
         value = data.draw(st.one_of(st.none(), hostile_text(300)))
         if value is None:
             continue
-        if field in ("rca-category", "lesson-kind"):
+        if field in ("rca-category", "lesson-kind", "pulse-score"):
             state[field] = {"input": {"type": "static_select", "selected_option": {"value": value}}}
         else:
             state[field] = {"input": {"type": "plain_text_input", "value": value}}

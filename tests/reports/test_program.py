@@ -175,6 +175,7 @@ def test_every_kind_is_listed_once() -> None:
         "mttr_below",
         "open_items_below",
         "no_unowned_items",
+        "satisfaction_above",
     )
 
 

@@ -410,6 +410,8 @@ def help_message(program: Program) -> tuple[str, list[Block]]:
         "in the item's thread; resolved urgent items ask their owner for the root cause.\n"
         f"• `{COMMAND} lesson {escape('<what we learned>')}` records a lesson learned (a form "
         f"asks its kind and the items it names); `{COMMAND} lessons` lists the latest.\n"
+        f"• Leads: `{COMMAND} pulse` sends the user pulse (how satisfied people are, 1 to 5) "
+        f"now; `{COMMAND} pulse comments` reads its latest comments privately.\n"
         f"• `{COMMAND} help` shows this message.\n\n"
         f"Feedback is posted in <#{program.channels.feedback}> by default; each report gets an id "
         f"like `{program.id_prefix}-42` and its own thread for updates."

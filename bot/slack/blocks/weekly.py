@@ -16,6 +16,8 @@ from bot.config import Program
 from bot.domain import LinkedItem, RootCauseTheme, WeeklyReview
 from bot.slack.blocks.digest import SECTION_TEXT_MAX, section_text
 from bot.slack.blocks.lessons import by_kind, grouped_text
+from bot.slack.blocks.pulse import weekly_plain
+from bot.slack.blocks.pulse import weekly_text as pulse_text
 from bot.slack.blocks.status import readiness_blocks, window_text
 from bot.slack.blocks.tickets import when
 from bot.slack.text import escape, safe, shorten
@@ -38,6 +40,8 @@ def weekly_message(program: Program, review: WeeklyReview) -> tuple[str, list[Bl
         blocks.append(SectionBlock(text=MarkdownTextObject(text=section_text(program, section))))
     blocks += [SectionBlock(text=MarkdownTextObject(text=t)) for t in lessons_texts(review)]
     blocks.append(SectionBlock(text=MarkdownTextObject(text=root_causes_text(program, review))))
+    if review.satisfaction is not None:
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=pulse_text(review.satisfaction))))
     blocks += [DividerBlock(), *readiness_blocks(review.readiness)]
     return review.title, blocks
 
@@ -109,6 +113,8 @@ def weekly_text(program: Program, review: WeeklyReview) -> str:
         lines += [
             f"  workaround ({i.short_id}): {i.workaround}" for i in theme.recent if i.workaround
         ]
+    if review.satisfaction is not None:
+        lines += ["", *weekly_plain(review.satisfaction)]
     lines += ["", "Exit readiness", window_text(review.readiness)]
     for result in review.readiness.criteria:
         mark = {True: "met", False: "NOT met", None: "no data"}[result.met]

@@ -161,6 +161,21 @@ def root_cause_modal(user: SlackUserSimulator, slack: SlackEmulator, who: str) -
     return dict(slack.wait_for("views.open", count=opened + 1)[-1].response["view"])
 
 
+def test_a_root_cause_is_refused_while_the_item_is_open(
+    bot: Runtime, user: SlackUserSimulator, slack: SlackEmulator
+) -> None:
+    """*Record root cause* pressed for an item that is open (a button from before it was
+    re-opened, or a forged one) answers privately why not, opens no form, stores nothing."""
+    file(user, slack, severity="sev3")
+    click(user, slack, "take-item", "U0BOB")
+    wait_until(lambda: thread_texts(slack, "took HC-1"))
+    opened = len(slack.calls_to("views.open"))
+    click(user, slack, "record-root-cause", "U0BOB")
+    assert wait_until(lambda: ephemerals_to(slack, "U0BOB", "once the item is resolved"))
+    assert len(slack.calls_to("views.open")) == opened
+    assert bot.services.rca.root_cause(1) is None
+
+
 def test_a_resolved_sev1_asks_its_owner_for_the_root_cause_and_stores_it(
     bot: Runtime, user: SlackUserSimulator, slack: SlackEmulator, jira: JiraEmulator
 ) -> None:

@@ -30,12 +30,14 @@ from bot.domain import (
     Page,
     PageMessage,
     PlusOne,
+    ReportFile,
     RootCause,
     ThreadNote,
     Ticket,
     TicketComment,
     TicketDraft,
     TicketUser,
+    Verdict,
     WeeklyReview,
 )
 
@@ -217,8 +219,23 @@ class WeeklyNotifier(Protocol):
         ...
 
 
-class ReportNotifier(DigestNotifier, WeeklyNotifier, Protocol):
-    """Posts both reports (one adapter does)."""
+class ExitReportNotifier(Protocol):
+    """Posts the hypercare closing report."""
+
+    def upload_exit_report(
+        self,
+        channel_id: str,
+        files: Sequence[ReportFile],
+        as_of: dt.datetime,
+        verdict: Verdict,
+        requested_by: str | None,
+    ) -> None:
+        """Share the report's files in one message: every file, or none when it fails."""
+        ...
+
+
+class ReportNotifier(DigestNotifier, WeeklyNotifier, ExitReportNotifier, Protocol):
+    """Posts every report (one adapter does)."""
 
 
 class Pager(Protocol):
@@ -343,3 +360,32 @@ class KpiSource(Protocol):
     def last_breach_at(self) -> dt.datetime | None: ...
     def last_open_of_severity(self, severity: str, now: dt.datetime) -> dt.datetime | None: ...
     def unowned_open(self, now: dt.datetime) -> int: ...
+
+
+class PulseWeek(Protocol):
+    """One week of user-pulse answers, as the exit report reads it (any frozen dataclass with
+    these fields fits, such as the pulse's own weekly figures)."""
+
+    @property
+    def week_start(self) -> dt.date:
+        """The local date the week starts on."""
+        ...
+
+    @property
+    def responses(self) -> int:
+        """How many answers came in that week."""
+        ...
+
+    @property
+    def csat_percent(self) -> float | None:
+        """The share of satisfied answers, 0-100 (None without answers)."""
+        ...
+
+    @property
+    def mean(self) -> float | None:
+        """The mean score (None without answers)."""
+        ...
+
+
+# The user pulse's satisfaction per week over [since, until) (aware instants), oldest first.
+WeeklySatisfaction = Callable[[dt.datetime, dt.datetime], Sequence[PulseWeek]]

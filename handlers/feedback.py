@@ -12,7 +12,18 @@ from bot.domain import PlusOneOutcome
 from bot.slack.blocks import feedback as blocks
 from bot.slack.blocks import intake as intake_blocks
 from bot.slack.blocks import oncall as oncall_blocks
-from handlers import alerts, escalation, forms, home, intake, lessons, owners, rca, tickets
+from handlers import (
+    alerts,
+    escalation,
+    forms,
+    home,
+    intake,
+    lessons,
+    owners,
+    rca,
+    reports,
+    tickets,
+)
 from handlers.services import Services
 
 
@@ -25,7 +36,7 @@ def answer_command(
 ) -> None:
     """Route `/hypercare [help | ticket X | oncall | escalate X | override … | known … |
     merge X into Y | top | assign X @who | postmortem X | lesson [text] | lessons |
-    <summary>]`."""
+    exit-report | <summary>]`."""
     text = command.get("text") or ""
     if forms.is_help(text):
         text, rendered = blocks.help_message(services.program)
@@ -58,6 +69,8 @@ def answer_command(
         rca.postmortem(ack, reference, command, services)
     elif forms.is_lessons_list(text):
         lessons.show_lessons(ack, services)
+    elif forms.is_exit_report(text):
+        reports.exit_report(ack, command, services)
     elif (lesson := forms.lesson_command(text)) is not None:
         lessons.open_lesson_modal(ack, lesson, command, client, services, after_ack)
     else:

@@ -15,6 +15,7 @@ from bot.owners.service import OwnerService
 from bot.ports import Notifier
 from bot.rca.service import RcaService
 from bot.reports.digest import DigestService
+from bot.reports.exit import ExitReportService
 from bot.reports.status import StatusService
 from bot.reports.weekly import WeeklyService
 from bot.tickets.service import TicketService
@@ -38,3 +39,4 @@ class Services:
     owners: OwnerService
     rca: RcaService
     lessons: LessonService
+    exit_report: ExitReportService

@@ -258,6 +258,7 @@ def build_runtime(settings: Settings, program: Program, clock: Clock = utc_now) 
         owners=owners.service,
         rca=rca.service,
         lessons=lessons.service,
+        exit_report=reports.service.exit_report,
     )
     secret = settings.slack_signing_secret
     app = build_app(

@@ -1,4 +1,5 @@
-"""Build reporting: the daily digest, the weekly review, and the status and readiness views."""
+"""Build reporting: the daily digest, the weekly review, the status and readiness views, and
+the closing report."""
 
 from __future__ import annotations
 
@@ -11,26 +12,37 @@ from bot.alerts.service import SilenceView
 from bot.config import Program
 from bot.oncall.service import OnCallService
 from bot.parts import Job, Part
-from bot.ports import Clock, DigestNotifier, ReportNotifier, WeeklyNotifier
+from bot.ports import (
+    Clock,
+    DigestNotifier,
+    ExitReportNotifier,
+    ReportNotifier,
+    WeeklyNotifier,
+    WeeklySatisfaction,
+)
 from bot.reports.digest import DigestService
+from bot.reports.exit import ExitReportService
 from bot.reports.status import StatusService
 from bot.reports.weekly import WeeklyService
 from storage.digest import DigestQueries
+from storage.intake import IntakeRepository
 from storage.jobs import JobRuns
 from storage.known import KnownIssueRepository
 from storage.kpis import Kpis
 from storage.lessons import LessonRepository
 from storage.rca import RootCauseRepository
+from storage.repositories import OutboxRepository
 from storage.weekly import WeeklyQueries
 
 
 @dataclass(frozen=True)
 class Reports:
-    """The three report services handlers call."""
+    """The report services handlers call."""
 
     digests: DigestService
     weekly: WeeklyService
     status: StatusService
+    exit_report: ExitReportService
 
 
 def build_reports(
@@ -63,6 +75,9 @@ def build_reports(
         on_call=oncall.on_call_now,
         metrics=WeeklyQueries(sessions),
     )
+    exit_report = build_exit_report(
+        program, sessions, clock, notifier=notifier, on_enqueued=on_enqueued
+    )
     jobs = []
     if program.channels.digest is not None:
         # Is a slot due? Each (job, local date) is claimed once, whoever asks.
@@ -71,8 +86,8 @@ def build_reports(
             Job("digest-weekly", weekly.post_due, check_seconds),
         ]
     return Part(
-        Reports(digests, weekly, status),
-        outbox={**digests.handlers(), **weekly.handlers()},
+        Reports(digests, weekly, status, exit_report),
+        outbox={**digests.handlers(), **weekly.handlers(), **exit_report.handlers()},
         jobs=jobs,
     )
 
@@ -123,4 +138,32 @@ def build_weekly(
         on_enqueued=on_enqueued,
         lessons=LessonRepository(sessions, program.id_prefix),
         root_causes=RootCauseRepository(sessions, program.id_prefix),
+    )
+
+
+def build_exit_report(
+    program: Program,
+    sessions: sessionmaker[Session],
+    clock: Clock,
+    *,
+    notifier: ExitReportNotifier | None = None,
+    on_enqueued: Callable[[], None] = lambda: None,
+    satisfaction: WeeklySatisfaction | None = None,
+) -> ExitReportService:
+    """Build the closing report (also used alone by `hypercare-bot report exit`); with a
+    notifier, `/hypercare exit-report` queues its upload. `satisfaction` is the user pulse's
+    weekly figures, when there is a pulse."""
+    return ExitReportService(
+        program=program,
+        kpis=Kpis(sessions),
+        queries=WeeklyQueries(sessions),
+        open_items=IntakeRepository(sessions, program.id_prefix).open_items,
+        known=KnownIssueRepository(sessions, program.id_prefix),
+        root_causes=RootCauseRepository(sessions, program.id_prefix),
+        lessons=LessonRepository(sessions, program.id_prefix),
+        clock=clock,
+        enqueue=OutboxRepository(sessions).enqueue if notifier is not None else None,
+        notifier=notifier,
+        satisfaction=satisfaction,
+        on_enqueued=on_enqueued,
     )

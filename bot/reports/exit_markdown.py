@@ -49,7 +49,7 @@ def render(report: ExitReport, program: Program) -> str:
         _open_items(report, program),
         _known(report, program),
         _root_causes(report, program),
-        _lessons(report),
+        _lessons(report, program),
         _charts(report),
     ):
         out += ["", *section]
@@ -276,7 +276,7 @@ def _root_causes(report: ExitReport, program: Program) -> list[str]:
     return [*lines, "", "_Items resolved in the window with a recorded root cause._"]
 
 
-def _lessons(report: ExitReport) -> list[str]:
+def _lessons(report: ExitReport, program: Program) -> list[str]:
     lines = [f"## Lessons learned ({report.lessons_total})"]
     if not report.lessons:
         return [*lines, "", "_No lessons recorded in the window: `/hypercare lesson` adds one._"]
@@ -289,7 +289,8 @@ def _lessons(report: ExitReport) -> list[str]:
             items = ", ".join(_link(i.short_id, i.link) for i in lesson.items)
             lines.append(
                 f"- {md(lesson.text)} ({lesson.short_id}, {_who(lesson.author_id)}, "
-                f"{lesson.created_at.date().isoformat()}" + (f"; {items})" if items else ")")
+                f"{lesson.created_at.astimezone(program.zone).date().isoformat()}"
+                + (f"; {items})" if items else ")")
             )
     more = report.lessons_total - len(report.lessons)
     if more > 0:

@@ -332,6 +332,7 @@ COMMAND_ROWS = {
     "escalate HC-1": "Only hypercare leads can re-escalate",
     f"override <@{MEMBER}> until 18:00": "Only hypercare admins can add on-call overrides",
     f"assign HC-1 <@{MEMBER}>": "Only hypercare leads can do that",
+    "exit-report": "Only hypercare leads can post the hand-over report",
 }
 
 
@@ -339,8 +340,8 @@ COMMAND_ROWS = {
 def test_a_member_typing_a_lead_only_command_is_refused_privately(
     secured: Secured, text: str
 ) -> None:
-    """A member's `/hypercare known|merge|escalate|override|assign …` is refused in a private answer
-    and changes nothing."""
+    """A member's `/hypercare known|merge|escalate|override|assign|exit-report …` is refused in a
+    private answer and changes nothing."""
     before = snapshot(secured.bot)
     response = secured.user.slash_command(text, user_id=MEMBER)
     assert response.status_code == 200

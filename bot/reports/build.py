@@ -25,7 +25,7 @@ from bot.reports.exit import ExitReportService
 from bot.reports.status import StatusService
 from bot.reports.weekly import WeeklyService
 from storage.digest import DigestQueries
-from storage.intake import IntakeRepository
+from storage.exit import ExitQueries
 from storage.jobs import JobRuns
 from storage.known import KnownIssueRepository
 from storage.kpis import Kpis
@@ -157,7 +157,7 @@ def build_exit_report(
         program=program,
         kpis=Kpis(sessions),
         queries=WeeklyQueries(sessions),
-        open_items=IntakeRepository(sessions, program.id_prefix).open_items,
+        open_at=ExitQueries(sessions, program.id_prefix).open_at,
         known=KnownIssueRepository(sessions, program.id_prefix),
         root_causes=RootCauseRepository(sessions, program.id_prefix),
         lessons=LessonRepository(sessions, program.id_prefix),

@@ -55,6 +55,7 @@ UPLOAD = "report.exit"
 MARKDOWN_FILE = "exit-report.md"
 WEEK = dt.timedelta(days=7)
 OPEN_ITEMS_SHOWN = 500  # a hand-over lists every open item; past this, the tracker does
+OPEN_ITEMS_RANKED = 5000  # the oldest this many open items are ranked (as `/hypercare top`)
 KNOWN_SHOWN = 200
 LESSONS_SHOWN = 500
 THEMES_SHOWN = 20  # root-cause categories
@@ -166,7 +167,7 @@ class ExitReportService:
         program: Program,
         kpis: Kpis,
         queries: WeeklyQueries,
-        open_items: Callable[[], Sequence[Feedback]],
+        open_at: Callable[[dt.datetime, int], tuple[list[Feedback], int]],
         known: KnownIssueRepository,
         root_causes: RootCauseRepository,
         lessons: LessonRepository,
@@ -179,7 +180,7 @@ class ExitReportService:
         self._program = program
         self._kpis = kpis
         self._queries = queries
-        self._open_items = open_items
+        self._open_at = open_at
         self._known = known
         self._root_causes = root_causes
         self._lessons = lessons
@@ -253,7 +254,7 @@ class ExitReportService:
         drawn = period_charts(program, kpis, self._queries, since, as_of, times)
         weeks = self._weeks(as_of, severities)
         sources = tuple(sorted({s for w in weeks for s in (*w.error_rate, *w.p95_ms)}))
-        items = [f for f in self._open_items() if f.created_at <= as_of]
+        items, open_total = self._open_at(as_of, OPEN_ITEMS_RANKED)
         handed = tuple(
             HandoverItem(feedback, score, as_of - feedback.created_at)
             for feedback, score in ranked(items, program, as_of)[:OPEN_ITEMS_SHOWN]
@@ -278,7 +279,7 @@ class ExitReportService:
             satisfaction=self._pulse(since, as_of),
             readiness=assess(program, kpis, as_of, self._queries),
             open_items=handed,
-            open_total=len(items),
+            open_total=open_total,
             known=tuple(known[:KNOWN_SHOWN]),
             known_more=len(known) > KNOWN_SHOWN,
             root_causes=tuple(self._root_causes.themes(since, as_of, THEMES_SHOWN, THEME_ITEMS)),

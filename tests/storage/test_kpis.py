@@ -20,6 +20,7 @@ import pytest
 from bot.domain import MeanTimes
 from bot.oncall.rota import local_days
 from storage import db
+from storage.exit import ExitQueries
 from storage.kpis import AlertStats, DayBacklog, DayCount, Kpis, RuleFiring
 from storage.models import AlertRow, EscalationRow, FeedbackRow
 
@@ -345,6 +346,23 @@ def test_figures_per_week_use_the_same_queries(kpis: Kpis) -> None:
     assert rounded(second["sev1"]) == MeanTimes(1200, None, 1, 0)  # A1's ack
     volume = kpis.volume_by_day(weeks, SEVERITIES)
     assert [sum(w.opened_by_severity.values()) for w in volume] == [3, 4]
+
+
+def test_the_closing_reports_open_items_agree_with_the_open_counts(
+    kpis: Kpis, database_url: str
+) -> None:
+    """The items open at an instant, in full, are those `open_counts` counts: at UNTIL F1, F7
+    (sev3) and F6 (sev1), oldest first; the limit cuts the list, not the total."""
+    exits = ExitQueries(db.make_sessions(db.make_engine(database_url)), "HC")
+    for moment in (UNTIL, utc(25, 0, 0), utc(23, 9), SINCE):
+        items, total = exits.open_at(moment, 100)
+        counts: dict[str, int] = {}
+        for item in items:
+            counts[item.severity] = counts.get(item.severity, 0) + 1
+        assert counts == kpis.open_counts(moment) and total == len(items)
+        assert [i.created_at for i in items] == sorted(i.created_at for i in items)
+    items, total = exits.open_at(UNTIL, 1)
+    assert total == 3 and [i.ticket_key for i in items] == ["HYP-1"]  # F1, filed on the 21st
 
 
 def test_a_quarter_hour_zone(kpis: Kpis, database_url: str) -> None:

@@ -55,8 +55,10 @@ def build_reports(
     on_enqueued: Callable[[], None],
     silences: Callable[[], Sequence[SilenceView]],
     check_seconds: float,
+    satisfaction: WeeklySatisfaction | None = None,
 ) -> Part[Reports]:
-    """The reports; with a digest channel, jobs that post each one when its slot comes."""
+    """The reports; with a digest channel, jobs that post each one when its slot comes.
+    `satisfaction` (the user pulse's weekly figures) feeds the closing report when given."""
     digests = build_digests(
         program,
         sessions,
@@ -76,7 +78,12 @@ def build_reports(
         metrics=WeeklyQueries(sessions),
     )
     exit_report = build_exit_report(
-        program, sessions, clock, notifier=notifier, on_enqueued=on_enqueued
+        program,
+        sessions,
+        clock,
+        notifier=notifier,
+        on_enqueued=on_enqueued,
+        satisfaction=satisfaction,
     )
     jobs = []
     if program.channels.digest is not None:

@@ -789,15 +789,6 @@ class Chart:
     texts: list[str]  # every visible text: title, axis and tick labels, legend, annotations
 
 
-@dataclass(frozen=True)
-class ReportFile:
-    """A file a report hands over (Markdown, a chart): its name, title and bytes."""
-
-    filename: str
-    title: str
-    content: bytes
-
-
 class LessonKind(StrEnum):
     """What a lesson learned is about (the register's four headings)."""
 

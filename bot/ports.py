@@ -30,7 +30,6 @@ from bot.domain import (
     Page,
     PageMessage,
     PlusOne,
-    ReportFile,
     RootCause,
     ThreadNote,
     Ticket,
@@ -219,6 +218,15 @@ class WeeklyNotifier(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class ReportFile:
+    """A file a report hands over (its Markdown, a chart): name, title and bytes."""
+
+    filename: str
+    title: str
+    content: bytes
+
+
 class ExitReportNotifier(Protocol):
     """Posts the hypercare closing report."""
 
@@ -235,7 +243,7 @@ class ExitReportNotifier(Protocol):
 
 
 class ReportNotifier(DigestNotifier, WeeklyNotifier, ExitReportNotifier, Protocol):
-    """Posts every report (one adapter does)."""
+    """Posts both reports (one adapter does)."""
 
 
 class Pager(Protocol):
@@ -350,18 +358,6 @@ class MetricHistory(Protocol):
     ) -> tuple[tuple[dt.date, ...], dict[str, tuple[float | None, ...]]]: ...
 
 
-class KpiSource(Protocol):
-    """The KPI reads readiness needs (`storage.kpis.Kpis` provides them)."""
-
-    def mean_times(self, since: dt.datetime, until: dt.datetime) -> Mapping[str, MeanTimes]: ...
-    def opened(self, since: dt.datetime, until: dt.datetime) -> Mapping[str, int]: ...
-    def open_counts(self, now: dt.datetime) -> Mapping[str, int]: ...
-    def sla_breaches(self, since: dt.datetime, until: dt.datetime) -> int: ...
-    def last_breach_at(self) -> dt.datetime | None: ...
-    def last_open_of_severity(self, severity: str, now: dt.datetime) -> dt.datetime | None: ...
-    def unowned_open(self, now: dt.datetime) -> int: ...
-
-
 class PulseWeek(Protocol):
     """One week of user-pulse answers, as the exit report reads it (any frozen dataclass with
     these fields fits, such as the pulse's own weekly figures)."""
@@ -389,3 +385,15 @@ class PulseWeek(Protocol):
 
 # The user pulse's satisfaction per week over [since, until) (aware instants), oldest first.
 WeeklySatisfaction = Callable[[dt.datetime, dt.datetime], Sequence[PulseWeek]]
+
+
+class KpiSource(Protocol):
+    """The KPI reads readiness needs (`storage.kpis.Kpis` provides them)."""
+
+    def mean_times(self, since: dt.datetime, until: dt.datetime) -> Mapping[str, MeanTimes]: ...
+    def opened(self, since: dt.datetime, until: dt.datetime) -> Mapping[str, int]: ...
+    def open_counts(self, now: dt.datetime) -> Mapping[str, int]: ...
+    def sla_breaches(self, since: dt.datetime, until: dt.datetime) -> int: ...
+    def last_breach_at(self) -> dt.datetime | None: ...
+    def last_open_of_severity(self, severity: str, now: dt.datetime) -> dt.datetime | None: ...
+    def unowned_open(self, now: dt.datetime) -> int: ...

@@ -36,7 +36,7 @@ def answer_command(
 ) -> None:
     """Route `/hypercare [help | ticket X | oncall | escalate X | override … | known … |
     merge X into Y | top | assign X @who | postmortem X | lesson [text] | lessons |
-    exit-report | <summary>]`."""
+    <summary>]`."""
     text = command.get("text") or ""
     if forms.is_help(text):
         text, rendered = blocks.help_message(services.program)
@@ -51,6 +51,8 @@ def answer_command(
         show_oncall(ack, services)
     elif text.strip().lower() == "status":
         home.show_status(ack, services)
+    elif forms.is_exit_report(text):
+        reports.exit_report(ack, command, services)
     elif reference := forms.escalate_reference(text):
         escalation.reescalate(ack, reference, command, services)
     elif override := forms.override_text(text):
@@ -69,8 +71,6 @@ def answer_command(
         rca.postmortem(ack, reference, command, services)
     elif forms.is_lessons_list(text):
         lessons.show_lessons(ack, services)
-    elif forms.is_exit_report(text):
-        reports.exit_report(ack, command, services)
     elif (lesson := forms.lesson_command(text)) is not None:
         lessons.open_lesson_modal(ack, lesson, command, client, services, after_ack)
     else:

@@ -34,9 +34,9 @@ class Services:
     digests: DigestService
     weekly: WeeklyService
     status: StatusService
+    exit_report: ExitReportService
     alerts: AlertService | None  # None when the program has no `metrics:` section
     intake: Intake
     owners: OwnerService
     rca: RcaService
     lessons: LessonService
-    exit_report: ExitReportService

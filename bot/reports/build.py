@@ -69,14 +69,6 @@ def build_reports(
         on_enqueued=on_enqueued,
     )
     weekly = build_weekly(program, sessions, clock, notifier=notifier, on_enqueued=on_enqueued)
-    status = StatusService(
-        program=program,
-        kpis=Kpis(sessions),
-        digests=digests,
-        clock=clock,
-        on_call=oncall.on_call_now,
-        metrics=WeeklyQueries(sessions),
-    )
     exit_report = build_exit_report(
         program,
         sessions,
@@ -84,6 +76,14 @@ def build_reports(
         notifier=notifier,
         on_enqueued=on_enqueued,
         satisfaction=satisfaction,
+    )
+    status = StatusService(
+        program=program,
+        kpis=Kpis(sessions),
+        digests=digests,
+        clock=clock,
+        on_call=oncall.on_call_now,
+        metrics=WeeklyQueries(sessions),
     )
     jobs = []
     if program.channels.digest is not None:
@@ -96,6 +96,34 @@ def build_reports(
         Reports(digests, weekly, status, exit_report),
         outbox={**digests.handlers(), **weekly.handlers(), **exit_report.handlers()},
         jobs=jobs,
+    )
+
+
+def build_exit_report(
+    program: Program,
+    sessions: sessionmaker[Session],
+    clock: Clock,
+    *,
+    notifier: ExitReportNotifier | None = None,
+    on_enqueued: Callable[[], None] = lambda: None,
+    satisfaction: WeeklySatisfaction | None = None,
+) -> ExitReportService:
+    """Build the closing report (also used alone by `hypercare-bot report exit`); with a
+    notifier, `/hypercare exit-report` queues its upload. `satisfaction` is the user pulse's
+    weekly figures, when there is a pulse."""
+    return ExitReportService(
+        program=program,
+        kpis=Kpis(sessions),
+        queries=WeeklyQueries(sessions),
+        open_at=ExitQueries(sessions, program.id_prefix).open_at,
+        known=KnownIssueRepository(sessions, program.id_prefix),
+        root_causes=RootCauseRepository(sessions, program.id_prefix),
+        lessons=LessonRepository(sessions, program.id_prefix),
+        clock=clock,
+        enqueue=OutboxRepository(sessions).enqueue if notifier is not None else None,
+        notifier=notifier,
+        satisfaction=satisfaction,
+        on_enqueued=on_enqueued,
     )
 
 
@@ -145,32 +173,4 @@ def build_weekly(
         on_enqueued=on_enqueued,
         lessons=LessonRepository(sessions, program.id_prefix),
         root_causes=RootCauseRepository(sessions, program.id_prefix),
-    )
-
-
-def build_exit_report(
-    program: Program,
-    sessions: sessionmaker[Session],
-    clock: Clock,
-    *,
-    notifier: ExitReportNotifier | None = None,
-    on_enqueued: Callable[[], None] = lambda: None,
-    satisfaction: WeeklySatisfaction | None = None,
-) -> ExitReportService:
-    """Build the closing report (also used alone by `hypercare-bot report exit`); with a
-    notifier, `/hypercare exit-report` queues its upload. `satisfaction` is the user pulse's
-    weekly figures, when there is a pulse."""
-    return ExitReportService(
-        program=program,
-        kpis=Kpis(sessions),
-        queries=WeeklyQueries(sessions),
-        open_at=ExitQueries(sessions, program.id_prefix).open_at,
-        known=KnownIssueRepository(sessions, program.id_prefix),
-        root_causes=RootCauseRepository(sessions, program.id_prefix),
-        lessons=LessonRepository(sessions, program.id_prefix),
-        clock=clock,
-        enqueue=OutboxRepository(sessions).enqueue if notifier is not None else None,
-        notifier=notifier,
-        satisfaction=satisfaction,
-        on_enqueued=on_enqueued,
     )

@@ -32,17 +32,16 @@ from bot.domain import (
     LocalDays,
     MeanTimes,
     Readiness,
-    ReportFile,
     RootCauseTheme,
 )
 from bot.feedback.priority import ranked
 from bot.oncall.rota import local_instant
-from bot.ports import Clock, ExitReportNotifier, WeeklySatisfaction
+from bot.ports import Clock, ExitReportNotifier, ReportFile, WeeklySatisfaction
 from bot.reports.charts import SeverityLabel
 from bot.reports.exit_markdown import render
 from bot.reports.program import Window
 from bot.reports.readiness import assess
-from bot.reports.weekly import gateway_numbers, period_charts
+from bot.reports.weekly import period_charts
 from storage.known import KnownIssueRepository
 from storage.kpis import AlertStats, Kpis
 from storage.lessons import LessonRepository
@@ -273,7 +272,7 @@ class ExitReportService:
             breaches=kpis.breaches_by_severity(since, as_of),
             mean_times=times,
             alerts=kpis.alert_stats(since, as_of),
-            gateway=tuple(gateway_numbers(drawn.error_rates, drawn.latencies)),
+            gateway=tuple(drawn.gateway_lines()),
             sources=sources,
             weeks=weeks,
             satisfaction=self._pulse(since, as_of),

@@ -142,6 +142,7 @@ class WeeklyService:
         since = previous_slot(program.reports.weekly, zone, slot_at or until).at_utc
         times = self._kpis.mean_times(since, until)
         drawn = period_charts(program, self._kpis, self._queries, since, until, times)
+        error_rates, latencies, rendered = drawn.error_rates, drawn.latencies, drawn.charts
         local = until.astimezone(zone)
         lessons, lessons_total = (
             self._lessons.between(since, until, LESSONS_SHOWN) if self._lessons else ([], 0)
@@ -160,11 +161,11 @@ class WeeklyService:
             late=late,
             numbers=(
                 *self._numbers(since, until, times),
-                *gateway_numbers(drawn.error_rates, drawn.latencies),
+                *_gateway_numbers(error_rates, latencies),
             ),
             sections=(self._themes(since, until), self._breaches(since, until)),
             readiness=assess(program, self._kpis, until, self._queries),
-            charts=drawn.charts,
+            charts=rendered,
             lessons=tuple(lessons),
             lessons_total=lessons_total,
             root_causes=tuple(themes),
@@ -239,6 +240,10 @@ class PeriodCharts:
     error_rates: Mapping[str, tuple[float | None, ...]]  # ratio per local day, by source
     latencies: Mapping[str, tuple[float | None, ...]]  # ms per local day, by source
 
+    def gateway_lines(self) -> list[str]:
+        """A line per metric source: the period's mean and worst day of both figures."""
+        return _gateway_numbers(self.error_rates, self.latencies)
+
 
 def period_charts(
     program: Program,
@@ -298,11 +303,11 @@ def _hours(mean: MeanTimes | None, field: str) -> float | None:
     return None if seconds is None else float(seconds) / HOUR
 
 
-def gateway_numbers(
+def _gateway_numbers(
     error_rates: Mapping[str, tuple[float | None, ...]],
     latencies: Mapping[str, tuple[float | None, ...]],
 ) -> list[str]:
-    """One line per metric source: the period's mean and worst day of error rate and latency."""
+    """One line per metric source: the week's mean and worst day of error rate and latency."""
     lines = []
     for source in sorted(set(error_rates) | set(latencies)):
         parts = []

@@ -11,9 +11,9 @@ from slack_sdk.errors import SlackRequestError
 from slack_sdk.models.blocks import Block
 
 from bot.config import Program
-from bot.domain import Chart, Digest, ReportFile, Verdict, WeeklyReview
+from bot.domain import Chart, Digest, Verdict, WeeklyReview
 from bot.errors import DeliveryDeferred, DeliveryRefused
-from bot.ports import PostedMessage
+from bot.ports import PostedMessage, ReportFile
 from bot.slack.blocks import digest as digest_blocks
 from bot.slack.blocks import exit as exit_blocks
 from bot.slack.blocks import weekly as weekly_blocks

@@ -330,9 +330,9 @@ COMMAND_ROWS = {
     "known done HC-1": "Only hypercare leads can mark or retire known issues",
     "merge HC-2 into HC-1": "Only hypercare leads can merge items",
     "escalate HC-1": "Only hypercare leads can re-escalate",
+    "exit-report": "Only hypercare leads can post the hand-over report",
     f"override <@{MEMBER}> until 18:00": "Only hypercare admins can add on-call overrides",
     f"assign HC-1 <@{MEMBER}>": "Only hypercare leads can do that",
-    "exit-report": "Only hypercare leads can post the hand-over report",
 }
 
 
@@ -340,8 +340,8 @@ COMMAND_ROWS = {
 def test_a_member_typing_a_lead_only_command_is_refused_privately(
     secured: Secured, text: str
 ) -> None:
-    """A member's `/hypercare known|merge|escalate|override|assign|exit-report …` is refused in a
-    private answer and changes nothing."""
+    """A member's `/hypercare known|merge|escalate|override|assign …` is refused in a private answer
+    and changes nothing."""
     before = snapshot(secured.bot)
     response = secured.user.slash_command(text, user_id=MEMBER)
     assert response.status_code == 200

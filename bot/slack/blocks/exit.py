@@ -7,7 +7,8 @@ import datetime as dt
 from collections.abc import Sequence
 
 from bot.config import Program
-from bot.domain import ReportFile, Verdict
+from bot.domain import Verdict
+from bot.ports import ReportFile
 from bot.reports.exit import ExitOutcome
 from bot.slack.text import escape
 

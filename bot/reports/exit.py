@@ -128,6 +128,7 @@ class ExitReport:
     readiness: Readiness
     open_items: tuple[HandoverItem, ...]  # highest priority first
     open_total: int
+    unowned: int  # open items without an owner at `as_of`
     known: tuple[KnownIssue, ...]  # most reported first
     known_more: bool
     root_causes: tuple[RootCauseTheme, ...]  # most frequent first
@@ -279,6 +280,7 @@ class ExitReportService:
             readiness=assess(program, kpis, as_of, self._queries),
             open_items=handed,
             open_total=open_total,
+            unowned=kpis.unowned_open(as_of),
             known=tuple(known[:KNOWN_SHOWN]),
             known_more=len(known) > KNOWN_SHOWN,
             root_causes=tuple(self._root_causes.themes(since, as_of, THEMES_SHOWN, THEME_ITEMS)),

@@ -65,7 +65,6 @@ def _summary(report: ExitReport, program: Program) -> list[str]:
     verdict = _VERDICTS[readiness.verdict]
     if judged:
         verdict += f" {sum(1 for c in judged if c.met is True)} of {len(judged)} criteria met."
-    unowned = sum(1 for item in report.open_items if not item.feedback.owned)
     return [
         "## Summary",
         "",
@@ -77,7 +76,7 @@ def _summary(report: ExitReport, program: Program) -> list[str]:
         f"- **Feedback:** {_count(sum(report.opened.values()), 'report')} filed, "
         f"{sum(report.resolved.values())} resolved, {sum(report.open_now.values())} open now",
         f"- **Handed over:** {_count(report.open_total, 'open item')}"
-        + (f", {unowned} without an owner" if unowned else "")
+        + (f", {report.unowned} without an owner" if report.unowned else "")
         + f"; {_count(len(report.known), 'known issue')}"
         + ("+" if report.known_more else "")
         + f"; {_count(report.lessons_total, 'lesson')} learned",

@@ -179,6 +179,7 @@ def report(**changes: Any) -> ExitReport:
             HandoverItem(hostile, 4.25, dt.timedelta(hours=5, minutes=7)),
         ),
         open_total=2,
+        unowned=1,
         known=(KnownIssue(dataclasses.replace(hostile, known_workaround=HOSTILE)),),
         known_more=False,
         root_causes=(RootCauseTheme("third_party", 3, (LinkedItem(1, "HC-1", None),)),),
@@ -250,6 +251,9 @@ def test_figures_follow_the_programs_severity_order_and_render_the_same_twice(
         "| **All**",
     ]
     assert "| Critical | 2 | 1 | 1 | 1 | 10 min | 2.0 h |" in markdown
+    summary = "- **Handed over:** 2 open items, 1 without an owner; 1 known issue; 1 lesson"
+    assert summary in markdown and "- **Verdict:** **Not ready" in markdown
+    assert "1 of 2 criteria met." in markdown and "(day 22" not in markdown  # no planned end
     assert "| **All** | **4** | **1** | **2** | **1** |" in markdown
     assert "| 1 | 2026-11-16 | 3 | 1 | 2 | 1 | 1.25 % | 420 ms |" in markdown
     assert "| 2 (so far) | 2026-11-23 | 0 | 0 | 2 | 0 | — | — |" in markdown
@@ -272,6 +276,7 @@ def test_empty_sections_say_so_and_the_pulse_shows_when_there_is_one(program: Pr
     empty = report(
         open_items=(),
         open_total=0,
+        unowned=0,
         known=(),
         root_causes=(),
         lessons=(),

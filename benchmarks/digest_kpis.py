@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.config import Program, load_program
 from bot.oncall.rota import local_days
 from bot.oncall.service import OnCallService
-from bot.reports.build import build_digests, build_weekly
+from bot.reports.build import build_digests, build_exit_report, build_weekly
 from bot.reports.program import ReportsProgram
 from bot.reports.readiness import assess
 from storage import db
@@ -175,6 +175,14 @@ def _daily_digest(cell: Cell) -> object:
 @measure("weekly review (with 4 charts)")
 def _weekly_review(cell: Cell) -> object:
     return build_weekly(cell.program, cell.sessions, lambda: NOW).build(until=NOW)
+
+
+@measure("exit report (with 4 charts)")
+def _closing_report(cell: Cell) -> object:
+    # What `/hypercare exit-report`'s outbox row builds before it uploads: the whole window's
+    # KPIs, weekly trends, open items, registers, and the charts, rendered as files.
+    service = build_exit_report(cell.program, cell.sessions, lambda: NOW)
+    return service.files(service.build(NOW))
 
 
 # -- seeding -----------------------------------------------------------------------------------

@@ -226,6 +226,58 @@ def postmortem(settings: Settings, reference: str, out: Path | None) -> int:
     return 0
 
 
+def exit_report(settings: Settings, out: Path | None, at: str | None) -> int:
+    """Write the closing report: Markdown and charts into `out`, or the Markdown to stdout."""
+    try:
+        program = load_program(settings.hypercare_config)
+    except ProgramFileError as exc:
+        for problem in exc.problems:
+            print(f"error: {exc.path}: {problem}", file=sys.stderr)
+        return 1
+    from bot.reports.build import build_exit_report
+    from bot.reports.exit import ExitOutcome, window_start, write_files
+    from storage import db
+
+    moment = _moment(at, program)
+    engine = db.make_engine(settings.database_url)
+    try:
+        if not db.is_current(engine):
+            print(
+                "error: the database is not migrated; run `hypercare-bot migrate`.", file=sys.stderr
+            )
+            return 1
+        service = build_exit_report(program, db.make_sessions(engine), lambda: moment)
+        refusal = service.refusal(moment)
+        files = service.files(service.build(moment)) if refusal is None else ()
+    finally:
+        engine.dispose()
+    start = window_start(program).astimezone(program.zone).date()
+    local = moment.astimezone(program.zone)
+    if refusal is ExitOutcome.BEFORE_GO_LIVE:
+        print(
+            f"error: hypercare starts on {start}; there is no report before it "
+            f"(as of {local:%Y-%m-%d %H:%M}).",
+            file=sys.stderr,
+        )
+        return 1
+    if refusal is not None:
+        print(
+            f"error: nothing was recorded in the hypercare window (since {start}) as of "
+            f"{local:%Y-%m-%d %H:%M}: no report, no alert; there is nothing to hand over.",
+            file=sys.stderr,
+        )
+        return 1
+    if out is None:
+        sys.stdout.write(files[0].content.decode("utf-8"))
+        print(
+            f"(the {len(files) - 1} chart(s) it links are written with --out DIR)", file=sys.stderr
+        )
+        return 0
+    path = write_files(files, out)
+    print(f"closing report written to {path} with {len(files) - 1} chart(s)")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the command line and run a subcommand."""
     parser = argparse.ArgumentParser(prog="hypercare-bot", description=__doc__)
@@ -255,6 +307,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     postmortem_parser.add_argument(
         "--out", type=Path, help="write the Markdown to this file (default: print it)"
     )
+    report_parser = sub.add_parser("report", help="write a report from the stored records")
+    report_parser.add_argument("kind", choices=["exit"], help="exit: the hypercare closing report")
+    report_parser.add_argument("program", nargs="?", type=Path, help=program_help)
+    report_parser.add_argument(
+        "--out",
+        type=Path,
+        help="write exit-report.md and its PNG charts into this folder (default: print the "
+        "Markdown only)",
+    )
+    report_parser.add_argument(
+        "--at", help="as of this time (ISO, program-local unless it has an offset; default: now)"
+    )
     args = parser.parse_args(argv)
     settings = _settings()
     if getattr(args, "program", None) is not None:  # a path given beats the environment's
@@ -265,6 +329,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return digest(settings, args.kind, args.dry_run, args.at, args.charts)
     if command == "postmortem":
         return postmortem(settings, args.item, args.out)
+    if command == "report":
+        return exit_report(settings, args.out, args.at)
     return {"serve": serve, "migrate": migrate, "check-config": check_config, "demo": demo}[
         command
     ](settings)

@@ -38,6 +38,7 @@ from bot.domain import (
     TicketComment,
     TicketDraft,
     TicketUser,
+    Verdict,
     WeeklyReview,
 )
 
@@ -224,7 +225,31 @@ class WeeklyNotifier(Protocol):
         ...
 
 
-class ReportNotifier(DigestNotifier, WeeklyNotifier, Protocol):
+@dataclass(frozen=True)
+class ReportFile:
+    """A file a report hands over (its Markdown, a chart): name, title and bytes."""
+
+    filename: str
+    title: str
+    content: bytes
+
+
+class ExitReportNotifier(Protocol):
+    """Posts the hypercare closing report."""
+
+    def upload_exit_report(
+        self,
+        channel_id: str,
+        files: Sequence[ReportFile],
+        as_of: dt.datetime,
+        verdict: Verdict,
+        requested_by: str | None,
+    ) -> None:
+        """Share the report's files in one message: every file, or none when it fails."""
+        ...
+
+
+class ReportNotifier(DigestNotifier, WeeklyNotifier, ExitReportNotifier, Protocol):
     """Posts both reports (one adapter does)."""
 
 
@@ -346,6 +371,35 @@ class MetricHistory(Protocol):
     def metric_days(
         self, days: LocalDays, unit: str
     ) -> tuple[tuple[dt.date, ...], dict[str, tuple[float | None, ...]]]: ...
+
+
+class PulseWeek(Protocol):
+    """One week of user-pulse answers, as the exit report reads it (any frozen dataclass with
+    these fields fits, such as the pulse's own weekly figures)."""
+
+    @property
+    def week_start(self) -> dt.date:
+        """The local date the week starts on."""
+        ...
+
+    @property
+    def responses(self) -> int:
+        """How many answers came in that week."""
+        ...
+
+    @property
+    def csat_percent(self) -> float | None:
+        """The share of satisfied answers, 0-100 (None without answers)."""
+        ...
+
+    @property
+    def mean(self) -> float | None:
+        """The mean score (None without answers)."""
+        ...
+
+
+# The user pulse's satisfaction per week over [since, until) (aware instants), oldest first.
+WeeklySatisfaction = Callable[[dt.datetime, dt.datetime], Sequence[PulseWeek]]
 
 
 class KpiSource(Protocol):

@@ -22,6 +22,7 @@ from handlers import (
     owners,
     pulse,
     rca,
+    reports,
     tickets,
 )
 from handlers.services import Services
@@ -51,6 +52,8 @@ def answer_command(
         show_oncall(ack, services)
     elif text.strip().lower() == "status":
         home.show_status(ack, services)
+    elif forms.is_exit_report(text):
+        reports.exit_report(ack, command, services)
     elif reference := forms.escalate_reference(text):
         escalation.reescalate(ack, reference, command, services)
     elif override := forms.override_text(text):

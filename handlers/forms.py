@@ -310,3 +310,11 @@ def lesson_command(text: str) -> str | None:
 def is_lessons_list(text: str) -> bool:
     """Tell whether the command asks for the list of lessons learned."""
     return text.strip().lower() == "lessons"
+
+
+EXIT_REPORT_WORDS = {"exit-report", "exit report"}
+
+
+def is_exit_report(text: str) -> bool:
+    """Tell whether the command asks for the closing report (`exit-report`)."""
+    return " ".join(text.lower().split()) in EXIT_REPORT_WORDS

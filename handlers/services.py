@@ -16,6 +16,7 @@ from bot.ports import Notifier
 from bot.pulse.service import PulseService
 from bot.rca.service import RcaService
 from bot.reports.digest import DigestService
+from bot.reports.exit import ExitReportService
 from bot.reports.status import StatusService
 from bot.reports.weekly import WeeklyService
 from bot.tickets.service import TicketService
@@ -34,6 +35,7 @@ class Services:
     digests: DigestService
     weekly: WeeklyService
     status: StatusService
+    exit_report: ExitReportService
     alerts: AlertService | None  # None when the program has no `metrics:` section
     intake: Intake
     owners: OwnerService

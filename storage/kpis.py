@@ -134,12 +134,16 @@ class Kpis:
         return self._by_severity(query)
 
     def _per_day(
-        self, session: Session, column: Timestamp, days: LocalDays
+        self,
+        session: Session,
+        column: Timestamp,
+        days: LocalDays,
+        severity: SQLColumnExpression[str] = FeedbackRow.severity,
     ) -> dict[tuple[int, str], int]:
         # The CASE is computed in a subquery and grouped outside: PostgreSQL would not accept
         # GROUP BY on an expression whose bound parameters differ from the SELECT's copy.
         inner = (
-            select(local_day_index(column, days.starts).label("day"), FeedbackRow.severity)
+            select(local_day_index(column, days.starts).label("day"), severity.label("severity"))
             .where(column >= days.since, column < days.until)
             .subquery()
         )
@@ -223,6 +227,78 @@ class Kpis:
             .group_by(e.severity)
         )
         return self._by_severity(query)
+
+    def breaches_by_day(self, days: LocalDays) -> list[dict[str, int]]:
+        """`breaches_by_severity` per local day (or per bucket of `days`: a week), in one
+        grouped query; a day without breaches is an empty mapping."""
+        _check(days.since, days.until)
+        e = EscalationRow
+        with self._sessions() as session:
+            counts = self._per_day(session, e.sla_breached_at, days, e.severity)
+        return [
+            {key: n for (day, key), n in sorted(counts.items()) if day == index}
+            for index in range(len(days.days))
+        ]
+
+    def mean_times_by_day(self, days: LocalDays) -> list[dict[str, MeanTimes]]:
+        """`mean_times` per local day (or per bucket of `days`: a week), every day present.
+
+        An acknowledgement counts on the day it happened, a resolution on its day, as
+        `mean_times` of that day alone would count them; two grouped queries whatever the
+        number of days.
+        """
+        _check(days.since, days.until)
+        e, f = EscalationRow, FeedbackRow
+        with self._sessions() as session:
+            acked = self._mean_per_day(
+                session,
+                e.acknowledged_at,
+                e.severity,
+                seconds_between(e.started_at, e.acknowledged_at),
+                days,
+            )
+            fixed = self._mean_per_day(
+                session,
+                f.resolved_at,
+                f.severity,
+                seconds_between(f.created_at, f.resolved_at),
+                days,
+            )
+        result = []
+        for index in range(len(days.days)):
+            times = {}
+            keys = {key for day, key in acked.keys() | fixed.keys() if day == index}
+            for severity in sorted(keys):
+                acks_n, mtta = acked.get((index, severity), NONE)
+                fixes_n, mttr = fixed.get((index, severity), NONE)
+                times[severity] = MeanTimes(mtta, mttr, acks_n, fixes_n)
+            result.append(times)
+        return result
+
+    def _mean_per_day(
+        self,
+        session: Session,
+        column: Timestamp,
+        severity: SQLColumnExpression[str],
+        seconds: SQLColumnExpression[float],
+        days: LocalDays,
+    ) -> dict[tuple[int, str], tuple[int, float | None]]:
+        """(count, mean seconds) per (day index, severity) of rows whose `column` is in `days`."""
+        inner = (  # grouped outside, for PostgreSQL, as in `_per_day`
+            select(
+                local_day_index(column, days.starts).label("day"),
+                severity.label("severity"),
+                seconds.label("seconds"),
+            )
+            .where(column >= days.since, column < days.until)
+            .subquery()
+        )
+        query = select(
+            inner.c.day, inner.c.severity, func.count(), func.avg(inner.c.seconds)
+        ).group_by(inner.c.day, inner.c.severity)
+        return {
+            (int(row[0]), row[1]): (int(row[2]), _float(row[3])) for row in session.execute(query)
+        }
 
     def sla_breaches(self, since: dt.datetime, until: dt.datetime) -> int:
         """Escalations whose SLA was breached in the period."""

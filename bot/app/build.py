@@ -265,6 +265,7 @@ def build_runtime(settings: Settings, program: Program, clock: Clock = utc_now) 
         digests=reports.service.digests,
         weekly=reports.service.weekly,
         status=reports.service.status,
+        exit_report=reports.service.exit_report,
         alerts=alerts.service if alerts is not None else None,
         intake=intake.service,
         owners=owners.service,

@@ -1,4 +1,5 @@
-"""Build reporting: the daily digest, the weekly review, and the status and readiness views."""
+"""Build reporting: the daily digest, the weekly review, the status and readiness views, and
+the closing report."""
 
 from __future__ import annotations
 
@@ -11,27 +12,38 @@ from bot.alerts.service import SilenceView
 from bot.config import Program
 from bot.oncall.service import OnCallService
 from bot.parts import Job, Part
-from bot.ports import Clock, DigestNotifier, ReportNotifier, WeeklyNotifier
+from bot.ports import (
+    Clock,
+    DigestNotifier,
+    ExitReportNotifier,
+    ReportNotifier,
+    WeeklyNotifier,
+    WeeklySatisfaction,
+)
 from bot.reports.digest import DigestService
+from bot.reports.exit import ExitReportService
 from bot.reports.status import StatusService
 from bot.reports.weekly import WeeklyService
 from storage.digest import DigestQueries
+from storage.exit import ExitQueries
 from storage.jobs import JobRuns
 from storage.known import KnownIssueRepository
 from storage.kpis import Kpis
 from storage.lessons import LessonRepository
 from storage.pulse import PulseRepository
 from storage.rca import RootCauseRepository
+from storage.repositories import OutboxRepository
 from storage.weekly import WeeklyQueries
 
 
 @dataclass(frozen=True)
 class Reports:
-    """The three report services handlers call."""
+    """The report services handlers call."""
 
     digests: DigestService
     weekly: WeeklyService
     status: StatusService
+    exit_report: ExitReportService
 
 
 def build_reports(
@@ -44,8 +56,10 @@ def build_reports(
     on_enqueued: Callable[[], None],
     silences: Callable[[], Sequence[SilenceView]],
     check_seconds: float,
+    satisfaction: WeeklySatisfaction | None = None,
 ) -> Part[Reports]:
-    """The reports; with a digest channel, jobs that post each one when its slot comes."""
+    """The reports; with a digest channel, jobs that post each one when its slot comes.
+    `satisfaction` (the user pulse's weekly figures) feeds the closing report when given."""
     digests = build_digests(
         program,
         sessions,
@@ -56,6 +70,14 @@ def build_reports(
         on_enqueued=on_enqueued,
     )
     weekly = build_weekly(program, sessions, clock, notifier=notifier, on_enqueued=on_enqueued)
+    exit_report = build_exit_report(
+        program,
+        sessions,
+        clock,
+        notifier=notifier,
+        on_enqueued=on_enqueued,
+        satisfaction=satisfaction,
+    )
     status = StatusService(
         program=program,
         kpis=Kpis(sessions),
@@ -73,9 +95,37 @@ def build_reports(
             Job("digest-weekly", weekly.post_due, check_seconds),
         ]
     return Part(
-        Reports(digests, weekly, status),
-        outbox={**digests.handlers(), **weekly.handlers()},
+        Reports(digests, weekly, status, exit_report),
+        outbox={**digests.handlers(), **weekly.handlers(), **exit_report.handlers()},
         jobs=jobs,
+    )
+
+
+def build_exit_report(
+    program: Program,
+    sessions: sessionmaker[Session],
+    clock: Clock,
+    *,
+    notifier: ExitReportNotifier | None = None,
+    on_enqueued: Callable[[], None] = lambda: None,
+    satisfaction: WeeklySatisfaction | None = None,
+) -> ExitReportService:
+    """Build the closing report (also used alone by `hypercare-bot report exit`); with a
+    notifier, `/hypercare exit-report` queues its upload. `satisfaction` is the user pulse's
+    weekly figures, when there is a pulse."""
+    return ExitReportService(
+        program=program,
+        kpis=Kpis(sessions),
+        queries=WeeklyQueries(sessions),
+        open_at=ExitQueries(sessions, program.id_prefix).open_at,
+        known=KnownIssueRepository(sessions, program.id_prefix),
+        root_causes=RootCauseRepository(sessions, program.id_prefix),
+        lessons=LessonRepository(sessions, program.id_prefix),
+        clock=clock,
+        enqueue=OutboxRepository(sessions).enqueue if notifier is not None else None,
+        notifier=notifier,
+        satisfaction=satisfaction,
+        on_enqueued=on_enqueued,
     )
 
 

@@ -10,6 +10,7 @@ import base64
 import datetime as dt
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from bot.config import Program
 from bot.domain import (
@@ -149,46 +150,9 @@ class WeeklyService:
         program, zone = self._program, self._program.zone
         until = until or self._clock()
         since = previous_slot(program.reports.weekly, zone, slot_at or until).at_utc
-        severities = [s.id for s in program.severities]
-        labels = tuple(charts.SeverityLabel(s.id, s.label) for s in program.severities)
-        period = local_days(since, until, zone)
-        volume = self._kpis.volume_by_day(period, severities)
-        backlog = self._kpis.open_backlog_by_day(period, severities)
         times = self._kpis.mean_times(since, until)
-        days = tuple(day.day for day in volume)
-
-        def series(values: Callable[[str, int], float]) -> dict[str, tuple[float | None, ...]]:
-            return {s: tuple(values(s, i) for i in range(len(days))) for s in severities}
-
-        flow = charts.FeedbackFlow(
-            labels,
-            charts.DailySeries(days, series(lambda s, i: volume[i].opened_by_severity.get(s, 0))),
-            charts.DailySeries(days, series(lambda s, i: volume[i].resolved_by_severity.get(s, 0))),
-        )
-        open_items = charts.DailySeries(
-            tuple(b.day for b in backlog),
-            {s: tuple(float(b.open_by_severity.get(s, 0)) for b in backlog) for s in severities},
-        )
-        metric_days, error_rates = self._queries.metric_days(period, "ratio")
-        _, latencies = self._queries.metric_days(period, "ms")
-        percent = {
-            source: tuple(None if v is None else v * 100 for v in values)
-            for source, values in error_rates.items()
-        }
-        health = charts.GatewayHealth(
-            charts.DailySeries(metric_days, percent), charts.DailySeries(metric_days, latencies)
-        )
-        response = charts.ResponseTimes(
-            labels,
-            {s: _hours(times.get(s), "mtta_seconds") for s in severities},
-            {s: _hours(times.get(s), "mttr_seconds") for s in severities},
-        )
-        rendered = (
-            charts.feedback_flow_chart(flow),
-            charts.backlog_chart(charts.Backlog(labels, open_items)),
-            charts.gateway_health_chart(health),
-            charts.response_times_chart(response),
-        )
+        drawn = period_charts(program, self._kpis, self._queries, since, until, times)
+        error_rates, latencies, rendered = drawn.error_rates, drawn.latencies, drawn.charts
         local = until.astimezone(zone)
         lessons, lessons_total = (
             self._lessons.between(since, until, LESSONS_SHOWN) if self._lessons else ([], 0)
@@ -289,6 +253,72 @@ class WeeklyService:
             for b in breaches
         )
         return Section("SLA breaches", lines, len(lines), "", "No SLA breaches this week.")
+
+
+@dataclass(frozen=True)
+class PeriodCharts:
+    """A period's four charts, and the daily gateway figures they drew (for its numbers)."""
+
+    charts: tuple[Chart, ...]
+    error_rates: Mapping[str, tuple[float | None, ...]]  # ratio per local day, by source
+    latencies: Mapping[str, tuple[float | None, ...]]  # ms per local day, by source
+
+    def gateway_lines(self) -> list[str]:
+        """A line per metric source: the period's mean and worst day of both figures."""
+        return _gateway_numbers(self.error_rates, self.latencies)
+
+
+def period_charts(
+    program: Program,
+    kpis: Kpis,
+    queries: WeeklyQueries,
+    since: dt.datetime,
+    until: dt.datetime,
+    times: Mapping[str, MeanTimes],
+) -> PeriodCharts:
+    """Feedback flow, backlog and gateway health per local day of [since, until), and the
+    period's mean times (`times`) by severity: the weekly review's charts, and the exit
+    report's over the whole window."""
+    severities = [s.id for s in program.severities]
+    labels = tuple(charts.SeverityLabel(s.id, s.label) for s in program.severities)
+    period = local_days(since, until, program.zone)
+    volume = kpis.volume_by_day(period, severities)
+    backlog = kpis.open_backlog_by_day(period, severities)
+    days = tuple(day.day for day in volume)
+
+    def series(values: Callable[[str, int], float]) -> dict[str, tuple[float | None, ...]]:
+        return {s: tuple(values(s, i) for i in range(len(days))) for s in severities}
+
+    flow = charts.FeedbackFlow(
+        labels,
+        charts.DailySeries(days, series(lambda s, i: volume[i].opened_by_severity.get(s, 0))),
+        charts.DailySeries(days, series(lambda s, i: volume[i].resolved_by_severity.get(s, 0))),
+    )
+    open_items = charts.DailySeries(
+        tuple(b.day for b in backlog),
+        {s: tuple(float(b.open_by_severity.get(s, 0)) for b in backlog) for s in severities},
+    )
+    metric_days, error_rates = queries.metric_days(period, "ratio")
+    _, latencies = queries.metric_days(period, "ms")
+    percent = {
+        source: tuple(None if v is None else v * 100 for v in values)
+        for source, values in error_rates.items()
+    }
+    health = charts.GatewayHealth(
+        charts.DailySeries(metric_days, percent), charts.DailySeries(metric_days, latencies)
+    )
+    response = charts.ResponseTimes(
+        labels,
+        {s: _hours(times.get(s), "mtta_seconds") for s in severities},
+        {s: _hours(times.get(s), "mttr_seconds") for s in severities},
+    )
+    rendered = (
+        charts.feedback_flow_chart(flow),
+        charts.backlog_chart(charts.Backlog(labels, open_items)),
+        charts.gateway_health_chart(health),
+        charts.response_times_chart(response),
+    )
+    return PeriodCharts(rendered, error_rates, latencies)
 
 
 def _hours(mean: MeanTimes | None, field: str) -> float | None:

@@ -1,14 +1,21 @@
-"""SlackReporter: posts digests (and their full lists in the thread) through the Web API."""
+"""SlackReporter: posts digests (and their full lists in the thread), the weekly review and
+the closing report through the Web API."""
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Sequence
+
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackRequestError
 from slack_sdk.models.blocks import Block
 
 from bot.config import Program
-from bot.domain import Chart, Digest, WeeklyReview
-from bot.ports import PostedMessage
+from bot.domain import Chart, Digest, Verdict, WeeklyReview
+from bot.errors import DeliveryDeferred, DeliveryRefused
+from bot.ports import PostedMessage, ReportFile
 from bot.slack.blocks import digest as digest_blocks
+from bot.slack.blocks import exit as exit_blocks
 from bot.slack.blocks import weekly as weekly_blocks
 from bot.slack.notifier import slack_call
 
@@ -60,3 +67,35 @@ class SlackReporter:
                 alt_txt=chart.title,
             ),
         )
+
+    def upload_exit_report(
+        self,
+        channel_id: str,
+        files: Sequence[ReportFile],
+        as_of: dt.datetime,
+        verdict: Verdict,
+        requested_by: str | None,
+    ) -> None:
+        """Share the closing report's files in one message (files.completeUploadExternal shares
+        them all or none), so a failed attempt leaves nothing behind to double on retry."""
+        comment = exit_blocks.share_comment(self._program, as_of, verdict, requested_by, files)
+        uploads = [
+            {
+                "file": file.content,
+                "filename": file.filename,
+                "title": file.title,
+                **({"alt_txt": file.title} if file.filename.endswith(".png") else {}),
+            }
+            for file in files
+        ]
+        try:
+            slack_call(
+                "files.upload",
+                lambda: self._client.files_upload_v2(
+                    channel=channel_id, file_uploads=uploads, initial_comment=comment
+                ),
+            )
+        except SlackRequestError as failed:  # raised by the SDK itself, before sharing anything
+            if "Failed to upload" in str(failed):  # the bytes' POST: worth another attempt
+                raise DeliveryDeferred("files.upload: a file's upload failed") from None
+            raise DeliveryRefused(f"files.upload: {failed}") from None

@@ -19,7 +19,8 @@ from bot.app.build import Runtime, build_runtime
 from bot.config import Program, Settings
 from bot.logs import setup_logging
 from sandbox.demo import transcript
-from sandbox.demo.escalation import ON_CALL, play_escalation
+from sandbox.demo.closing import play_closing
+from sandbox.demo.escalation import ON_CALL, play_escalation, wait_until
 from sandbox.demo.reports import DIGEST, play_reports
 from sandbox.gateway.exposition import KongExposition
 from sandbox.jira.api import JiraEmulator
@@ -243,9 +244,59 @@ class Demo:
         self.say("10:16", "alice types `/hypercare ticket HC-1`")
         answer = self.user.slash_command("ticket HC-1", channel_id=GENERAL).json()
         self.show("only visible to alice", answer.get("blocks"), answer.get("text", ""))
+
+        self.play_plus_one()
         print(
             f"\n{self.runtime.services.feedback.count()} reports stored, "
             f"{len(self.jira.issues())} Jira tickets, none lost or doubled."
+        )
+
+    def play_plus_one(self) -> None:
+        """bob reports what HC-1 already says: the form suggests HC-1, and he presses +1."""
+        self.say("10:30", "bob opens the form with `/hypercare` and types his summary")
+        opened = len(self.slack.calls_to("views.open"))
+        self.user.slash_command(user_id="U0BOB", channel_id=GENERAL)
+        view = self.slack.wait_for("views.open", count=opened + 1)[-1].response["view"]
+        updates = len([c for c in self.slack.calls_to("views.update") if c.response.get("ok")])
+        typed = {"environment": "production", "users_affected": "team"}
+        summary = "Card payments fail with 504 at checkout"
+        self.user.type_in_view(view, "summary", summary, typed, user_id="U0BOB")
+        shown = self.slack.wait_for("views.update", count=updates + 1)[-1].response["view"]
+        suggested = [b for b in shown["blocks"] if str(b.get("block_id", "")).startswith("similar")]
+        print(f'  (he typed "{summary}"; the form looks it up and updates itself in place)')
+        buttons = [b["accessory"] for b in suggested if b.get("accessory", {}).get("value")]
+        # Each suggestion carries its +1 button beside it; shown here as one row of buttons.
+        row = {"type": "actions", "elements": buttons}
+        self.show("modal: Hypercare feedback, under the summary", [*suggested, row])
+        self.say("10:31", 'bob presses "Same problem: +1" on HC-1 instead of filing a duplicate')
+        mark = len(self.slack.calls)
+        comments = len(self.jira.comments("HYP-1"))
+        self.user.click_in_view(
+            shown,
+            action_id="plus-one",
+            value=buttons[0]["value"],
+            values={**typed, "summary": summary},
+            user_id="U0BOB",
+        )
+        done = self.slack.wait_for("views.update", count=updates + 2)[-1].args["view"]
+        self.show("modal: Hypercare feedback (updated)", done["blocks"])
+        wait_until(lambda: len(self.jira.comments("HYP-1")) > comments)
+        wait_until(lambda: self.thread_says(FEEDBACK, "has the same problem"))
+        time.sleep(0.5)  # the receipt's count follows
+        self.show_new_posts(mark, lambda call: call.method != "chat.update")
+        comment = str(self.jira.comments("HYP-1")[-1]["body"])
+        print("  ┌─ Jira HYP-1 (new comment)")
+        print("\n".join(f"  │ {line}".rstrip() for line in comment.strip().splitlines()))
+        print("  └─")
+
+    def thread_says(self, channel: str, needle: str) -> bool:
+        """Tell whether the bot posted a thread reply in `channel` that contains `needle`."""
+        return any(
+            c.args.get("channel") == channel
+            and c.args.get("thread_ts")
+            and needle in str(c.args.get("text"))
+            for c in self.slack.calls_to("chat.postMessage")
+            if c.status == 200
         )
 
     def play_gateway(self, gateway: KongExposition) -> None:
@@ -336,7 +387,7 @@ def run_demo(log_level: str = "WARNING") -> None:
             jira_webhook_secret=SecretStr(JIRA_HOOK),
             jira_read_timeout=2.0,
             escalation_tick_seconds=0.2,  # the escalation chapter's waits are seconds
-            digest_check_seconds=0.2,  # the last chapter's digest is due as the bot restarts
+            digest_check_seconds=0.2,  # the reports chapter's digest is due as the bot restarts
             _env_file=None,
         )
         gateway = KongExposition()
@@ -351,6 +402,7 @@ def run_demo(log_level: str = "WARNING") -> None:
             demo.play_gateway(gateway)
             play_escalation(demo, PROGRAM)
             play_reports(demo, PROGRAM)
+            play_closing(demo, PROGRAM)
         finally:
             demo.runtime.stop()
             demo.user.close()

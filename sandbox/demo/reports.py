@@ -1,4 +1,4 @@
-"""The demo's last chapter: the stand-up digest, `/hypercare status` and the Home tab.
+"""The demo's reports chapter: the stand-up digest, `/hypercare status` and the Home tab.
 
 The bot restarts on the escalation chapter's program plus a digest channel, a daily digest and
 exit criteria like hypercare.example.yaml's. A real team's digest goes out at 09:00; the demo's

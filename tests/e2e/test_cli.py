@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 import yaml
 
 from sandbox.slack import SlackEmulator, SlackUserSimulator
@@ -105,10 +106,15 @@ def test_serve_answers_slack_then_stops_cleanly_on_sigterm(
     assert BOT_TOKEN not in output and SIGNING_SECRET not in output
 
 
-def test_demo_plays_the_scripted_morning(tmp_path: Path) -> None:
+def test_demo_plays_the_scripted_morning(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     """`hypercare-bot demo` needs no credentials and shows receipts, errors and thread replies,
-    escalation, and at the end the stand-up digest, exit readiness and a Home tab."""
+    a +1 on a suggested report, escalation, the stand-up digest, exit readiness and a Home tab,
+    and at the end a root cause, a lesson and the closing report, posted and written."""
+    temp = tmp_path_factory.mktemp("demo-temp")  # where the demo keeps its closing report
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_")}
+    env["TMPDIR"] = str(temp)
     result = subprocess.run(
         [sys.executable, "-m", "bot", "demo"],
         env=env,
@@ -125,6 +131,10 @@ def test_demo_plays_the_scripted_morning(tmp_path: Path) -> None:
     assert "(thread reply)" in out and "2 reports stored, 2 Jira tickets" in out
     assert "HYP-1" in out and "is now *In Progress* by Dana Dev" in out  # Jira → Slack
     assert "(message updated in place)" in out
+    # A later reporter's summary reads like HC-1: the form suggests it and +1 joins it.
+    assert "*Already reported?*" in out and "[Same problem: +1]" in out
+    assert "@bob has the same problem: HC-1 now has *2 reporters*" in out
+    assert "┌─ Jira HYP-1 (new comment)\n  │ *HC\\-1 was reported again*" in out
     assert "CHECKOUT-5XX FIRING" in out and "Silenced by @lena" in out  # the gateway part
     assert "Resolved after" in out
     # The escalation chapter: primary, then secondary paged; sam acknowledges; the leads are not.
@@ -144,7 +154,21 @@ def test_demo_plays_the_scripted_morning(tmp_path: Path) -> None:
     assert "┌─ only visible to lena (lead)\n  │ PAYMENTS PLATFORM GO-LIVE: EXIT READINESS" in out
     assert "Not ready to exit hypercare yet." in out and "*No open sev1 for 7 days*" in out
     assert "┌─ Home tab of alice" in out and "*Your reports* (2)" in out
-    assert not list(tmp_path.iterdir())  # the demo leaves nothing behind
+    # The closing chapter: HC-1 resolved and explained, a lesson, the closing report.
+    assert "@lena (lead) resolved HC-1" in out and "[Record root cause]" in out
+    assert "@bob recorded the root cause of HC-1: *Third party*" in out
+    assert "Recorded *L-1* (to improve)" in out
+    assert "Building the hand-over report…" in out and "📎 exit-report.md" in out
+    posted = out.split("┌─ #hypercare-digest\n", 2)[2].split("└─", 1)[0]
+    assert "*Hypercare closing report* · Payments platform go-live" in posted
+    assert "📎 feedback-flow-2026-11-16.png" in posted
+    written = Path(out.split("Written: ", 1)[1].split(" and ", 1)[0])
+    assert written.parent.parent == temp and written.name == "exit-report.md"
+    assert "  │ # Hypercare closing report: Payments platform go\\-live" in out
+    assert written.read_text(encoding="utf-8").startswith("# Hypercare closing report")
+    assert len(list(written.parent.glob("*.png"))) == 4
+    assert [p.name for p in temp.iterdir()] == [written.parent.name]  # its database is gone
+    assert not list(tmp_path.iterdir())  # the demo leaves nothing behind where it ran
 
 
 def run_cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:

@@ -80,6 +80,7 @@ command_text = st.one_of(
         st.sampled_from(
             ["ticket", "escalate", "override", "known", "done", "merge", "into", "top", "help"]
         )
+        | st.just("exit-report")
         | st.sampled_from(["HC-1", "HC-99999", "<@U0BOB>", "until", "18:00", "for", "4h"])
         | hostile_text(12),
         max_size=6,

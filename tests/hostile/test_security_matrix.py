@@ -332,6 +332,7 @@ COMMAND_ROWS = {
     "known done HC-1": "Only hypercare leads can mark or retire known issues",
     "merge HC-2 into HC-1": "Only hypercare leads can merge items",
     "escalate HC-1": "Only hypercare leads can re-escalate",
+    "exit-report": "Only hypercare leads can post the hand-over report",
     f"override <@{MEMBER}> until 18:00": "Only hypercare admins can add on-call overrides",
     f"assign HC-1 <@{MEMBER}>": "Only hypercare leads can do that",
     "pulse": "Only hypercare leads can send the pulse",

@@ -20,6 +20,7 @@ import pytest
 from bot.domain import MeanTimes
 from bot.oncall.rota import local_days
 from storage import db
+from storage.exit import ExitQueries
 from storage.kpis import AlertStats, DayBacklog, DayCount, Kpis, RuleFiring
 from storage.models import AlertRow, EscalationRow, FeedbackRow
 
@@ -314,6 +315,54 @@ def test_alert_stats(kpis: Kpis) -> None:
         ),
     )
     assert kpis.alert_stats(utc(26, 0), utc(27, 0)) == AlertStats(0, 0, 0, None, ())
+
+
+def test_mean_times_and_breaches_per_local_day_match_each_day_alone(kpis: Kpis) -> None:
+    """The grouped per-day figures are those of each Berlin day asked on its own (the 25-hour
+    Sunday included); the breaches add up to the week's."""
+    days = local_days(SINCE, UNTIL, BERLIN)
+    bounds = [SINCE, *days.starts, UNTIL]
+    per_day = kpis.mean_times_by_day(days)
+    assert len(per_day) == len(DAYS)
+    for index, times in enumerate(per_day):
+        alone = kpis.mean_times(bounds[index], bounds[index + 1])
+        assert {k: rounded(v) for k, v in times.items()} == {
+            k: rounded(v) for k, v in alone.items()
+        }
+    assert per_day[3] == {}  # Monday: nothing acknowledged or resolved
+    breaches = kpis.breaches_by_day(days)
+    assert breaches == [{}, {}, {"sev1": 1, "sev2": 1}, {}, {}]  # F4 and F6, both on Sunday
+    assert sum(sum(day.values()) for day in breaches) == kpis.sla_breaches(SINCE, UNTIL)
+
+
+def test_figures_per_week_use_the_same_queries(kpis: Kpis) -> None:
+    """Buckets of several days (the exit report's weeks) are counted like days: Fri–Sat and
+    Sun–Tue here."""
+    days = local_days(SINCE, UNTIL, BERLIN)
+    weeks = dataclasses.replace(days, days=(DAYS[0], DAYS[2]), starts=(days.starts[1],))
+    assert kpis.breaches_by_day(weeks) == [{}, {"sev1": 1, "sev2": 1}]
+    first, second = kpis.mean_times_by_day(weeks)
+    assert rounded(first["sev1"]) == MeanTimes(300, 14400, 1, 1)  # F3's ack and resolution
+    assert rounded(second["sev1"]) == MeanTimes(1200, None, 1, 0)  # A1's ack
+    volume = kpis.volume_by_day(weeks, SEVERITIES)
+    assert [sum(w.opened_by_severity.values()) for w in volume] == [3, 4]
+
+
+def test_the_closing_reports_open_items_agree_with_the_open_counts(
+    kpis: Kpis, database_url: str
+) -> None:
+    """The items open at an instant, in full, are those `open_counts` counts: at UNTIL F1, F7
+    (sev3) and F6 (sev1), oldest first; the limit cuts the list, not the total."""
+    exits = ExitQueries(db.make_sessions(db.make_engine(database_url)), "HC")
+    for moment in (UNTIL, utc(25, 0, 0), utc(23, 9), SINCE):
+        items, total = exits.open_at(moment, 100)
+        counts: dict[str, int] = {}
+        for item in items:
+            counts[item.severity] = counts.get(item.severity, 0) + 1
+        assert counts == kpis.open_counts(moment) and total == len(items)
+        assert [i.created_at for i in items] == sorted(i.created_at for i in items)
+    items, total = exits.open_at(UNTIL, 1)
+    assert total == 3 and [i.ticket_key for i in items] == ["HYP-1"]  # F1, filed on the 21st
 
 
 def test_a_quarter_hour_zone(kpis: Kpis, database_url: str) -> None:

@@ -394,6 +394,8 @@ def help_message(program: Program) -> tuple[str, list[Block]]:
         f"`{COMMAND} silences` lists silenced alerts; `{COMMAND} oncall` shows who is on call.\n"
         f"• `{COMMAND} status` shows whether the exit criteria are met and the days left; the "
         "bot's *Home* tab shows the program at a glance and your own reports.\n"
+        f"• Leads: `{COMMAND} exit-report` posts the hypercare closing report (the hand-over: "
+        "KPIs, exit criteria, open items, known issues, lessons, charts) in the digest channel.\n"
         f"• Urgent items page the on-call until someone presses *Acknowledge*. Leads: "
         f"`{COMMAND} escalate {program.id_prefix}-42` restarts an item's escalation. Admins: "
         f"`{COMMAND} override @someone until 18:00` puts someone on call.\n"

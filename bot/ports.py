@@ -33,6 +33,7 @@ from bot.domain import (
     Pulse,
     RootCause,
     Satisfaction,
+    SatisfactionWeek,
     ThreadNote,
     Ticket,
     TicketComment,
@@ -373,35 +374,6 @@ class MetricHistory(Protocol):
     ) -> tuple[tuple[dt.date, ...], dict[str, tuple[float | None, ...]]]: ...
 
 
-class PulseWeek(Protocol):
-    """One week of user-pulse answers, as the exit report reads it (any frozen dataclass with
-    these fields fits, such as the pulse's own weekly figures)."""
-
-    @property
-    def week_start(self) -> dt.date:
-        """The local date the week starts on."""
-        ...
-
-    @property
-    def responses(self) -> int:
-        """How many answers came in that week."""
-        ...
-
-    @property
-    def csat_percent(self) -> float | None:
-        """The share of satisfied answers, 0-100 (None without answers)."""
-        ...
-
-    @property
-    def mean(self) -> float | None:
-        """The mean score (None without answers)."""
-        ...
-
-
-# The user pulse's satisfaction per week over [since, until) (aware instants), oldest first.
-WeeklySatisfaction = Callable[[dt.datetime, dt.datetime], Sequence[PulseWeek]]
-
-
 class KpiSource(Protocol):
     """The KPI reads readiness needs (`storage.kpis.Kpis` provides them)."""
 
@@ -419,4 +391,10 @@ class SatisfactionSource(Protocol):
 
     def satisfaction(self, start: dt.datetime, end: dt.datetime) -> Satisfaction:
         """The answers first given in (start, end]."""
+        ...
+
+    def weekly_satisfaction(
+        self, start: dt.datetime, end: dt.datetime
+    ) -> Sequence[SatisfactionWeek]:
+        """The answers of (start, end] in weeks of seven days from `start`, oldest first."""
         ...

@@ -59,6 +59,10 @@ def local_day_index(column: Timestamp, starts: Sequence[dt.datetime]) -> ColumnE
 
     Day 0 is everything before `starts[0]`; the caller bounds the period with a WHERE.
     """
+    if not starts:
+        # One day only. Not a bare 0: in GROUP BY, SQLite and PostgreSQL read an integer
+        # literal as a column position.
+        return case((column.is_(None), 0), else_=0)
     return _day_tree(column, starts, 0)
 
 

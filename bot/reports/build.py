@@ -17,8 +17,8 @@ from bot.ports import (
     DigestNotifier,
     ExitReportNotifier,
     ReportNotifier,
+    SatisfactionSource,
     WeeklyNotifier,
-    WeeklySatisfaction,
 )
 from bot.reports.digest import DigestService
 from bot.reports.exit import ExitReportService
@@ -56,10 +56,8 @@ def build_reports(
     on_enqueued: Callable[[], None],
     silences: Callable[[], Sequence[SilenceView]],
     check_seconds: float,
-    satisfaction: WeeklySatisfaction | None = None,
 ) -> Part[Reports]:
-    """The reports; with a digest channel, jobs that post each one when its slot comes.
-    `satisfaction` (the user pulse's weekly figures) feeds the closing report when given."""
+    """The reports; with a digest channel, jobs that post each one when its slot comes."""
     digests = build_digests(
         program,
         sessions,
@@ -76,7 +74,6 @@ def build_reports(
         clock,
         notifier=notifier,
         on_enqueued=on_enqueued,
-        satisfaction=satisfaction,
     )
     status = StatusService(
         program=program,
@@ -108,11 +105,12 @@ def build_exit_report(
     *,
     notifier: ExitReportNotifier | None = None,
     on_enqueued: Callable[[], None] = lambda: None,
-    satisfaction: WeeklySatisfaction | None = None,
+    satisfaction: SatisfactionSource | None = None,
 ) -> ExitReportService:
     """Build the closing report (also used alone by `hypercare-bot report exit`); with a
-    notifier, `/hypercare exit-report` queues its upload. `satisfaction` is the user pulse's
-    weekly figures, when there is a pulse."""
+    notifier, `/hypercare exit-report` queues its upload. The user pulse's answers (when the
+    program has a pulse) feed its satisfaction trend and exit criterion; `satisfaction` stands
+    in for them."""
     return ExitReportService(
         program=program,
         kpis=Kpis(sessions),
@@ -124,7 +122,7 @@ def build_exit_report(
         clock=clock,
         enqueue=OutboxRepository(sessions).enqueue if notifier is not None else None,
         notifier=notifier,
-        satisfaction=satisfaction,
+        satisfaction=satisfaction or _satisfaction(program, sessions),
         on_enqueued=on_enqueued,
     )
 

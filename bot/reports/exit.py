@@ -33,10 +33,11 @@ from bot.domain import (
     MeanTimes,
     Readiness,
     RootCauseTheme,
+    SatisfactionWeek,
 )
 from bot.feedback.priority import ranked
 from bot.oncall.rota import local_instant
-from bot.ports import Clock, ExitReportNotifier, ReportFile, WeeklySatisfaction
+from bot.ports import Clock, ExitReportNotifier, ReportFile, SatisfactionSource
 from bot.reports.charts import SeverityLabel
 from bot.reports.exit_markdown import render
 from bot.reports.program import Window
@@ -85,16 +86,6 @@ class WeekFigures:
     mean_times: Mapping[str, MeanTimes]
     error_rate: Mapping[str, float | None]  # ratio, mean of the week's samples, by source
     p95_ms: Mapping[str, float | None]
-
-
-@dataclass(frozen=True)
-class SatisfactionWeek:
-    """The user pulse of one week, as the report shows it."""
-
-    week_start: dt.date
-    responses: int
-    csat_percent: float | None
-    mean: float | None
 
 
 @dataclass(frozen=True)
@@ -174,7 +165,7 @@ class ExitReportService:
         clock: Clock,
         enqueue: Callable[[Sequence[Effect], dt.datetime], None] | None = None,
         notifier: ExitReportNotifier | None = None,
-        satisfaction: WeeklySatisfaction | None = None,
+        satisfaction: SatisfactionSource | None = None,
         on_enqueued: Callable[[], None] = lambda: None,
     ) -> None:
         self._program = program
@@ -277,7 +268,7 @@ class ExitReportService:
             sources=sources,
             weeks=weeks,
             satisfaction=self._pulse(since, as_of),
-            readiness=assess(program, kpis, as_of, self._queries),
+            readiness=assess(program, kpis, as_of, self._queries, self._satisfaction),
             open_items=handed,
             open_total=open_total,
             unowned=kpis.unowned_open(as_of),
@@ -320,7 +311,10 @@ class ExitReportService:
             return ()
         weeks = (
             SatisfactionWeek(w.week_start, w.responses, w.csat_percent, w.mean)
-            for w in self._satisfaction(since, as_of)
+            # Local instants: the pulse's weeks start at local midnights of the program's zone.
+            for w in self._satisfaction.weekly_satisfaction(
+                since.astimezone(self._program.zone), as_of.astimezone(self._program.zone)
+            )
             if w.responses > 0
         )
         return tuple(sorted(weeks, key=lambda w: w.week_start))

@@ -13,7 +13,6 @@ import io
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from pydantic import SecretStr
 from bot.app.build import Runtime, build_runtime
 from bot.cli import main
 from bot.config import Program
+from bot.domain import Satisfaction, SatisfactionWeek
 from bot.reports.build import build_exit_report
 from bot.reports.exit import ExitOutcome
 from sandbox.jira.api import JiraEmulator
@@ -283,14 +283,22 @@ def test_the_report_is_refused_before_go_live_for_an_empty_window_and_to_members
     assert slack.files() == [] and slack.calls_to("files.getUploadURLExternal") == []
 
 
-@dataclass(frozen=True)
-class PulseWeek:
-    """A user pulse's week as the pulse would hand it over (its own type, same fields)."""
+class Pulse:
+    """A user pulse's answers as the report reads them: three weeks, one without answers."""
 
-    week_start: dt.date
-    responses: int
-    csat_percent: float | None
-    mean: float | None
+    def __init__(self) -> None:
+        self.asked: list[tuple[dt.datetime, dt.datetime]] = []
+
+    def weekly_satisfaction(self, since: dt.datetime, until: dt.datetime) -> list[SatisfactionWeek]:
+        self.asked.append((since, until))
+        return [
+            SatisfactionWeek(dt.date(2026, 11, 23), 4, 75.0, 4.0),
+            SatisfactionWeek(dt.date(2026, 11, 16), 0, None, None),
+            SatisfactionWeek(dt.date(2026, 11, 9), 2, 50.0, 3.5),
+        ]
+
+    def satisfaction(self, since: dt.datetime, until: dt.datetime) -> Satisfaction:
+        return Satisfaction.of([5, 4, 4, 2, 5, 3])
 
 
 def test_a_user_pulse_feeds_the_satisfaction_trend_and_an_empty_window_still_builds(
@@ -298,20 +306,11 @@ def test_a_user_pulse_feeds_the_satisfaction_trend_and_an_empty_window_still_bui
 ) -> None:
     """The report asks the pulse for the window up to its instant and shows the weeks with
     answers, oldest first; built on a window with nothing in it, every section says so."""
-    asked: list[tuple[dt.datetime, dt.datetime]] = []
-
-    def pulse(since: dt.datetime, until: dt.datetime) -> list[PulseWeek]:
-        asked.append((since, until))
-        return [
-            PulseWeek(dt.date(2026, 11, 23), 4, 75.0, 4.0),
-            PulseWeek(dt.date(2026, 11, 16), 0, None, None),  # a week without answers
-            PulseWeek(dt.date(2026, 11, 9), 2, 50.0, 3.5),
-        ]
-
+    pulse = Pulse()
     sessions = db.make_sessions(bot.engine)
     service = build_exit_report(bot.program, sessions, clock, satisfaction=pulse)
     files = service.files(service.build(AS_OF))
-    assert asked == [(dt.datetime(2026, 11, 15, 23, 0, tzinfo=dt.UTC), AS_OF)]
+    assert pulse.asked == [(dt.datetime(2026, 11, 15, 23, 0, tzinfo=dt.UTC), AS_OF)]
     markdown = files[0].content.decode()
     assert "| 2026-11-09 | 2 | 50 % | 3.50 |\n| 2026-11-23 | 4 | 75 % | 4.00 |" in markdown
     assert "_No open items: nothing is handed over._" in markdown

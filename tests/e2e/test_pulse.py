@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 
 from bot.app.build import Runtime
 from bot.config import Program
+from bot.reports.build import build_exit_report
 from sandbox.demo.samples import feedback_draft
 from sandbox.slack import SlackEmulator, SlackUserSimulator
 from storage import db
@@ -491,6 +492,12 @@ def test_the_weekly_review_status_and_exit_criterion_show_the_score_and_its_tren
             (dt.date(2026, 11, 9), 3, 100.0),
             (dt.date(2026, 11, 16), 3, 100.0),
         ]
+        # The closing report reads the same answers: its weeks and its exit criterion.
+        report = build_exit_report(runtime.program, db.make_sessions(runtime.engine), clock)
+        markdown = report.files(report.build(clock.now))[0].content.decode()
+        assert "| Week of | Answers | CSAT | Mean score |\n|---|---|---|---|\n" in markdown
+        assert "| 2026-11-16 | 3 | 100 % | 4.67 |" in markdown
+        assert "| met | CSAT 100% of 3 answers, mean 4\\.7/5 |" in markdown
     finally:
         simulator.close()
         runtime.stop()

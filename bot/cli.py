@@ -7,14 +7,19 @@ import datetime as dt
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from bot.config import Program, ProgramFileError, Settings, load_program
 from bot.errors import DeliveryDeferred, DeliveryRefused
 from bot.logs import setup_logging
+
+if TYPE_CHECKING:  # the database layer is imported only by the commands that use it
+    from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger("bot")
 
@@ -133,6 +138,34 @@ def _moment(text: str | None, program: Program) -> dt.datetime:
     return moment.astimezone(dt.UTC)
 
 
+def _program_or_problems(settings: Settings) -> Program | None:
+    """The program file, or None after printing what is wrong with it."""
+    try:
+        return load_program(settings.hypercare_config)
+    except ProgramFileError as exc:
+        for problem in exc.problems:
+            print(f"error: {exc.path}: {problem}", file=sys.stderr)
+        return None
+
+
+@contextmanager
+def _migrated_sessions(settings: Settings) -> Iterator[sessionmaker[Session] | None]:
+    """Sessions on the configured database, or None after saying it needs migrating."""
+    from storage import db
+
+    engine = db.make_engine(settings.database_url)
+    try:
+        if not db.is_current(engine):
+            print(
+                "error: the database is not migrated; run `hypercare-bot migrate`.", file=sys.stderr
+            )
+            yield None
+        else:
+            yield db.make_sessions(engine)
+    finally:
+        engine.dispose()
+
+
 def digest(
     settings: Settings, kind: str, dry_run: bool, at: str | None, charts_dir: Path | None = None
 ) -> int:
@@ -140,28 +173,19 @@ def digest(
     if not dry_run:
         print("error: only --dry-run is supported; the running bot posts digests.", file=sys.stderr)
         return 2
-    try:
-        program = load_program(settings.hypercare_config)
-    except ProgramFileError as exc:
-        for problem in exc.problems:
-            print(f"error: {exc.path}: {problem}", file=sys.stderr)
+    program = _program_or_problems(settings)
+    if program is None:
         return 1
     from bot.oncall.service import OnCallService
     from bot.reports.build import build_digests, build_weekly
     from bot.slack.blocks.digest import digest_text
     from bot.slack.blocks.weekly import weekly_text
-    from storage import db
     from storage.oncall import OverrideRepository
 
     moment = _moment(at, program)
-    engine = db.make_engine(settings.database_url)
-    try:
-        if not db.is_current(engine):
-            print(
-                "error: the database is not migrated; run `hypercare-bot migrate`.", file=sys.stderr
-            )
+    with _migrated_sessions(settings) as sessions:
+        if sessions is None:
             return 1
-        sessions = db.make_sessions(engine)
         oncall = OnCallService(
             program=program, clock=lambda: moment, overrides=OverrideRepository(sessions)
         )
@@ -176,32 +200,21 @@ def digest(
                 for chart in review.charts:
                     (charts_dir / chart.filename).write_bytes(chart.png)
                 print(f"(charts written to {charts_dir})")
-    finally:
-        engine.dispose()
     return 0
 
 
 def postmortem(settings: Settings, reference: str, out: Path | None) -> int:
     """Write an item's post-mortem draft (Markdown) to a file, or print it."""
-    try:
-        program = load_program(settings.hypercare_config)
-    except ProgramFileError as exc:
-        for problem in exc.problems:
-            print(f"error: {exc.path}: {problem}", file=sys.stderr)
+    program = _program_or_problems(settings)
+    if program is None:
         return 1
     from bot.rca.service import RcaService
-    from storage import db
     from storage.rca import RootCauseRepository
     from storage.repositories import FeedbackRepository, OutboxRepository
 
-    engine = db.make_engine(settings.database_url)
-    try:
-        if not db.is_current(engine):
-            print(
-                "error: the database is not migrated; run `hypercare-bot migrate`.", file=sys.stderr
-            )
+    with _migrated_sessions(settings) as sessions:
+        if sessions is None:
             return 1
-        sessions = db.make_sessions(engine)
         service = RcaService(
             repo=RootCauseRepository(sessions, program.id_prefix),
             feedback=FeedbackRepository(sessions, program.id_prefix),
@@ -211,8 +224,6 @@ def postmortem(settings: Settings, reference: str, out: Path | None) -> int:
         )
         feedback_id = service.item_id(reference)
         markdown = service.postmortem(feedback_id) if feedback_id is not None else None
-    finally:
-        engine.dispose()
     if markdown is None:
         print(
             f"error: no item {reference!r} (use an id like {program.id_prefix}-42)", file=sys.stderr
@@ -228,29 +239,19 @@ def postmortem(settings: Settings, reference: str, out: Path | None) -> int:
 
 def exit_report(settings: Settings, out: Path | None, at: str | None) -> int:
     """Write the closing report: Markdown and charts into `out`, or the Markdown to stdout."""
-    try:
-        program = load_program(settings.hypercare_config)
-    except ProgramFileError as exc:
-        for problem in exc.problems:
-            print(f"error: {exc.path}: {problem}", file=sys.stderr)
+    program = _program_or_problems(settings)
+    if program is None:
         return 1
     from bot.reports.build import build_exit_report
     from bot.reports.exit import ExitOutcome, window_start, write_files
-    from storage import db
 
     moment = _moment(at, program)
-    engine = db.make_engine(settings.database_url)
-    try:
-        if not db.is_current(engine):
-            print(
-                "error: the database is not migrated; run `hypercare-bot migrate`.", file=sys.stderr
-            )
+    with _migrated_sessions(settings) as sessions:
+        if sessions is None:
             return 1
-        service = build_exit_report(program, db.make_sessions(engine), lambda: moment)
+        service = build_exit_report(program, sessions, lambda: moment)
         refusal = service.refusal(moment)
         files = service.files(service.build(moment)) if refusal is None else ()
-    finally:
-        engine.dispose()
     start = window_start(program).astimezone(program.zone).date()
     local = moment.astimezone(program.zone)
     if refusal is ExitOutcome.BEFORE_GO_LIVE:

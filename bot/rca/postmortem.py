@@ -40,7 +40,8 @@ def _at(moment: dt.datetime, program: Program) -> str:
     return f"{moment.astimezone(program.zone):%Y-%m-%d %H:%M} ({program.timezone})"
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
+    """A span in whole units a reader takes in at once: 42 min, 5 h 3 min, 3 d 4 h."""
     minutes = max(0, round(seconds / 60))
     if minutes < 60:
         return f"{minutes} min"
@@ -136,13 +137,13 @@ def draft(facts: PostmortemFacts, program: Program, now: dt.datetime) -> str:
     out.append(
         f"- **Reporters:** {len(reporters)} ({', '.join(sorted(_who(r) for r in reporters))})"
     )
-    out.append(f"- **Duration:** {_duration((end - feedback.created_at).total_seconds())}")
+    out.append(f"- **Duration:** {duration((end - feedback.created_at).total_seconds())}")
     if facts.climb is not None:
         climb = facts.climb
         acked = "never acknowledged"
         if climb.acknowledged_at is not None:
             waited = (climb.acknowledged_at - climb.started_at).total_seconds()
-            acked = f"acknowledged after {_duration(waited)}"
+            acked = f"acknowledged after {duration(waited)}"
         met = climb.sla_breached_at is None and end <= climb.resolve_due
         sla = "met" if met else "breached"
         out.append(f"- **SLA:** resolve-by {_at(climb.resolve_due, program)}, {sla}; {acked}")

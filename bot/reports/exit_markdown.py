@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from bot.config import Program
 from bot.domain import Feedback, LessonKind, MeanTimes, Verdict
-from bot.rca.postmortem import md
+from bot.rca.postmortem import duration, md
 
 if TYPE_CHECKING:
     from bot.reports.exit import ExitReport, HandoverItem
@@ -237,7 +237,7 @@ def _item_row(item: HandoverItem, program: Program) -> list[str]:
         md(feedback.summary),
         _owner(feedback),
         ticket,
-        _duration(item.age),
+        duration(item.age.total_seconds()),
         f"{item.priority:.1f}",
     ]
 
@@ -354,17 +354,6 @@ def _hours(seconds: float | None) -> str:
     if seconds < 48 * HOUR:
         return f"{seconds / HOUR:.1f} h"
     return f"{seconds / 86400:.1f} d"
-
-
-def _duration(age: dt.timedelta) -> str:
-    """How long an item has been open, in whole units a reader takes in at once."""
-    minutes = max(0, int(age.total_seconds()) // 60)
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours} h {minutes} min"
-    return f"{hours // 24} d {hours % 24} h"
 
 
 def _percent(ratio: float | None) -> str:

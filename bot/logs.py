@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
+from typing import TextIO
 
 # Slack tokens (xoxb-, xapp-, ...) and HTTP credentials must never reach a log line.
 _SECRET = re.compile(r"(xox[abposr]-|xapp-)[A-Za-z0-9-]+|(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+")
@@ -19,9 +21,28 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+class _StderrHandler(logging.StreamHandler[TextIO]):
+    """Writes to whatever `sys.stderr` is when a line is logged, not when logging was set up
+    (unless given a stream with `setStream`): whoever swaps stderr later (a test's capture, a
+    supervisor) gets the lines, and a swapped-out stream that has since been closed never makes
+    a line fail."""
+
+    def __init__(self) -> None:
+        logging.Handler.__init__(self)  # not StreamHandler's: it would pin today's stderr
+        self._chosen: TextIO | None = None
+
+    @property
+    def stream(self) -> TextIO:
+        return self._chosen if self._chosen is not None else sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        self._chosen = value
+
+
 def setup_logging(level: str) -> None:
     """Configure the root logger; quiet the libraries that log request bodies."""
-    handler = logging.StreamHandler()
+    handler = _StderrHandler()
     handler.setFormatter(
         logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S%z")
     )

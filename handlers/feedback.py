@@ -51,7 +51,7 @@ def answer_command(
     elif text.strip().lower() == "oncall":
         show_oncall(ack, services)
     elif text.strip().lower() == "status":
-        home.show_status(ack, services)
+        home.show_status(ack, command["user_id"], services)
     elif forms.is_exit_report(text):
         reports.exit_report(ack, command, services)
     elif reference := forms.escalate_reference(text):

@@ -51,6 +51,11 @@ class StatusService:
         """Each exit criterion met or not, the verdict, and the days left in the window."""
         return assess(self._program, self._kpis, self._clock(), self._metrics, self._satisfaction)
 
+    def ownership(self) -> tuple[int, int]:
+        """Open items now, and how many of them nobody owns."""
+        now = self._clock()
+        return sum(self._kpis.open_counts(now).values()), self._kpis.unowned_open(now)
+
     def overview(self, user: str) -> Overview:
         """Readiness, open items by severity, who is on call, and the viewer's own reports."""
         now = self._clock()

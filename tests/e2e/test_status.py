@@ -72,6 +72,13 @@ def test_status_shows_each_criterion_the_window_and_the_verdict(
     assert "*No open sev1 for 7 days* — sev1 open now" in text
     assert "*No SLA breach for 5 days* — 1 breach in the last 5 days" in text
     assert "4 open items without an owner" in text  # acknowledged is not owned
+    # Then the owners: how many open items nobody owns, and the asker's own.
+    assert ":warning: 4 of 4 open item(s) without an owner" in text
+    assert "You own no open items" in text
+    assert bot.services.owners.take(6, "U0ALICE").feedback is not None
+    text = json.dumps(user.slash_command("status").json()["blocks"], ensure_ascii=False)
+    assert ":warning: 3 of 4 open item(s) without an owner" in text
+    assert "*My open items*" in text and "HC-6" in text
 
 
 def test_with_nothing_open_the_verdict_is_not_ready_until_the_streaks_are_long_enough(

@@ -108,6 +108,26 @@ def owned_text(program: Program, owned: Sequence[Feedback], shown: int) -> str:
     return "*My open items*\n" + "\n".join(lines) + more
 
 
+def ownership_blocks(
+    program: Program, open_total: int, unowned: int, owned: Sequence[Feedback], shown: int
+) -> list[Block]:
+    """`/hypercare status`'s owners: how many open items nobody owns, and the asker's own."""
+    if not open_total:
+        summary = "*Owners* — no open items."
+    elif not unowned:
+        summary = f"*Owners* — every one of the {open_total} open item(s) has an owner."
+    else:
+        summary = (
+            f"*Owners* — :warning: {unowned} of {open_total} open item(s) without an owner "
+            "(*Take it* on a receipt, or a lead's `/hypercare assign`)."
+        )
+    return [
+        DividerBlock(),
+        SectionBlock(text=MarkdownTextObject(text=summary)),
+        SectionBlock(text=MarkdownTextObject(text=owned_text(program, owned, shown))),
+    ]
+
+
 def home_view(
     program: Program, overview: Overview, owned: Sequence[Feedback] = (), shown: int = 10
 ) -> View:

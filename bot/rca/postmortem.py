@@ -42,7 +42,7 @@ def _at(moment: dt.datetime, program: Program) -> str:
 
 def duration(seconds: float) -> str:
     """A span in whole units a reader takes in at once: 42 min, 5 h 3 min, 3 d 4 h."""
-    minutes = max(0, round(seconds / 60))
+    minutes = max(0, int(seconds // 60))  # whole minutes passed, as a clock shows them
     if minutes < 60:
         return f"{minutes} min"
     hours, minutes = divmod(minutes, 60)

@@ -32,6 +32,7 @@ from sandbox.slack import SlackEmulator, SlackUserSimulator
 from storage import db
 from storage.models import MetricHourRow
 from tests.conftest import ROOT, SIGNING_SECRET, bot_settings
+from tests.e2e import test_jira_flow
 from tests.e2e.test_feedback_flow import good_values, open_modal
 from tests.e2e.test_jira_flow import HOOK_SECRET, JIRA_EMAIL, JIRA_TOKEN, ticket_of
 from tests.e2e.test_lessons import initial, lesson_modal
@@ -44,6 +45,8 @@ GO_LIVE_DAY_2 = dt.datetime(2026, 11, 17, 9, 0, tzinfo=dt.UTC)  # Tue 17 Nov, 10
 AS_OF = dt.datetime(2026, 12, 7, 10, 0, tzinfo=dt.UTC)  # Mon 7 Dec, 11:00 Berlin: week 4
 HOSTILE = "Refund | page *slow* <b>x</b> # not a heading [link](http://evil.example)"
 WORKAROUND = "Use the | old *refund* form\n## until the fix"
+
+jira = test_jira_flow.jira  # the Jira emulator with the example's project
 
 
 def program_file() -> dict[str, Any]:
@@ -86,15 +89,6 @@ class Clock:
 def clock() -> Clock:
     """Day 2 of the hypercare."""
     return Clock(GO_LIVE_DAY_2)
-
-
-@pytest.fixture
-def jira() -> Iterator[JiraEmulator]:
-    """A Jira Cloud emulator with the example program's project and components."""
-    emulator = JiraEmulator(email=JIRA_EMAIL, api_token=JIRA_TOKEN, webhook_secret=HOOK_SECRET)
-    emulator.start()
-    yield emulator
-    emulator.stop()
 
 
 @pytest.fixture

@@ -19,20 +19,14 @@ from sandbox.slack import SlackEmulator, SlackUserSimulator
 from storage.db import make_sessions
 from storage.models import FeedbackRow, ReporterRow
 from tests.conftest import bot_settings
+from tests.e2e import test_jira_flow
 from tests.e2e.test_feedback_flow import good_values, open_modal
-from tests.e2e.test_jira_flow import HOOK_SECRET, JIRA_EMAIL, JIRA_TOKEN, ticket_of
+from tests.e2e.test_jira_flow import JIRA_EMAIL, JIRA_TOKEN, ticket_of
 from tests.support import wait_outbox_drained, wait_until
 
 FEEDBACK = "C0FEEDBACK"
 
-
-@pytest.fixture
-def jira() -> Iterator[JiraEmulator]:
-    """A Jira Cloud emulator with the example program's project and components."""
-    emulator = JiraEmulator(email=JIRA_EMAIL, api_token=JIRA_TOKEN, webhook_secret=HOOK_SECRET)
-    emulator.start()
-    yield emulator
-    emulator.stop()
+jira = test_jira_flow.jira  # the Jira emulator with the example's project
 
 
 @pytest.fixture

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -98,6 +100,10 @@ class PageSender:
         self._clock = clock
         self._on_call = on_call
         self._mentions = ThreadPoolExecutor(MENTION_CONCURRENCY, thread_name_prefix="mentions")
+        # Channels Slack rate-limited, and when (monotonic) their Retry-After runs out: later
+        # batches hold their mentions there too instead of each meeting the limit again.
+        self._held: dict[str, float] = {}
+        self._held_lock = threading.Lock()
 
     def handlers(self) -> dict[str, OutboxHandler]:
         """Map outbox kinds to the methods that carry them out, row by row."""
@@ -350,7 +356,8 @@ class PageSender:
         The mentions go to different threads and need no order among them, so they go out
         concurrently (a burst's thousand would otherwise wait for each other's round trip).
         Once Slack answers one with a rate limit, the rest of the batch waits the same time
-        without trying: they go to the same channels, which Slack limits per channel.
+        without trying (they go to the same channels, which Slack limits per channel), and so do
+        later batches' mentions in that channel until its Retry-After runs out.
         """
         records, items = self._load(payloads)
         limited: list[DeliveryDeferred] = []  # the first rate limit heard (append is atomic)
@@ -390,7 +397,18 @@ class PageSender:
         raw = payload.get("mentions")
         mentions = [str(m) for m in raw] if isinstance(raw, list) else []
         page = self._page(record, item, payload, str(payload.get("role") or ""))
-        self._pager.page_in_thread(page, mentions, bool(payload.get("broadcast")))
+        with self._held_lock:
+            left = self._held.get(item.channel_id, 0.0) - time.monotonic()
+        if left > 0:
+            raise DeliveryDeferred(f"{item.channel_id} is rate limited for {left:.1f}s more", left)
+        try:
+            self._pager.page_in_thread(page, mentions, bool(payload.get("broadcast")))
+        except DeliveryDeferred as deferred:
+            if deferred.retry_after is not None and not deferred.waiting:
+                until = time.monotonic() + deferred.retry_after
+                with self._held_lock:
+                    self._held[item.channel_id] = max(until, self._held.get(item.channel_id, 0))
+            raise
         return []
 
     def report_missing(self, payload: dict[str, object]) -> Sequence[Effect]:

@@ -437,13 +437,13 @@ def test_a_rate_limited_channel_holds_back_the_rest_of_a_burst_of_thread_mention
     the mentions not yet sent wait for its Retry-After instead of each hitting the limit, and
     every report still gets its one mention per tier."""
     bot, user = start_bot(escalating_program())
-    burst = 12
+    burst = 20
     file_burst(user, slack, burst, "Refunds failing")
     wait_until(lambda: len(claims(bot.engine, "escalation:")) == burst, timeout=30)
     wait_outbox_drained(bot.engine, timeout=30)
     # The channel answers 429 (retry after 1 s) to the secondary tier's first mentions, more
     # than the Slack client's own single retry absorbs.
-    times = 2 * MENTION_CONCURRENCY
+    times = 3 * MENTION_CONCURRENCY
     slack.fail_next(
         "chat.postMessage", status=429, retry_after=1, times=times, channel="C0FEEDBACK"
     )
@@ -461,10 +461,10 @@ def test_a_rate_limited_channel_holds_back_the_rest_of_a_burst_of_thread_mention
         if c.status == 200 and "(secondary on-call)" in str(c.args.get("text"))
     ]
     assert len(secondary) == burst
-    # Once a mention gave up on the limit, the rest of its batch waited for the Retry-After:
-    # only mentions already in flight went out before it ran out.
+    # Once a mention gave up on the limit, the others waited for the Retry-After: only those
+    # already in flight (a batch's few, and another batch's) went out before it ran out.
     early = [at for at in secondary if max(limited) < at < max(limited) + 0.9]
-    assert len(early) <= MENTION_CONCURRENCY - 1, (len(early), sorted(secondary))
+    assert len(early) < 2 * MENTION_CONCURRENCY, (len(early), sorted(secondary))
     for receipt in receipts(slack):
         texts = thread_texts(slack, receipt)
         assert sum(f"Paging <@{SECONDARY}> (secondary on-call)" in t for t in texts) == 1

@@ -7,6 +7,7 @@ rest of the session.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -22,6 +23,7 @@ from sqlalchemy import create_engine, text
 
 from bot.app.build import Runtime, build_runtime
 from bot.config import Program, Settings, load_program
+from bot.logs import setup_logging
 from sandbox.slack import SlackEmulator, SlackUserSimulator
 from tests.provision import (
     POSTGRES_PACKAGES,
@@ -44,6 +46,20 @@ TEST_DATABASE = "hypercare_test"
 POSTGRES_OPTIONS = (
     "-c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
 )
+
+
+@pytest.fixture(autouse=True)
+def _program_logging_ends_with_the_test() -> Iterator[None]:
+    """A `hypercare-bot` command run in-process sets up logging for a whole program (its
+    stderr handler, the root level); take that back after the test, so the handler does not
+    write the later tests' lines between pytest's captures."""
+    root = logging.getLogger()
+    level = root.level
+    yield
+    for handler in root.handlers[:]:
+        if type(handler).__module__ == setup_logging.__module__:
+            root.removeHandler(handler)
+    root.setLevel(level)
 
 
 @pytest.fixture(scope="session")

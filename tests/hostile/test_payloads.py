@@ -66,6 +66,29 @@ def send(user: SlackUserSimulator, payload: dict[str, Any]) -> httpx.Response:
     return user.send_raw(urlencode({"payload": json.dumps(payload)}))
 
 
+def form_submission(
+    callback: str, metadata: str, state: dict[str, Any], who: str
+) -> dict[str, Any]:
+    """A signed-to-be view_submission of a form with this callback, metadata and state."""
+    view = {
+        "id": f"VFORM{next(ids)}",
+        "type": "modal",
+        "callback_id": callback,
+        "private_metadata": metadata,
+        "hash": "1.x",
+        "blocks": [],
+        "state": {"values": state},
+    }
+    return {
+        "type": "view_submission",
+        "team": {"id": "T0HYPER"},
+        "user": {"id": who, "team_id": "T0HYPER"},
+        "api_app_id": "A0HYPERCARE",
+        "trigger_id": f"1.{next(ids)}.x",
+        "view": view,
+    }
+
+
 def answered(response: httpx.Response) -> dict[str, Any]:
     """The bot's answer: a 2xx with an empty body or a JSON object."""
     assert 200 <= response.status_code < 300, response.status_code
@@ -523,24 +546,7 @@ def test_any_root_cause_lesson_or_pulse_comment_form_is_answered_without_failure
             state[field] = {"input": {"type": "static_select", "selected_option": {"value": value}}}
         else:
             state[field] = {"input": {"type": "plain_text_input", "value": value}}
-    view = {
-        "id": f"VFORM{next(ids)}",
-        "type": "modal",
-        "callback_id": callback,
-        "private_metadata": metadata,
-        "hash": "1.x",
-        "blocks": [],
-        "state": {"values": state},
-    }
-    payload = {
-        "type": "view_submission",
-        "team": {"id": "T0HYPER"},
-        "user": {"id": who, "team_id": "T0HYPER"},
-        "api_app_id": "A0HYPERCARE",
-        "trigger_id": f"1.{next(ids)}.x",
-        "view": view,
-    }
-    answered(send(user, payload))
+    answered(send(user, form_submission(callback, metadata, state, who)))
     assert count(bot, FeedbackRow) == 1
     wait_outbox_drained(bot.engine)
     assert crashes(logged) == []

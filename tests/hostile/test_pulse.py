@@ -32,7 +32,15 @@ from tests.hostile.conftest import E2E, PURE, crashes
 from tests.hostile.strategies import any_text, hostile_text
 from tests.hostile.test_escaping import BOT_DATE, ENTITY, SLACK_CONTROL, _mrkdwn
 from tests.hostile.test_parsers import json_values
-from tests.hostile.test_payloads import answered, button_values, count, ids, send, users
+from tests.hostile.test_payloads import (
+    answered,
+    button_values,
+    count,
+    form_submission,
+    ids,
+    send,
+    users,
+)
 
 LEAD = "U0LEAD1"
 AT = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
@@ -202,23 +210,7 @@ def test_any_comment_form_stores_at_most_one_good_answer_per_person(
         state["pulse-score"] = {"input": selected}
     if comment is not None:
         state["pulse-comment"] = {"input": {"type": "plain_text_input", "value": comment}}
-    view = {
-        "id": f"VPULSE{next(ids)}",
-        "type": "modal",
-        "callback_id": "hypercare-pulse-comment-modal",
-        "private_metadata": metadata,
-        "hash": "1.x",
-        "blocks": [],
-        "state": {"values": state},
-    }
-    payload = {
-        "type": "view_submission",
-        "team": {"id": "T0HYPER"},
-        "user": {"id": who, "team_id": "T0HYPER"},
-        "api_app_id": "A0HYPERCARE",
-        "trigger_id": f"1.{next(ids)}.x",
-        "view": view,
-    }
+    payload = form_submission("hypercare-pulse-comment-modal", metadata, state, who)
     body = answered(send(user, payload))
     if body.get("response_action") == "errors":
         assert set(body["errors"]) <= {"pulse-score", "pulse-comment"}

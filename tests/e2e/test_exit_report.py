@@ -30,13 +30,13 @@ from bot.reports.exit import ExitOutcome
 from sandbox.jira.api import JiraEmulator
 from sandbox.slack import SlackEmulator, SlackUserSimulator
 from storage import db
-from storage.models import MetricHourRow
 from tests.conftest import ROOT, SIGNING_SECRET, bot_settings
 from tests.e2e import test_jira_flow
 from tests.e2e.test_feedback_flow import good_values, open_modal
 from tests.e2e.test_jira_flow import HOOK_SECRET, JIRA_EMAIL, JIRA_TOKEN, ticket_of
 from tests.e2e.test_lessons import initial, lesson_modal
 from tests.e2e.test_owners_rca import ROOT_CAUSE, root_cause_modal
+from tests.e2e.test_weekly import gateway_hour
 from tests.support import outbox_pending, wait_outbox_drained, wait_until
 
 DIGEST = "C0DIGEST"
@@ -155,28 +155,7 @@ def play_three_weeks(
     assert user.submit_view(form, values, user_id=LEAD).json()["response_action"] == "update"
     with db.make_sessions(bot.engine).begin() as session:
         hour = dt.datetime(2026, 11, 18, 10, 0, tzinfo=dt.UTC)
-        session.add_all(
-            [
-                MetricHourRow(
-                    rule_id="gw-5xx",
-                    source_id="gw",
-                    unit="ratio",
-                    hour=hour,
-                    samples=2,
-                    total=0.02,
-                    worst=0.015,
-                ),
-                MetricHourRow(
-                    rule_id="gw-p95",
-                    source_id="gw",
-                    unit="ms",
-                    hour=hour,
-                    samples=4,
-                    total=1200.0,
-                    worst=450.0,
-                ),
-            ]
-        )
+        session.add_all(gateway_hour(hour))
     wait_outbox_drained(bot.engine, timeout=30)
 
 

@@ -24,6 +24,31 @@ MONDAY = dt.datetime(2026, 11, 16, 9, 30, tzinfo=dt.UTC)  # 10:30 Berlin
 FRIDAY_1559 = dt.datetime(2026, 11, 20, 14, 59, tzinfo=dt.UTC)
 
 
+def gateway_hour(hour: dt.datetime) -> list[MetricHourRow]:
+    """One hour of gateway figures as alerting stores them (per hour, the sum and count of
+    each poll's worst scope): an error rate of 1 % and a p95 of 300 ms."""
+    return [
+        MetricHourRow(
+            rule_id="gw-5xx",
+            source_id="gw",
+            unit="ratio",
+            hour=hour,
+            samples=2,
+            total=0.02,
+            worst=0.015,
+        ),
+        MetricHourRow(
+            rule_id="gw-p95",
+            source_id="gw",
+            unit="ms",
+            hour=hour,
+            samples=4,
+            total=1200.0,
+            worst=450.0,
+        ),
+    ]
+
+
 @pytest.fixture
 def clock() -> Clock:
     """Monday 16 Nov, 10:30 Berlin."""
@@ -73,28 +98,7 @@ def test_friday_s_review_posts_numbers_themes_readiness_and_four_charts(
             .values(state="resolved", resolved_at=clock.now)
         )
         wednesday = (MONDAY + dt.timedelta(days=2)).replace(minute=0)
-        session.add_all(
-            [  # gateway alerting stores, per hour, the sum and count of each poll's worst scope
-                MetricHourRow(
-                    rule_id="gw-5xx",
-                    source_id="gw",
-                    unit="ratio",
-                    hour=wednesday,
-                    samples=2,
-                    total=0.02,
-                    worst=0.015,
-                ),
-                MetricHourRow(
-                    rule_id="gw-p95",
-                    source_id="gw",
-                    unit="ms",
-                    hour=wednesday,
-                    samples=4,
-                    total=1200.0,
-                    worst=450.0,
-                ),
-            ]
-        )
+        session.add_all(gateway_hour(wednesday))
     clock.now = FRIDAY_1559
     assert bot.services.weekly is not None and not bot.services.weekly.post_due()
     clock.tick(60)

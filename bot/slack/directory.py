@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as LookupTimeout
 
 from slack_sdk import WebClient
 
@@ -11,6 +13,9 @@ from bot.errors import DeliveryDeferred, DeliveryRefused
 from bot.slack.notifier import slack_call
 
 log = logging.getLogger(__name__)
+
+# `is_deactivated` answers a command within Slack's 3 s: a slower users.info counts as unknown.
+QUICK_LOOKUP_S = 1.0
 
 _NOT_FOUND = {"users_not_found", "user_not_found"}
 
@@ -27,6 +32,7 @@ class SlackDirectory:
         self._users: dict[str, str] = {}  # e-mail (lower case) -> user id
         self._emails: dict[str, str] = {}  # user id -> e-mail
         self._lock = threading.Lock()
+        self._quick = ThreadPoolExecutor(2, thread_name_prefix="directory")
 
     def user_for_email(self, email: str) -> str | None:
         """The active Slack user with this e-mail, or None."""
@@ -51,11 +57,15 @@ class SlackDirectory:
 
     def is_deactivated(self, user: str) -> bool:
         """Whether users.info says the account is deactivated; asked afresh each time (people
-        leave), and False when Slack does not know them or cannot answer now."""
+        leave), and False when Slack does not know them or cannot answer within
+        `QUICK_LOOKUP_S` (it is asked while a command waits for its answer)."""
+        lookup = self._quick.submit(
+            slack_call, "users.info", lambda: self._client.users_info(user=user)
+        )
         try:
-            response = slack_call("users.info", lambda: self._client.users_info(user=user))
-        except (DeliveryRefused, DeliveryDeferred) as failed:
-            log.warning("could not tell whether %s is deactivated: %s", user, failed)
+            response = lookup.result(timeout=QUICK_LOOKUP_S)
+        except (DeliveryRefused, DeliveryDeferred, LookupTimeout) as failed:
+            log.warning("could not tell whether %s is deactivated: %r", user, failed)
             return False
         return bool((response["user"] or {}).get("deleted"))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +140,19 @@ def test_assign_is_for_leads_and_bad_input_gets_a_clear_answer(
     assert wait_until(lambda: thread_texts(slack, f"<@{LEAD}> assigned HC-1 to <@U0BOB>"))
     ticket = user.slash_command("ticket HC-1").json()
     assert "Owner: <@U0BOB>" in json.dumps(ticket["blocks"])
+
+
+def test_assign_answers_in_time_when_slack_is_slow_to_say_who_someone_is(
+    bot: Runtime, user: SlackUserSimulator, slack: SlackEmulator
+) -> None:
+    """The deactivated-account check asks Slack while the command waits: a users.info slower
+    than a second is not waited for, and the assignment is answered within Slack's 3 s."""
+    file(user, slack, severity="sev3")
+    slack.set_latency("users.info", 2.5)
+    started = time.monotonic()
+    done = user.slash_command("assign HC-1 <@U0BOB|bob>", user_id=LEAD).json()
+    assert time.monotonic() - started < 2.5
+    assert "owned by <@U0BOB>" in done["text"]
 
 
 def root_cause_modal(user: SlackUserSimulator, slack: SlackEmulator, who: str) -> dict[str, Any]:

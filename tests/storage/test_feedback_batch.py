@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from typing import Any, cast
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import Engine, func, select
 
 from bot.domain import Effect, FeedbackDraft, UsersAffected
 from storage import db
@@ -37,7 +39,7 @@ def draft(key: str, **changes: Any) -> FeedbackDraft:
     return FeedbackDraft(**{**fields, **changes})
 
 
-def counts(engine: Any) -> tuple[int, int, int]:
+def counts(engine: Engine) -> tuple[int, int, int]:
     with engine.connect() as connection:
         return tuple(  # type: ignore[return-value]
             connection.scalar(select(func.count()).select_from(model))
@@ -45,11 +47,17 @@ def counts(engine: Any) -> tuple[int, int, int]:
         )
 
 
-def test_a_batch_stores_each_new_report_once_and_answers_repeats_with_the_stored_one(
-    database_url: str,
-) -> None:
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
     engine = db.make_engine(database_url)
     db.migrate(engine)
+    yield engine
+    engine.dispose()
+
+
+def test_a_batch_stores_each_new_report_once_and_answers_repeats_with_the_stored_one(
+    engine: Engine,
+) -> None:
     repo = FeedbackRepository(db.make_sessions(engine), "HC")
     earlier = repo.add(draft("k-earlier"), T0, [RECEIPT]).feedback
     assert counts(engine) == (1, 1, 1)
@@ -83,10 +91,8 @@ def test_a_batch_stores_each_new_report_once_and_answers_repeats_with_the_stored
 
 
 def test_a_report_the_database_refuses_fails_alone_and_the_rest_of_its_batch_is_stored(
-    database_url: str,
+    engine: Engine,
 ) -> None:
-    engine = db.make_engine(database_url)
-    db.migrate(engine)
     repo = FeedbackRepository(db.make_sessions(engine), "HC")
     broken = draft("k-broken", summary=None)  # NOT NULL: refused for another reason than a repeat
 

@@ -16,6 +16,7 @@ import itertools
 import json
 import logging
 import math
+import multiprocessing
 import os
 import platform
 import socket
@@ -25,6 +26,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from multiprocessing.managers import BaseManager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -35,7 +37,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 from bot.config import Settings
-from sandbox.slack import SlackEmulator
+from sandbox.slack import RecordedCall, SlackEmulator
 from storage import db
 
 T = TypeVar("T")
@@ -310,12 +312,13 @@ def database_kind(url: str, given: str | None) -> str:
 # -- the bot and the Slack emulator ------------------------------------------------------------
 
 
-def bot_settings(slack: SlackEmulator, database_url: str, **extra: Any) -> Settings:
-    """The bot's settings against the emulator: HTTP on 127.0.0.1, any free port, no .env."""
+def bot_settings(slack_api_url: str, database_url: str, **extra: Any) -> Settings:
+    """The bot's settings against the emulator at `slack_api_url`: HTTP on 127.0.0.1, any free
+    port, no .env."""
     values: dict[str, Any] = {
         "slack_bot_token": SecretStr(SLACK_TOKEN),
         "slack_signing_secret": SecretStr(SIGNING_SECRET),
-        "slack_api_url": slack.base_url,
+        "slack_api_url": slack_api_url,
         "database_url": database_url,
         "host": HOST,
         "port": 0,
@@ -340,6 +343,74 @@ def slack_emulator(
         for user, name in ({REPORTER: "alice"} if users is None else users).items():
             slack.add_user(user, name)
         yield slack
+
+
+class HostedSlack:
+    """A Slack emulator living in the process of a `SlackHost`: the benchmark asks it over the
+    manager's connection for what it needs while the bot runs (a URL, counts, one view), and
+    for the calls themselves, which are many and large, only once the measured part is over."""
+
+    def __init__(self, users: dict[str, str] | None = None) -> None:
+        self._stack = contextlib.ExitStack()
+        self._slack = self._stack.enter_context(slack_emulator(users=users))
+
+    def base_url(self) -> str:
+        """Where the Web API answers."""
+        return self._slack.base_url
+
+    def wait_count(self, method: str, count: int, timeout: float) -> bool:
+        """Whether `count` successful calls of `method` arrived within `timeout` seconds."""
+        try:
+            self._slack.wait_for(method, count=count, timeout=timeout)
+        except AssertionError:
+            return False
+        return True
+
+    def count_to(self, method: str, channel: str) -> int:
+        """How many calls of `method` named `channel`, failed ones included."""
+        return sum(call.args.get("channel") == channel for call in self._slack.calls_to(method))
+
+    def calls_to(self, *methods: str) -> list[RecordedCall]:
+        """The calls received for these methods, in the order they arrived."""
+        return [call for call in self._slack.calls if call.method in methods]
+
+    def reset_calls(self) -> None:
+        """Forget the recorded calls."""
+        self._slack.reset_calls()
+
+    def last_opened_view(self) -> dict[str, Any]:
+        """The view of the newest successful views.open."""
+        view: dict[str, Any] = self._slack.wait_for("views.open")[-1].response["view"]
+        return view
+
+    def close(self) -> None:
+        """Stop the emulator."""
+        self._stack.close()
+
+
+class SlackHost(BaseManager):
+    """A process of its own for Slack emulators (`HostedSlack`): in the bot's process their
+    work (parsing, checking and copying each call under one lock) would take the bot's CPU and
+    GIL, as Slack's does not."""
+
+
+SlackHost.register("HostedSlack", HostedSlack)
+
+
+@contextlib.contextmanager
+def slack_process(users: dict[str, str] | None = None) -> Iterator[Any]:
+    """A `HostedSlack` proxy (with these users, id -> name), in a process started for it and
+    stopped afterwards."""
+    host = SlackHost(ctx=multiprocessing.get_context("spawn"))
+    host.start()
+    try:
+        slack = host.HostedSlack(users)  # type: ignore[attr-defined]
+        try:
+            yield slack
+        finally:
+            slack.close()
+    finally:
+        host.shutdown()
 
 
 # -- the bot as its own process ----------------------------------------------------------------

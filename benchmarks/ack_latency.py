@@ -23,9 +23,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from importlib.metadata import version
-from multiprocessing.managers import BaseManager
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -65,7 +63,7 @@ from _harness import (
     percentile,
     positive_int,
     quiet_logging,
-    slack_emulator,
+    slack_process,
     time_ms,
     write_json,
 )
@@ -357,64 +355,10 @@ def serve_app(app: App, name: str) -> Iterator[str]:
         thread.join(timeout=5)
 
 
-class HostedSlack:
-    """A Slack emulator living in the process of a `SlackHost`: the benchmark asks it over the
-    manager's connection only for what it needs (a URL, counts, one view), never for the calls
-    themselves, which are many and large."""
-
-    def __init__(self) -> None:
-        self._stack = contextlib.ExitStack()
-        self._slack = self._stack.enter_context(slack_emulator())
-
-    def base_url(self) -> str:
-        """Where the Web API answers."""
-        return self._slack.base_url
-
-    def wait_count(self, method: str, count: int, timeout: float) -> bool:
-        """Whether `count` successful calls of `method` arrived within `timeout` seconds."""
-        try:
-            self._slack.wait_for(method, count=count, timeout=timeout)
-        except AssertionError:
-            return False
-        return True
-
-    def last_opened_view(self) -> dict[str, Any]:
-        """The view of the newest successful views.open."""
-        view: dict[str, Any] = self._slack.wait_for("views.open")[-1].response["view"]
-        return view
-
-    def close(self) -> None:
-        """Stop the emulator."""
-        self._stack.close()
-
-
-class SlackHost(BaseManager):
-    """A process of its own for Slack emulators (`HostedSlack`): in the bot's process their
-    work (parsing and checking each call under one lock) would take the bot's CPU and GIL."""
-
-
-SlackHost.register("HostedSlack", HostedSlack)
-
-
-@contextlib.contextmanager
-def slack_process() -> Iterator[Any]:
-    """A `HostedSlack` proxy, in a process started for it and stopped afterwards."""
-    host = SlackHost(ctx=multiprocessing.get_context("spawn"))
-    host.start()
-    try:
-        slack = host.HostedSlack()  # type: ignore[attr-defined]
-        try:
-            yield slack
-        finally:
-            slack.close()
-    finally:
-        host.shutdown()
-
-
 @contextlib.contextmanager
 def run_bot(slack: Any, database_url: str) -> Iterator[Runtime]:
     """Start the real bot in HTTP mode against the emulator; stop it afterwards."""
-    settings = bot_settings(SimpleNamespace(base_url=slack.base_url()), database_url)  # type: ignore[arg-type]
+    settings = bot_settings(slack.base_url(), database_url)
     runtime = build_runtime(settings, Program.model_validate(PROGRAM)).start()
     try:
         yield runtime

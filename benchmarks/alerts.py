@@ -514,7 +514,7 @@ def alerting_program(url: str) -> Program:
 def running_bot(slack: SlackEmulator, url: str) -> Iterator[Runtime]:
     """The real bot in HTTP mode on a temporary SQLite file, its scheduler polling `url`."""
     with database(None, "alerts") as database_url:
-        settings = bot_settings(slack, database_url)
+        settings = bot_settings(slack.base_url, database_url)
         runtime = build_runtime(settings, alerting_program(url)).start()
         try:
             yield runtime

@@ -152,7 +152,7 @@ def bot(
 ) -> Iterator[Runtime]:
     """The bot as build_runtime wires it, migrated but not started: the benchmark drives it."""
     settings = bot_settings(
-        slack,
+        slack.base_url,
         database_url,
         jira_url=jira.url,
         jira_email=JIRA_EMAIL,

@@ -378,28 +378,41 @@ class OutboxRepository:
         kinds: Collection[str] | None = None,
         except_kinds: Collection[str] = (),
     ) -> list[OutboxTask]:
-        """Lease up to `limit` due rows (of some kinds); other workers skip them meanwhile."""
-        query = (
-            select(OutboxRow)
+        """Lease up to `limit` due rows (of some kinds); other workers skip them meanwhile.
+
+        One statement: the due rows are chosen (locked, skipping rows another worker holds, on
+        PostgreSQL) and leased by an `UPDATE … RETURNING`, not read whole and updated a row
+        at a time (a burst's pass of 200 rows was 200 updates).
+        """
+        due = (
+            select(OutboxRow.id)
             .where(OutboxRow.status == "pending", OutboxRow.due_at <= now)
             .where((OutboxRow.locked_until.is_(None)) | (OutboxRow.locked_until <= now))
         )
         if kinds is not None:
-            query = query.where(OutboxRow.kind.in_(list(kinds)))
+            due = due.where(OutboxRow.kind.in_(list(kinds)))
         if except_kinds:
-            query = query.where(OutboxRow.kind.not_in(list(except_kinds)))
+            due = due.where(OutboxRow.kind.not_in(list(except_kinds)))
+        chosen = (
+            due.order_by(OutboxRow.due_at, OutboxRow.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        until = now + lease
+        lease_them = (
+            update(OutboxRow)
+            .where(OutboxRow.id.in_(chosen))
+            .values(locked_until=until, attempts=OutboxRow.attempts + 1)
+            .returning(OutboxRow.id, OutboxRow.kind, OutboxRow.payload, OutboxRow.attempts)
+            .returning(OutboxRow.due_at)
+            .execution_options(synchronize_session=False)
+        )
         with self._sessions.begin() as session:
-            rows = session.scalars(
-                query.order_by(OutboxRow.due_at, OutboxRow.id)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
-            ).all()
-            for row in rows:
-                row.locked_until = now + lease
-                row.attempts += 1
-            return [
-                OutboxTask(r.id, r.kind, dict(r.payload), r.attempts, r.locked_until) for r in rows
-            ]
+            leased = sorted(  # RETURNING keeps no order
+                session.execute(lease_them), key=lambda row: (row.due_at, row.id)
+            )
+        return [OutboxTask(r.id, r.kind, dict(r.payload), r.attempts, until) for r in leased]
 
     def renew(self, task: OutboxTask, until: dt.datetime) -> bool:
         """Extend this worker's lease on a row; False when the lease ran out and another worker
@@ -422,23 +435,25 @@ class OutboxRepository:
         self.complete_many([(task_id, effects)], now)
 
     def complete_many(self, done: Sequence[tuple[int, Sequence[Effect]]], now: dt.datetime) -> None:
-        """Mark rows done and enqueue the effects that follow each, in one transaction."""
+        """Mark rows done and enqueue the effects that follow each, in one transaction: one
+        `UPDATE … RETURNING` for the rows, one insert for what follows them."""
         if not done:
             return
+        finish = (
+            update(OutboxRow)
+            .where(OutboxRow.id.in_([task_id for task_id, _ in done]))
+            .values(status="done", done_at=now, locked_until=None)
+            .returning(OutboxRow.id, OutboxRow.due_at)
+            .execution_options(synchronize_session=False)
+        )
         with self._sessions.begin() as session:
-            rows = {
-                row.id: row
-                for row in session.scalars(
-                    select(OutboxRow).where(OutboxRow.id.in_([task_id for task_id, _ in done]))
-                )
-            }
+            due_at = {row.id: row.due_at for row in session.execute(finish)}
             follow_ups: list[tuple[Effect, dt.datetime]] = []
             for task_id, effects in done:
-                row = rows[task_id]
-                row.status, row.done_at, row.locked_until = "done", now, None
                 # Follow-ups go just ahead of their parent's place in the queue (depth first):
                 # a page's DM goes out before the other pages of its burst, not after all.
-                ahead = min(row.due_at, now) - dt.timedelta(microseconds=1)
+                parent_due = due_at.get(task_id, now)
+                ahead = min(parent_due, now) - dt.timedelta(microseconds=1)
                 follow_ups += [(effect, ahead if effect.ahead else now) for effect in effects]
             queue_effects_due(session, follow_ups, now)
 

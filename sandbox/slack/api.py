@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from sandbox.lifecycle import Startable
 from sandbox.slack.files import UPLOAD_PATH, SlackFiles
-from sandbox.slack.workspace import APP_ID, APP_LEVEL_METHODS, JsonDict, Workspace, error
+from sandbox.slack.workspace import APP_ID, APP_LEVEL_METHODS, JsonDict, Workspace, error, json_copy
 
 if TYPE_CHECKING:
     from sandbox.slack.socket_mode import SocketModeServer
@@ -420,7 +420,7 @@ class SlackEmulator(Startable):
                     response = self._workspace.methods[method](args)
             self._calls.append(RecordedCall(method, args, status, response, time.time()))
             self._cond.notify_all()
-            return status, copy.deepcopy(response), headers
+            return status, json_copy(response), headers
 
     def _receive_upload(self, path: str, content_type: str, body: bytes) -> tuple[int, str]:
         """Take the bytes POSTed to an upload URL; no token, as Slack's upload URLs are signed."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import secrets
 import time
 from collections.abc import Callable
@@ -26,6 +27,13 @@ TRIGGER_TTL_SECONDS = 3.0
 _VIEW_STACK_MAX = 3
 # The first generated message ts is 1700000000.000100; later ones grow by 100 microseconds.
 _TS_BASE_MICROS = 1_700_000_000_000_000
+
+
+def json_copy(value: Any) -> Any:
+    """A deep copy of JSON data (what Slack's calls carry), several times faster than
+    `copy.deepcopy`: the emulator copies every message and answer, and in the benchmarks it
+    shares the bot's process."""
+    return json.loads(json.dumps(value))
 
 
 def error(code: str, **extra: Any) -> JsonDict:
@@ -286,10 +294,10 @@ class Workspace:
             "ts": ts,
         }
         if args.get("blocks") is not None:
-            message["blocks"] = copy.deepcopy(args["blocks"])
+            message["blocks"] = json_copy(args["blocks"])
             _fill_ids(message["blocks"])
         if isinstance(args.get("metadata"), dict):  # kept, and shown by history when asked
-            message["metadata"] = copy.deepcopy(args["metadata"])
+            message["metadata"] = json_copy(args["metadata"])
         return message
 
     def chat_post_message(self, args: JsonDict) -> JsonDict:
@@ -330,7 +338,7 @@ class Workspace:
             "user": str(args["user"]),
             "ts": ts,
             "text": args.get("text") or "",
-            "blocks": copy.deepcopy(args.get("blocks")),
+            "blocks": json_copy(args.get("blocks")),
             "thread_ts": args.get("thread_ts"),
         }
         self.ephemerals.append(ephemeral)
@@ -352,11 +360,11 @@ class Workspace:
         if "text" in args:
             message["text"] = args["text"] or ""
         if args.get("blocks") is not None:
-            message["blocks"] = copy.deepcopy(args["blocks"])
+            message["blocks"] = json_copy(args["blocks"])
             _fill_ids(message["blocks"])
         message["edited"] = {"user": self.bot_user_id, "ts": self.next_ts()}
         answer = {"channel": channel, "ts": ts, "text": message["text"]}
-        return {"ok": True, **answer, "message": copy.deepcopy(message)}
+        return {"ok": True, **answer, "message": json_copy(message)}
 
     def chat_get_permalink(self, args: JsonDict) -> JsonDict:
         """chat.getPermalink: for messages the emulator has seen; thread replies get thread_ts."""

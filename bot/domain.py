@@ -113,6 +113,23 @@ class FeedbackDraft:
 
 
 @dataclass(frozen=True)
+class FeedbackHead:
+    """What an escalation needs of a feedback: its title, severity, thread and whether it is
+    over (a burst's pages read two hundred at a time; the whole report is not needed)."""
+
+    id: int
+    short_id: str
+    summary: str
+    severity: str
+    state: FeedbackState
+    channel_id: str
+    created_at: dt.datetime
+    receipt_ts: str | None
+    receipt_permalink: str | None
+    resolved_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
 class Feedback:
     """A stored piece of feedback."""
 

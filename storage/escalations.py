@@ -15,7 +15,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, func, select, text, union_all
+from sqlalchemy import CursorResult, Row, func, select, text, union_all
 from sqlalchemy import update as sql_update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
@@ -70,7 +70,21 @@ class Update:
     breach: bool = False
 
 
-def _record(row: EscalationRow) -> StoredEscalation:
+# What `_record` reads: a whole row, or just these columns of it.
+_RECORD_COLUMNS = (
+    EscalationRow.id,
+    EscalationRow.item_kind,
+    EscalationRow.item_id,
+    EscalationRow.generation,
+    EscalationRow.severity,
+    EscalationRow.state,
+    EscalationRow.paged,
+    EscalationRow.pages,
+    EscalationRow.breaches,
+)
+
+
+def _record(row: EscalationRow | Row[Any]) -> StoredEscalation:
     return StoredEscalation(
         id=row.id,
         item=ItemRef(ItemKind(row.item_kind), row.item_id),
@@ -233,10 +247,14 @@ class EscalationRepository:
             return _record(row) if row else None
 
     def by_ids(self, escalation_ids: Collection[int]) -> dict[int, StoredEscalation]:
-        """The escalations with these ids (the ones that exist), in one query."""
+        """The escalations with these ids (the ones that exist), in one query.
+
+        Only the columns a record is made of: a burst's page and mention batches read two
+        hundred at a time, and whole rows (SLA clocks, ORM identity) cost several times more.
+        """
         with self._sessions() as session:
-            rows = session.scalars(
-                select(EscalationRow).where(EscalationRow.id.in_(list(escalation_ids)))
+            rows = session.execute(
+                select(*_RECORD_COLUMNS).where(EscalationRow.id.in_(list(escalation_ids)))
             )
             return {row.id: _record(row) for row in rows}
 

@@ -15,6 +15,7 @@ from bot.domain import (
     Effect,
     Feedback,
     FeedbackDraft,
+    FeedbackHead,
     FeedbackState,
     SourceMessage,
     Submission,
@@ -263,6 +264,37 @@ class FeedbackRepository:
                 select(FeedbackRow).where(FeedbackRow.id.in_(list(feedback_ids)))
             )
             return {row.id: feedback_from_row(row, self._prefix) for row in rows}
+
+    def heads(self, feedback_ids: Collection[int]) -> dict[int, FeedbackHead]:
+        """What escalations need of the feedback with these numbers, in one narrow query."""
+        columns = (
+            FeedbackRow.id,
+            FeedbackRow.summary,
+            FeedbackRow.severity,
+            FeedbackRow.state,
+            FeedbackRow.channel_id,
+            FeedbackRow.created_at,
+            FeedbackRow.receipt_ts,
+            FeedbackRow.receipt_permalink,
+            FeedbackRow.resolved_at,
+        )
+        with self._sessions() as session:
+            rows = session.execute(select(*columns).where(FeedbackRow.id.in_(list(feedback_ids))))
+            return {
+                row.id: FeedbackHead(
+                    id=row.id,
+                    short_id=f"{self._prefix}-{row.id}",
+                    summary=row.summary,
+                    severity=row.severity,
+                    state=FeedbackState(row.state),
+                    channel_id=row.channel_id,
+                    created_at=row.created_at,
+                    receipt_ts=row.receipt_ts,
+                    receipt_permalink=row.receipt_permalink,
+                    resolved_at=row.resolved_at,
+                )
+                for row in rows
+            }
 
     def record_receipt(
         self,

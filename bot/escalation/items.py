@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from bot.domain import Alert, EscalatingItem, Feedback, FeedbackState, ItemKind, ItemRef
+from bot.domain import (
+    Alert,
+    EscalatingItem,
+    Feedback,
+    FeedbackHead,
+    FeedbackState,
+    ItemKind,
+    ItemRef,
+)
 from storage.alerts import AlertRepository
 from storage.repositories import FeedbackRepository
 
 
-def feedback_item(feedback: Feedback) -> EscalatingItem:
+def feedback_item(feedback: Feedback | FeedbackHead) -> EscalatingItem:
     """Feedback as an escalating item: its receipt is its thread."""
     resolved = feedback.resolved_at if feedback.state is FeedbackState.RESOLVED else None
     return EscalatingItem(
@@ -52,7 +60,7 @@ class Items:
         alerts = [ref.id for ref in refs if ref.kind is ItemKind.ALERT]
         found: dict[ItemRef, EscalatingItem] = {}
         if feedback:
-            for feedback_id, row in self._feedback.get_many(feedback).items():
+            for feedback_id, row in self._feedback.heads(feedback).items():
                 found[ItemRef(ItemKind.FEEDBACK, feedback_id)] = feedback_item(row)
         if alerts:
             for alert_id, alert in self._alerts.get_many(alerts).items():

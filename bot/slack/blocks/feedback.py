@@ -260,9 +260,24 @@ def _fixed_parts(program: Program) -> tuple[list[dict[str, Any]], list[dict[str,
     return cached[1], cached[2]
 
 
+# The plain form (`/hypercare` with no text) per program and channel: the same JSON every time.
+_PLAIN: dict[tuple[int, str], tuple[Program, dict[str, Any]]] = {}
+
+
 def feedback_modal_json(program: Program, prefill: ModalPrefill) -> dict[str, Any]:
     """The feedback form as Slack JSON, the same as `feedback_modal(...).to_dict()`, built
-    from the program's fixed parts rendered once and the prefilled parts rendered now."""
+    from the program's fixed parts rendered once and the prefilled parts rendered now; the
+    plain form is built once. Callers send it as it is (a shared dict: never changed)."""
+    if prefill != ModalPrefill(channel_id=prefill.channel_id):
+        return _modal_json(program, prefill)
+    key = (id(program), prefill.channel_id)
+    cached = _PLAIN.get(key)
+    if cached is None or cached[0] is not program:
+        cached = _PLAIN[key] = (program, _modal_json(program, prefill))
+    return cached[1]
+
+
+def _modal_json(program: Program, prefill: ModalPrefill) -> dict[str, Any]:
     choices, details = _fixed_parts(program)
     # The view's own checks want a block: the summary, which the full list then replaces.
     view = _form_view(prefill, [_summary_block(prefill)]).to_dict()

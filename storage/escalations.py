@@ -32,6 +32,7 @@ from bot.domain import (
     PageMessage,
     StoredEscalation,
 )
+from storage.db import among
 from storage.models import AlertRow, AuditRow, EscalationRow, FeedbackRow, JobRunRow, PageGroupRow
 from storage.repositories import queue_effects, queue_effects_due
 
@@ -254,7 +255,7 @@ class EscalationRepository:
         """
         with self._sessions() as session:
             rows = session.execute(
-                select(*_RECORD_COLUMNS).where(EscalationRow.id.in_(list(escalation_ids)))
+                select(*_RECORD_COLUMNS).where(among(session, EscalationRow.id, escalation_ids))
             )
             return {row.id: _record(row) for row in rows}
 
@@ -484,7 +485,7 @@ class EscalationRepository:
                 row.id: row
                 for row in session.scalars(
                     select(EscalationRow)
-                    .where(EscalationRow.id.in_(wanted))
+                    .where(among(session, EscalationRow.id, wanted))
                     .order_by(EscalationRow.id)
                     .with_for_update()
                 )

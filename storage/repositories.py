@@ -22,7 +22,7 @@ from bot.domain import (
     UsersAffected,
     reach_of,
 )
-from storage.db import dialect_insert, in_foreground
+from storage.db import among, dialect_insert, in_foreground
 from storage.group_commit import GroupCommit
 from storage.models import AuditRow, FeedbackRow, OutboxRow
 
@@ -117,7 +117,9 @@ def queue_effects_due(
         keys = list({effect.key for effect, _ in effects})
         known = set(
             session.scalars(
-                select(OutboxRow.idempotency_key).where(OutboxRow.idempotency_key.in_(keys))
+                select(OutboxRow.idempotency_key).where(
+                    among(session, OutboxRow.idempotency_key, keys)
+                )
             )
         )
     rows: list[dict[str, Any]] = []
@@ -261,7 +263,7 @@ class FeedbackRepository:
         """The feedback with these numbers (the ones that exist), in one query."""
         with self._sessions() as session:
             rows = session.scalars(
-                select(FeedbackRow).where(FeedbackRow.id.in_(list(feedback_ids)))
+                select(FeedbackRow).where(among(session, FeedbackRow.id, feedback_ids))
             )
             return {row.id: feedback_from_row(row, self._prefix) for row in rows}
 
@@ -279,7 +281,9 @@ class FeedbackRepository:
             FeedbackRow.resolved_at,
         )
         with self._sessions() as session:
-            rows = session.execute(select(*columns).where(FeedbackRow.id.in_(list(feedback_ids))))
+            rows = session.execute(
+                select(*columns).where(among(session, FeedbackRow.id, feedback_ids))
+            )
             return {
                 row.id: FeedbackHead(
                     id=row.id,
@@ -478,14 +482,14 @@ class OutboxRepository:
         `UPDATE … RETURNING` for the rows, one insert for what follows them."""
         if not done:
             return
-        finish = (
-            update(OutboxRow)
-            .where(OutboxRow.id.in_([task_id for task_id, _ in done]))
-            .values(status="done", done_at=now, locked_until=None)
-            .returning(OutboxRow.id, OutboxRow.due_at)
-            .execution_options(synchronize_session=False)
-        )
         with self._sessions.begin() as session:
+            finish = (
+                update(OutboxRow)
+                .where(among(session, OutboxRow.id, [task_id for task_id, _ in done]))
+                .values(status="done", done_at=now, locked_until=None)
+                .returning(OutboxRow.id, OutboxRow.due_at)
+                .execution_options(synchronize_session=False)
+            )
             due_at = {row.id: row.due_at for row in session.execute(finish)}
             follow_ups: list[tuple[Effect, dt.datetime]] = []
             for task_id, effects in done:

@@ -437,7 +437,7 @@ def test_a_rate_limited_channel_holds_back_the_rest_of_a_burst_of_thread_mention
     the mentions not yet sent wait for its Retry-After instead of each hitting the limit, and
     every report still gets its one mention per tier."""
     bot, user = start_bot(escalating_program())
-    burst = 20
+    burst = 30
     file_burst(user, slack, burst, "Refunds failing")
     wait_until(lambda: len(claims(bot.engine, "escalation:")) == burst, timeout=30)
     wait_outbox_drained(bot.engine, timeout=30)
@@ -462,9 +462,11 @@ def test_a_rate_limited_channel_holds_back_the_rest_of_a_burst_of_thread_mention
     ]
     assert len(secondary) == burst
     # Once a mention gave up on the limit, the others waited for the Retry-After: only those
-    # already in flight (a batch's few, and another batch's) went out before it ran out.
+    # already in flight went out before it ran out (the few sent at once, their client-side
+    # retries, and a few that passed the check while another thread was giving up). Without
+    # the hold-back most of the burst goes out in that second.
     early = [at for at in secondary if max(limited) < at < max(limited) + 0.9]
-    assert len(early) < 2 * MENTION_CONCURRENCY, (len(early), sorted(secondary))
+    assert len(early) <= 3 * MENTION_CONCURRENCY, (len(early), sorted(secondary))
     for receipt in receipts(slack):
         texts = thread_texts(slack, receipt)
         assert sum(f"Paging <@{SECONDARY}> (secondary on-call)" in t for t in texts) == 1

@@ -28,6 +28,7 @@ from sqlalchemy import select
 
 from bot.app.build import Runtime, build_runtime
 from bot.config import Program
+from bot.slack.notifier import RECEIPT_EVENT
 from sandbox.jira.api import JiraEmulator
 from sandbox.slack import SlackEmulator, SlackUserSimulator
 from sandbox.slack.api import RecordedCall
@@ -60,12 +61,14 @@ def jira() -> Iterator[JiraEmulator]:
 
 
 def receipts(slack: SlackEmulator) -> list[RecordedCall]:
-    """Receipts Slack accepted: top-level posts in the feedback channel."""
+    """Receipts Slack accepted: top-level posts in the feedback channel that name a report in
+    their metadata (an on-call hand-over falling due during the test is posted there too)."""
     return [
         c
         for c in slack.calls_to("chat.postMessage")
         if c.args.get("channel") == FEEDBACK_CHANNEL
         and not c.args.get("thread_ts")
+        and (c.args.get("metadata") or {}).get("event_type") == RECEIPT_EVENT
         and c.response.get("ok")
     ]
 

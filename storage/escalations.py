@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Row, func, select, text, union_all
+from sqlalchemy import CursorResult, Row, Table, func, select, text, union_all
 from sqlalchemy import update as sql_update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -32,7 +31,7 @@ from bot.domain import (
     PageMessage,
     StoredEscalation,
 )
-from storage.db import among
+from storage.db import among, dialect_insert
 from storage.models import AlertRow, AuditRow, EscalationRow, FeedbackRow, JobRunRow, PageGroupRow
 from storage.repositories import queue_effects, queue_effects_due
 
@@ -176,37 +175,30 @@ class Advanced:
     won: int  # step claims this run won: the pages it queued
 
 
-@dataclass
-class _Insert:
-    """Insert-if-absent for the claim table, in the dialect's own words."""
+JOB_RUN_TABLE = cast(Table, JobRunRow.__table__)
 
-    dialect: str
-    won: list[str] = field(default_factory=list)
 
-    def claim(self, session: Session, job: str, slot: str, now: dt.datetime) -> bool:
-        values = {"job": job[:100], "slot": slot[:100], "claimed_at": now}
-        module = postgresql if self.dialect == "postgresql" else sqlite
-        statement = module.insert(JobRunRow).values(**values).on_conflict_do_nothing()
-        result = cast(CursorResult[Any], session.execute(statement))
-        return bool(result.rowcount)
+def _claim(session: Session, job: str, slot: str, now: dt.datetime) -> bool:
+    """Insert-if-absent one `(job, slot)` claim; whether this run won it."""
+    values = {"job": job[:100], "slot": slot[:100], "claimed_at": now}
+    statement = dialect_insert(session, JOB_RUN_TABLE).values(**values).on_conflict_do_nothing()
+    return bool(cast(CursorResult[Any], session.execute(statement)).rowcount)
 
-    def claim_all(
-        self, session: Session, claims: Sequence[Claim], now: dt.datetime
-    ) -> set[tuple[str, str]]:
-        """Claim many `(job, slot)`s in a statement per chunk; return the ones this run won."""
-        module = postgresql if self.dialect == "postgresql" else sqlite
-        won: set[tuple[str, str]] = set()
-        for start in range(0, len(claims), CLAIM_CHUNK):
-            chunk = claims[start : start + CLAIM_CHUNK]
-            values = [{"job": c.job[:100], "slot": c.slot[:100], "claimed_at": now} for c in chunk]
-            statement = (
-                module.insert(JobRunRow)
-                .values(values)
-                .on_conflict_do_nothing()
-                .returning(JobRunRow.job, JobRunRow.slot)
-            )
-            won |= {(str(row[0]), str(row[1])) for row in session.execute(statement)}
-        return won
+
+def _claim_all(session: Session, claims: Sequence[Claim], now: dt.datetime) -> set[tuple[str, str]]:
+    """Claim many `(job, slot)`s in a statement per chunk; return the ones this run won."""
+    won: set[tuple[str, str]] = set()
+    for start in range(0, len(claims), CLAIM_CHUNK):
+        chunk = claims[start : start + CLAIM_CHUNK]
+        values = [{"job": c.job[:100], "slot": c.slot[:100], "claimed_at": now} for c in chunk]
+        statement = (
+            dialect_insert(session, JOB_RUN_TABLE)
+            .values(values)
+            .on_conflict_do_nothing()
+            .returning(JobRunRow.job, JobRunRow.slot)
+        )
+        won |= {(str(row[0]), str(row[1])) for row in session.execute(statement)}
+    return won
 
 
 class EscalationRepository:
@@ -293,7 +285,7 @@ class EscalationRepository:
             ).all()
             updates = [(row, update) for row in rows if (update := decide(_record(row)))]
             claims = [claim for _, update in updates for claim in update.claims]
-            won = _Insert(session.get_bind().dialect.name).claim_all(session, claims, now)
+            won = _claim_all(session, claims, now)
             effects = [
                 (effect, now)
                 for claim in claims
@@ -360,9 +352,8 @@ class EscalationRepository:
             if update is None:
                 return None
             won = 0
-            inserter = _Insert(session.get_bind().dialect.name)
             for claim in update.claims:
-                if inserter.claim(session, claim.job, claim.slot, now):
+                if _claim(session, claim.job, claim.slot, now):
                     won += 1
                     queue_effects(session, claim.effects, now)
             queue_effects(session, update.effects, now)

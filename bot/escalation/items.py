@@ -7,7 +7,6 @@ from collections.abc import Collection
 from bot.domain import (
     Alert,
     EscalatingItem,
-    Feedback,
     FeedbackHead,
     FeedbackState,
     ItemKind,
@@ -17,7 +16,7 @@ from storage.alerts import AlertRepository
 from storage.repositories import FeedbackRepository
 
 
-def feedback_item(feedback: Feedback | FeedbackHead) -> EscalatingItem:
+def feedback_item(feedback: FeedbackHead) -> EscalatingItem:
     """Feedback as an escalating item: its receipt is its thread."""
     resolved = feedback.resolved_at if feedback.state is FeedbackState.RESOLVED else None
     return EscalatingItem(
@@ -69,8 +68,4 @@ class Items:
 
     def get(self, ref: ItemRef) -> EscalatingItem | None:
         """The item, or None when it does not exist."""
-        if ref.kind is ItemKind.FEEDBACK:
-            feedback = self._feedback.get(ref.id)
-            return feedback_item(feedback) if feedback else None
-        alert = self._alerts.get(ref.id)
-        return alert_item(alert) if alert else None
+        return self.get_many([ref]).get(ref)

@@ -246,22 +246,29 @@ def _form_view(prefill: ModalPrefill, blocks: list[Block]) -> View:
     )
 
 
-# The form's fixed parts as Slack JSON, per program: building them is most of a form's cost
-# (a millisecond of the ack path's CPU), and in an outage a hundred people open it at once.
-_FIXED: dict[int, tuple[Program, list[dict[str, Any]], list[dict[str, Any]]]] = {}
+@dataclass
+class _Rendered:
+    """What is rendered once per program: the form's fixed parts as Slack JSON, and the plain
+    form (`/hypercare` with no text) per feedback channel, the same JSON every time."""
+
+    program: Program
+    choices: list[dict[str, Any]]
+    details: list[dict[str, Any]]
+    plain: dict[str, dict[str, Any]]  # by feedback channel
 
 
-def _fixed_parts(program: Program) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    cached = _FIXED.get(id(program))
-    if cached is None or cached[0] is not program:
+# Building the fixed parts is most of a form's cost (a millisecond of the ack path's CPU), and
+# in an outage a hundred people open it at once.
+_RENDERED: dict[int, _Rendered] = {}
+
+
+def _rendered(program: Program) -> _Rendered:
+    cached = _RENDERED.get(id(program))
+    if cached is None or cached.program is not program:
         choices = [block.to_dict() for block in _choices_blocks(program)]
         details = [block.to_dict() for block in _details_blocks()]
-        cached = _FIXED[id(program)] = (program, choices, details)
-    return cached[1], cached[2]
-
-
-# The plain form (`/hypercare` with no text) per program and channel: the same JSON every time.
-_PLAIN: dict[tuple[int, str], tuple[Program, dict[str, Any]]] = {}
+        cached = _RENDERED[id(program)] = _Rendered(program, choices, details, {})
+    return cached
 
 
 def feedback_modal_json(program: Program, prefill: ModalPrefill) -> dict[str, Any]:
@@ -270,23 +277,22 @@ def feedback_modal_json(program: Program, prefill: ModalPrefill) -> dict[str, An
     plain form is built once. Callers send it as it is (a shared dict: never changed)."""
     if prefill != ModalPrefill(channel_id=prefill.channel_id):
         return _modal_json(program, prefill)
-    key = (id(program), prefill.channel_id)
-    cached = _PLAIN.get(key)
-    if cached is None or cached[0] is not program:
-        cached = _PLAIN[key] = (program, _modal_json(program, prefill))
-    return cached[1]
+    plain = _rendered(program).plain
+    if prefill.channel_id not in plain:
+        plain[prefill.channel_id] = _modal_json(program, prefill)
+    return plain[prefill.channel_id]
 
 
 def _modal_json(program: Program, prefill: ModalPrefill) -> dict[str, Any]:
-    choices, details = _fixed_parts(program)
+    fixed = _rendered(program)
     # The view's own checks want a block: the summary, which the full list then replaces.
     view = _form_view(prefill, [_summary_block(prefill)]).to_dict()
     blocks = [
         *(block.to_dict() for block in _source_blocks(prefill)),
         view["blocks"][0],
-        *choices,
+        *fixed.choices,
         _actual_block(prefill).to_dict(),
-        *details,
+        *fixed.details,
         _channel_block(prefill).to_dict(),
     ]
     view["blocks"] = blocks

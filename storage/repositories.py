@@ -108,9 +108,10 @@ def queue_effects_due(
 
     One statement for the lot: the unique key skips what is queued already (`ON CONFLICT DO
     NOTHING`, which also waits out a concurrent transaction queueing the same key instead of
-    failing), and the parameter sets go as one multi-row INSERT (SQLAlchemy's
-    "insertmanyvalues", which it uses for an INSERT with RETURNING) rather than a round trip
-    per row: a burst's two hundred follow-ups cost one statement.
+    failing), sent as one executemany (psycopg pipelines it, sqlite3 loops in C). Measured at
+    200 and 1,000 rows, that is the quickest on both databases: a key lookup first costs a
+    statement more, and a multi-row INSERT … RETURNING (SQLAlchemy's "insertmanyvalues") is
+    twice as slow on PostgreSQL.
     """
     rows: dict[str, dict[str, Any]] = {}
     for effect, due in effects:
@@ -131,10 +132,8 @@ def queue_effects_due(
         )
     if not rows:
         return
-    statement = (
-        dialect_insert(session, OUTBOX_TABLE)
-        .on_conflict_do_nothing(index_elements=[OutboxRow.idempotency_key])
-        .returning(OutboxRow.id)
+    statement = dialect_insert(session, OUTBOX_TABLE).on_conflict_do_nothing(
+        index_elements=[OutboxRow.idempotency_key]
     )
     session.execute(statement, list(rows.values()))
 

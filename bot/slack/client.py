@@ -69,22 +69,36 @@ class PooledWebClient(WebClient):
             raise urllib.error.URLError(TimeoutError(str(exc) or "timed out")) from exc
         except TransportError as exc:
             raise urllib.error.URLError(ConnectionError(str(exc) or type(exc).__name__)) from exc
-        headers = http.client.HTTPMessage()
-        for name, value in response.headers.items():
-            headers[name] = value
         if not 200 <= response.status < 300:
+            message = http.client.HTTPMessage()  # HTTPError's headers, as urllib gives them
+            for name, value in response.headers.items():
+                message[name] = value
             raise urllib.error.HTTPError(
-                url, response.status, response.reason or "", headers, io.BytesIO(response.data)
+                url, response.status, response.reason or "", message, io.BytesIO(response.data)
             )
-        if headers.get_content_type() == "application/gzip":
+        # A success's headers are only read as a mapping (WebClient copies them with dict());
+        # building an email.message.Message of them, as urllib does, was a fifth of a call's CPU.
+        headers = dict(response.headers.items())
+        kind, charset = _content_type(response.headers.get("Content-Type", ""))
+        if kind == "application/gzip":
             return {"status": response.status, "headers": headers, "body": response.data}
-        charset = headers.get_content_charset() or "utf-8"
-        text = response.data.decode(charset)
+        text = response.data.decode(charset or "utf-8")
         return {"status": response.status, "headers": headers, "body": text}
 
     def close(self) -> None:
         """Close the pooled connections (a later call opens a new one)."""
         self._http.clear()
+
+
+def _content_type(value: str) -> tuple[str, str | None]:
+    """A Content-Type header's media type (lower case) and its charset parameter, if any."""
+    kind, *parameters = value.split(";")
+    charset = None
+    for parameter in parameters:
+        name, _, given = parameter.partition("=")
+        if name.strip().lower() == "charset":
+            charset = given.strip().strip('"') or None
+    return kind.strip().lower(), charset
 
 
 def make_client(token: str, base_url: str) -> PooledWebClient:

@@ -6,6 +6,8 @@ import random
 import socket
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from threading import Thread
 
 import pytest
 
@@ -110,3 +112,40 @@ def test_a_slow_answer_times_out_as_a_deferral(emulator: SlackEmulator) -> None:
             slack_call("chat.postMessage", lambda: hasty.chat_postMessage(channel="C1", text="x"))
     finally:
         hasty.close()
+
+
+def test_an_answer_is_decoded_in_the_charset_its_content_type_names() -> None:
+    """A success's body is read in its Content-Type's charset (UTF-8 when it names none)."""
+    text = '{"ok": true, "name": "Zoë"}'
+    answers = iter(
+        [
+            ("application/json; charset=ISO-8859-1", text.encode("latin-1")),
+            ("application/json", text.encode()),
+        ]
+    )
+
+    class Answer(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            content_type, body = next(answers)
+            self.send_response(200)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    Thread(target=server.serve_forever, daemon=True).start()
+    made = make_client(TOKEN, f"http://127.0.0.1:{server.server_address[1]}/api/")
+    try:
+        assert made.api_call("auth.test")["name"] == "Zoë"
+        latest = made.api_call("auth.test")
+        assert latest["name"] == "Zoë"
+        assert latest.headers["Content-Type"] == "application/json"
+    finally:
+        made.close()
+        server.shutdown()
+        server.server_close()

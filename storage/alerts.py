@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.domain import Alert, Effect
+from storage.db import among
 from storage.models import AlertEngineStateRow, AlertRow, MetricHourRow
 from storage.repositories import queue_effects
 
@@ -161,7 +162,7 @@ class AlertRepository:
     def get_many(self, alert_ids: Collection[int]) -> dict[int, Alert]:
         """The alerts with these ids (the ones that exist), in one query."""
         with self._sessions() as session:
-            rows = session.scalars(select(AlertRow).where(AlertRow.id.in_(list(alert_ids))))
+            rows = session.scalars(select(AlertRow).where(among(session, AlertRow.id, alert_ids)))
             return {row.id: _alert(row) for row in rows}
 
     def record_message(self, alert_id: int, ts: str) -> None:

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.domain import Effect, Feedback, KnownIssue, KnownOutcome
+from storage.db import among
 from storage.models import AuditRow, FeedbackRow, ReporterRow
 from storage.repositories import feedback_from_row, queue_effects
 
@@ -37,13 +38,13 @@ class KnownIssueRepository:
         """Merged or not, reporters and workaround of each item, in one query."""
         if not feedback_ids:
             return {}
-        query = select(
-            FeedbackRow.id,
-            FeedbackRow.merged_into_id,
-            FeedbackRow.reporters,
-            FeedbackRow.known_workaround,
-        ).where(FeedbackRow.id.in_(list(feedback_ids)))
         with self._sessions() as session:
+            query = select(
+                FeedbackRow.id,
+                FeedbackRow.merged_into_id,
+                FeedbackRow.reporters,
+                FeedbackRow.known_workaround,
+            ).where(among(session, FeedbackRow.id, feedback_ids))
             return {
                 int(row[0]): ItemFacts(row[1] is not None, int(row[2]), row[3])
                 for row in session.execute(query)

@@ -112,3 +112,35 @@ def test_pages_of_an_escalation_that_is_gone_are_placed_nowhere(database_url: st
     assert placed[0] is None and placed[1] is not None
     with sessions() as session:
         assert len(session.scalars(select(PageGroupRow)).all()) == 1
+
+
+def test_one_step_paging_two_people_records_both_on_the_escalation(database_url: str) -> None:
+    """A step with two targets (two leads) in one batch: each person's DM gets the page, and the
+    escalation keeps both pages and both people, once each, whatever order they came in."""
+    engine = db.make_engine(database_url)
+    db.migrate(engine)
+    repo = EscalationRepository(db.make_sessions(engine))
+    [only] = escalations(repo, 1)
+    step = entry(only)
+    placed = repo.add_pages(
+        [GroupAddition(only, "ULEAD1", step), GroupAddition(only, "ULEAD2", step)],
+        T0,
+        window=WINDOW,
+        capacity=40,
+        deliver=deliver,
+    )
+    assert None not in placed and placed[0] != placed[1]
+    later = repo.add_pages(
+        [GroupAddition(only, "ULEAD1", entry(only, 1))],
+        T0 + dt.timedelta(seconds=5),
+        window=WINDOW,
+        capacity=40,
+        deliver=deliver,
+    )
+    stored = repo.by_ids([only])[only]
+    assert [(page.user, page.group) for page in stored.pages] == [
+        ("ULEAD1", placed[0]),
+        ("ULEAD2", placed[1]),
+        ("ULEAD1", later[0]),
+    ]
+    assert list(stored.paged) == ["ULEAD1", "ULEAD2"]

@@ -303,9 +303,19 @@ class LagCell:
 
 @dataclass(frozen=True)
 class BarePost:
-    """The baseline: the same page DM posted with the bot's client, no database or outbox."""
+    """The baseline: the same page DM posted with the bot's client, no database or outbox.
 
-    latencies_ms: list[float]
+    Posted before the cells and again after them: on a shared machine one measurement moves by
+    a fifth from run to run, and every ratio to it with it; the median of both is the baseline.
+    """
+
+    before_ms: list[float]
+    after_ms: list[float] = field(default_factory=list)
+
+    @property
+    def latencies_ms(self) -> list[float]:
+        """Every timed post."""
+        return [*self.before_ms, *self.after_ms]
 
     @property
     def p50_ms(self) -> float:
@@ -313,13 +323,13 @@ class BarePost:
         return median(self.latencies_ms)
 
 
-def bare_posts(slack: Any, count: int) -> BarePost:
-    """Time `count` page DMs sent through SlackPager.page_person, after a few warm-ups."""
+def bare_posts(slack: Any, count: int) -> list[float]:
+    """Time `count` page DMs sent through SlackPager.page_person, after a few warm-ups (ms)."""
     pager = SlackPager(make_client(SLACK_TOKEN, slack.base_url()))
     page = sample_page(utc_now())
     latencies = repeat_ms(lambda: pager.page_person(BASELINE_USER, page), count, warmup=10)
     slack.reset_calls()
-    return BarePost(latencies)
+    return latencies
 
 
 class SkippedTicks(logging.Handler):
@@ -746,7 +756,9 @@ def report(env: dict[str, Any], bare: BarePost, cells: list[LagCell], cost: Tick
         f"{machine_line(env)} | database {env['database']} | N = {env['items']} sev1 items\n"
         f"policy {env['policy']}; bare post = the same page DM through the bot's client "
         f"(SlackPager), p50 {bare.p50_ms:.2f} ms,\n"
-        f"p99 {percentile(bare.latencies_ms, 99):.2f} ms over {len(bare.latencies_ms)} posts"
+        f"p99 {percentile(bare.latencies_ms, 99):.2f} ms over {len(bare.latencies_ms)} posts "
+        f"(p50 {median(bare.before_ms):.2f} ms before the cells, "
+        f"{median(bare.after_ms):.2f} ms after them)"
     )
     print(
         "\n1. Lag from each item's secondary step falling due to its page DM at the Slack "
@@ -795,6 +807,8 @@ def figures(
         "bare_post_ms": {
             "p50": round(bare.p50_ms, 3),
             "p99": round(percentile(bare.latencies_ms, 99), 3),
+            "p50_before_cells": round(median(bare.before_ms), 3),
+            "p50_after_cells": round(median(bare.after_ms), 3),
         },
         "lag": [c.summary() for c in cells],
         "tick": cost.summary(),
@@ -848,11 +862,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     with contextlib.ExitStack() as stack:
         urls = CellDatabases(options.database_url, stack)
         with emulator() as slack:
-            bare = bare_posts(slack, BASELINE_POSTS)
+            before = bare_posts(slack, BASELINE_POSTS)
         plan = [(tick_s, 0.0) for tick_s in options.ticks]
         if options.spread > 0:  # one spread cell, at the last interval (the bot's default)
             plan.append((options.ticks[-1], options.spread))
         cells = [lag_cell(options, tick_s, spread_s, urls.fresh()) for tick_s, spread_s in plan]
+        with emulator() as slack:
+            bare = BarePost(before, bare_posts(slack, BASELINE_POSTS))
         cost = tick_cost(options, urls, rounds=3)
         env = environment(options, urls.kind)
     report(env, bare, cells, cost)

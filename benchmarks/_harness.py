@@ -383,6 +383,10 @@ class HostedSlack:
         view: dict[str, Any] = self._slack.wait_for("views.open")[-1].response["view"]
         return view
 
+    def cpu_seconds(self) -> float:
+        """CPU time the emulator's process has used so far (Slack's side of the work)."""
+        return time.process_time()
+
     def close(self) -> None:
         """Stop the emulator."""
         self._stack.close()

@@ -112,6 +112,7 @@ class Cell:
     latencies_ms: list[float]
     errors: int
     elapsed_s: float
+    cpu: CpuPerRequest
 
     @property
     def sent(self) -> int:
@@ -150,7 +151,31 @@ class Cell:
             "p99_ms": finite(self.p99),
             "requests_per_s": finite(self.throughput),
             "over_3s_or_failed": self.late,
+            "cpu_ms_per_request": {
+                "server_process": finite(self.cpu.server_ms),
+                "slack_emulator": finite(self.cpu.slack_ms),
+                "load_generator": finite(self.cpu.load_ms),
+            },
         }
+
+
+@dataclass(frozen=True)
+class CpuPerRequest:
+    """CPU time a cell's requests cost, per request (warmups included), in each process.
+
+    The server process is the one the apps run in (the bot's after-ack work counted until it
+    is done); the Slack emulator is Slack's side of their calls; the load generator signs and
+    sends. They share the machine's CPUs, so once those are busy, latency follows the sum.
+    """
+
+    server_ms: float
+    slack_ms: float
+    load_ms: float
+
+    @property
+    def total_ms(self) -> float:
+        """All three."""
+        return self.server_ms + self.slack_ms + self.load_ms
 
 
 @dataclass
@@ -243,10 +268,12 @@ class Load:
     errors: int
     elapsed_s: float
     accepted: int  # warmups included
+    cpu_s: float  # the load generator's own CPU time, warmups included
 
 
 def run_load(url: str, warmup: list[bytes], timed: list[bytes], concurrency: int) -> Load:
     """Send warmups, then time the bodies from `concurrency` keep-alive clients at once."""
+    cpu_start = time.process_time()
     verifier = SignatureVerifier(SIGNING_SECRET)
     barrier = threading.Barrier(concurrency + 1)
     lock = threading.Lock()
@@ -279,7 +306,7 @@ def run_load(url: str, warmup: list[bytes], timed: list[bytes], concurrency: int
     elapsed = time.perf_counter() - start
     good = [r for r in results if r is not None]
     accepted = len(good) + sum(r is not None for r in early_results)
-    return Load(good, len(timed) - len(good), elapsed, accepted)
+    return Load(good, len(timed) - len(good), elapsed, accepted, time.process_time() - cpu_start)
 
 
 # -- servers -----------------------------------------------------------------------------------
@@ -405,30 +432,45 @@ def cell_size(options: Options, concurrency: int) -> int:
 
 def measure(
     options: Options,
-    targets: dict[str, str],
+    targets: dict[str, tuple[str, Any]],
     view: dict[str, Any],
-    slack: Any,
     loader: Executor,
 ) -> Run:
     """Run every cell, baseline then bot, letting the bot finish its after-ack work each time.
 
-    The load comes from `loader`, a process of its own: in this one its clients would take
-    the servers' CPU and GIL, as Slack's senders do not.
+    `targets` names each app's URL and the Slack emulator it calls. The load comes from
+    `loader`, a process of its own: in this one its clients would take the servers' CPU and
+    GIL, as Slack's senders do not.
     """
     run = Run()
     for kind in KINDS:
         for concurrency in options.concurrency:
             count = cell_size(options, concurrency)
-            for target, url in targets.items():
+            for target, (url, slack) in targets.items():
                 warmup = build_bodies(kind, max(options.warmup, concurrency), view)
                 timed = build_bodies(kind, count, view)
+                server_cpu, slack_cpu = time.process_time(), slack.cpu_seconds()
                 load = loader.submit(run_load, url, warmup, timed, concurrency).result()
-                run.cells.append(
-                    Cell(target, kind, concurrency, load.latencies_ms, load.errors, load.elapsed_s)
-                )
                 if target == "bot":
                     run.count(kind, len(warmup) + len(timed), load.accepted)
                     run.backlog[f"{kind}@{concurrency}"] = settle(slack, run.accepted)
+                requests = len(warmup) + len(timed)
+                cpu = CpuPerRequest(
+                    1000 * (time.process_time() - server_cpu) / requests,
+                    1000 * (slack.cpu_seconds() - slack_cpu) / requests,
+                    1000 * load.cpu_s / requests,
+                )
+                run.cells.append(
+                    Cell(
+                        target,
+                        kind,
+                        concurrency,
+                        load.latencies_ms,
+                        load.errors,
+                        load.elapsed_s,
+                        cpu,
+                    )
+                )
     return run
 
 
@@ -486,6 +528,34 @@ def table(cells: list[Cell], options: Options) -> str:
     return "\n".join(lines)
 
 
+def cpu_table(cells: list[Cell], options: Options) -> str:
+    """CPU ms per request in each process, per app, and the bot's total against each baseline."""
+    by_key = {(c.target, c.kind, c.concurrency): c for c in cells}
+    side = f"{'app':>6}{'Slack':>6}{'load':>6}{'all':>6}"
+    lines = [
+        f"{'':21}{'bare Bolt (ack only)':^24}  {'bare Bolt, same work':^24}  {'bot':^24}"
+        f"{'bot/bare':>10}{'bot/same':>10}",
+        f"{'request':<16}{'conc':>5}{side}  {side}  {side}{'all':>10}{'all':>10}",
+    ]
+    lines.append("-" * len(lines[1]))
+
+    def cpu(cell: Cell) -> str:
+        c = cell.cpu
+        return f"{c.server_ms:6.2f}{c.slack_ms:6.2f}{c.load_ms:6.2f}{c.total_ms:6.2f}"
+
+    for kind, label in KINDS.items():
+        for concurrency in options.concurrency:
+            base = by_key[("baseline", kind, concurrency)]
+            same = by_key[("same work", kind, concurrency)]
+            bot = by_key[("bot", kind, concurrency)]
+            lines.append(
+                f"{label:<16}{concurrency:>5}{cpu(base)}  {cpu(same)}  {cpu(bot)}"
+                f"{_ratio(bot.cpu.total_ms, base.cpu.total_ms):>10}"
+                f"{_ratio(bot.cpu.total_ms, same.cpu.total_ms):>10}"
+            )
+    return "\n".join(lines)
+
+
 def report(env: dict[str, Any], run: Run, options: Options, stored: int) -> None:
     """Print the environment, the table, the after-ack backlog and the storage check."""
     print(
@@ -502,6 +572,12 @@ def report(env: dict[str, Any], run: Run, options: Options, stored: int) -> None
         "err = non-200 answers or transport errors\n"
     )
     print(table(run.cells, options))
+    print(
+        "\nCPU ms per request (warmups included) in the app's process (the bot's counted until "
+        "its after-ack\nwork is done), in the Slack emulator it calls and in the load generator; "
+        "on a machine whose\nCPUs are busy, latency follows the sum (all)\n"
+    )
+    print(cpu_table(run.cells, options))
     late = ", ".join(f"{c.target} {c.kind}@{c.concurrency} {c.late}" for c in run.cells if c.late)
     print(f"\nrequests over 3 s or failed (Slack shows the user an error): {late or 'none'}")
     backlog = ", ".join(f"{key} {seconds:.2f}" for key, seconds in run.backlog.items())
@@ -574,8 +650,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         same_work = build_same_work_app(same_slack.base_url(), engine, _modal_json(view))
         stack.callback(engine.dispose)
         same_work_url = stack.enter_context(serve_app(same_work, "same-work-http"))
-        targets = {"baseline": baseline_url, "same work": same_work_url, "bot": bot_url}
-        run = measure(options, targets, view, slack, loader)
+        targets = {
+            "baseline": (baseline_url, slack),
+            "same work": (same_work_url, same_slack),
+            "bot": (bot_url, slack),
+        }
+        run = measure(options, targets, view, loader)
         stored = runtime.services.feedback.count() - before
         env = environment(options, database_url)
     report(env, run, options, stored)

@@ -505,7 +505,6 @@ def table(cells: list[Cell], options: Options) -> str:
     `bare` acks only; `same` is a bare Bolt app doing the bot's work and no more (ack and
     open a modal of the same size; store one row in the same database, then ack).
     """
-    by_key = {(c.target, c.kind, c.concurrency): c for c in cells}
     side = f"{'p50 ms':>8}{'p99 ms':>8}{'req/s':>8}{'err':>5}"
     lines = [
         f"{'':25}{'bare Bolt (ack only)':^29}  {'bare Bolt, same work':^29}  {'bot':^29}"
@@ -514,23 +513,32 @@ def table(cells: list[Cell], options: Options) -> str:
         f"{'p50':>8}{'p99':>8}{'p50':>8}{'p99':>8}",
     ]
     lines.append("-" * len(lines[1]))
+    for label, concurrency, base, same, bot in _rows(cells, options):
+        lines.append(
+            f"{label:<16}{concurrency:>5}{bot.sent:>4}"
+            f"{_side(base)}  {_side(same)}  {_side(bot)}"
+            f"{_ratio(bot.p50, base.p50):>8}{_ratio(bot.p99, base.p99):>8}"
+            f"{_ratio(bot.p50, same.p50):>8}{_ratio(bot.p99, same.p99):>8}"
+        )
+    return "\n".join(lines)
+
+
+def _rows(cells: list[Cell], options: Options) -> Iterator[tuple[str, int, Cell, Cell, Cell]]:
+    """Each table row's label and concurrency with its cells: bare ack-only, same work, bot."""
+    by_key = {(c.target, c.kind, c.concurrency): c for c in cells}
     for kind, label in KINDS.items():
         for concurrency in options.concurrency:
-            base = by_key[("baseline", kind, concurrency)]
-            same = by_key[("same work", kind, concurrency)]
-            bot = by_key[("bot", kind, concurrency)]
-            lines.append(
-                f"{label:<16}{concurrency:>5}{bot.sent:>4}"
-                f"{_side(base)}  {_side(same)}  {_side(bot)}"
-                f"{_ratio(bot.p50, base.p50):>8}{_ratio(bot.p99, base.p99):>8}"
-                f"{_ratio(bot.p50, same.p50):>8}{_ratio(bot.p99, same.p99):>8}"
+            yield (
+                label,
+                concurrency,
+                by_key[("baseline", kind, concurrency)],
+                by_key[("same work", kind, concurrency)],
+                by_key[("bot", kind, concurrency)],
             )
-    return "\n".join(lines)
 
 
 def cpu_table(cells: list[Cell], options: Options) -> str:
     """CPU ms per request in each process, per app, and the bot's total against each baseline."""
-    by_key = {(c.target, c.kind, c.concurrency): c for c in cells}
     side = f"{'app':>6}{'Slack':>6}{'load':>6}{'all':>6}"
     lines = [
         f"{'':21}{'bare Bolt (ack only)':^24}  {'bare Bolt, same work':^24}  {'bot':^24}"
@@ -543,16 +551,12 @@ def cpu_table(cells: list[Cell], options: Options) -> str:
         c = cell.cpu
         return f"{c.server_ms:6.2f}{c.slack_ms:6.2f}{c.load_ms:6.2f}{c.total_ms:6.2f}"
 
-    for kind, label in KINDS.items():
-        for concurrency in options.concurrency:
-            base = by_key[("baseline", kind, concurrency)]
-            same = by_key[("same work", kind, concurrency)]
-            bot = by_key[("bot", kind, concurrency)]
-            lines.append(
-                f"{label:<16}{concurrency:>5}{cpu(base)}  {cpu(same)}  {cpu(bot)}"
-                f"{_ratio(bot.cpu.total_ms, base.cpu.total_ms):>10}"
-                f"{_ratio(bot.cpu.total_ms, same.cpu.total_ms):>10}"
-            )
+    for label, concurrency, base, same, bot in _rows(cells, options):
+        lines.append(
+            f"{label:<16}{concurrency:>5}{cpu(base)}  {cpu(same)}  {cpu(bot)}"
+            f"{_ratio(bot.cpu.total_ms, base.cpu.total_ms):>10}"
+            f"{_ratio(bot.cpu.total_ms, same.cpu.total_ms):>10}"
+        )
     return "\n".join(lines)
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Row, Table, func, select, text, union_all
+from sqlalchemy import Row, Table, func, select, text, union_all
 from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -178,15 +178,8 @@ class Advanced:
 JOB_RUN_TABLE = cast(Table, JobRunRow.__table__)
 
 
-def _claim(session: Session, job: str, slot: str, now: dt.datetime) -> bool:
-    """Insert-if-absent one `(job, slot)` claim; whether this run won it."""
-    values = {"job": job[:100], "slot": slot[:100], "claimed_at": now}
-    statement = dialect_insert(session, JOB_RUN_TABLE).values(**values).on_conflict_do_nothing()
-    return bool(cast(CursorResult[Any], session.execute(statement)).rowcount)
-
-
-def _claim_all(session: Session, claims: Sequence[Claim], now: dt.datetime) -> set[tuple[str, str]]:
-    """Claim many `(job, slot)`s in a statement per chunk; return the ones this run won."""
+def _claim_all(session: Session, claims: Sequence[Claim], now: dt.datetime) -> list[Claim]:
+    """Claim many `(job, slot)`s in a statement per chunk; return the claims this run won."""
     won: set[tuple[str, str]] = set()
     for start in range(0, len(claims), CLAIM_CHUNK):
         chunk = claims[start : start + CLAIM_CHUNK]
@@ -198,7 +191,7 @@ def _claim_all(session: Session, claims: Sequence[Claim], now: dt.datetime) -> s
             .returning(JobRunRow.job, JobRunRow.slot)
         )
         won |= {(str(row[0]), str(row[1])) for row in session.execute(statement)}
-    return won
+    return [claim for claim in claims if (claim.job[:100], claim.slot[:100]) in won]
 
 
 class EscalationRepository:
@@ -286,12 +279,7 @@ class EscalationRepository:
             updates = [(row, update) for row in rows if (update := decide(_record(row)))]
             claims = [claim for _, update in updates for claim in update.claims]
             won = _claim_all(session, claims, now)
-            effects = [
-                (effect, now)
-                for claim in claims
-                if (claim.job[:100], claim.slot[:100]) in won
-                for effect in claim.effects
-            ]
+            effects = [(effect, now) for claim in won for effect in claim.effects]
             effects += [(effect, now) for _, update in updates for effect in update.effects]
             queue_effects_due(session, effects, now)
             plain = [(row, u) for row, u in updates if _is_plain(row, u)]
@@ -351,14 +339,11 @@ class EscalationRepository:
             update = decide(before)
             if update is None:
                 return None
-            won = 0
-            for claim in update.claims:
-                if _claim(session, claim.job, claim.slot, now):
-                    won += 1
-                    queue_effects(session, claim.effects, now)
+            won = _claim_all(session, update.claims, now)
+            queue_effects(session, [e for claim in won for e in claim.effects], now)
             queue_effects(session, update.effects, now)
             self._apply(session, row, update, now)
-            return update, won
+            return update, len(won)
 
     def _apply(
         self,

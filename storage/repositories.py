@@ -124,10 +124,7 @@ def queue_effects_due(
                 "status": "pending",
                 "attempts": 0,
                 "due_at": due,
-                "locked_until": None,
-                "last_error": None,
                 "created_at": now,
-                "done_at": None,
             },
         )
     if not rows:

@@ -61,6 +61,9 @@ class Part(Generic[S]):
     """Kinds carried out a claimed batch at a time (every row of the kind in one call)."""
     slow_kinds: frozenset[str] = frozenset()
     """Outbox kinds paced by a slow peer: they get their own lane so quick kinds never wait."""
+    bulk_kinds: frozenset[str] = frozenset()
+    """Batch kinds whose handler only reads and writes the database (no peer call): a pass
+    claims them by the thousand, not in the common batch (one call for a burst, not five)."""
     jobs: Sequence[Job] = ()
     routes: Mapping[str, WSGIApp] = field(default_factory=dict)
     """Extra HTTP paths on the bot's port (e.g. an inbound webhook)."""

@@ -11,8 +11,9 @@ lane and run one after another in queue order, so a receipt is never re-rendered
 and a thread's notes keep theirs; rows of a slow kind (Jira creates) share one lane per kind,
 which keeps their pacing. Kinds with a batch handler (a burst's pages) run as one lane per
 kind, every claimed row of the kind in one call, so a thousand pages cost one load and one write
-rather than a thousand of each. Finished rows are marked done together, a few at a time, as they
-come in.
+rather than a thousand of each; the batch kinds that only touch the database (planning pages)
+are claimed by the thousand beside the common batch, so a burst is planned in one call. Finished
+rows are marked done together, a few at a time, as they come in.
 """
 
 from __future__ import annotations
@@ -41,6 +42,10 @@ BACKOFF_CAP = dt.timedelta(minutes=10)
 LEASE = dt.timedelta(minutes=2)
 CONCURRENCY = 8  # Slack calls in flight at once: well inside its per-method rate tiers
 BATCH = 200  # rows claimed a pass: a burst's pages go to their batch handler a pass at a time
+# Rows of a bulk kind (a batch handler that only touches the database) claimed a pass: a
+# burst's thousand pages are planned in one call (one load, one write, each person's DM rendered
+# once) rather than in five, each re-rendering the DMs of the one before.
+BULK_BATCH = 1000
 ACK_FIRST_S = 0.2  # at most this long per pass, the worker waits for Slack requests to be acked
 # The payload fields naming the subject a row is about: its lane. Rows naming none share a lane
 # per kind (digests, hand-offs), which is how they ran before there were lanes.
@@ -97,6 +102,8 @@ class OutboxWorker:
         slow_kinds: frozenset[str] = frozenset(),
         concurrency: int = CONCURRENCY,
         batch_handlers: Mapping[str, BatchHandler] | None = None,
+        bulk_kinds: frozenset[str] = frozenset(),
+        bulk_batch: int = BULK_BATCH,
     ) -> None:
         self._repo = repo
         self._handlers = handlers
@@ -108,6 +115,11 @@ class OutboxWorker:
         # died comes back after it.
         self._lease = lease
         self._slow_kinds = slow_kinds
+        unbatched = bulk_kinds - self._batch_handlers.keys()
+        if unbatched:
+            raise ValueError(f"bulk kinds without a batch handler: {sorted(unbatched)}")
+        self._bulk_kinds = bulk_kinds - slow_kinds
+        self._bulk_batch = bulk_batch
         self._concurrency = max(1, concurrency)
         self._pool: ThreadPoolExecutor | None = None
         self.wake = wake or threading.Event()  # set by services when they queue new work
@@ -124,7 +136,11 @@ class OutboxWorker:
         now = self._clock()
         # Two lanes: a backlog of slow, paced effects (Jira creates while Jira recovers) must
         # not keep the quick ones (Slack posts) waiting behind it.
-        tasks = self._repo.claim(now, self._batch, self._lease, except_kinds=self._slow_kinds)
+        tasks = self._repo.claim(
+            now, self._batch, self._lease, except_kinds=self._slow_kinds | self._bulk_kinds
+        )
+        if self._bulk_kinds:
+            tasks += self._repo.claim(now, self._bulk_batch, self._lease, kinds=self._bulk_kinds)
         if self._slow_kinds:
             slow_batch = max(1, self._batch // 4)
             tasks += self._repo.claim(now, slow_batch, self._lease, kinds=self._slow_kinds)

@@ -56,6 +56,7 @@ def build_escalation(
         service,
         outbox=sender.handlers(),
         batch_outbox=sender.batch_handlers(),
+        bulk_kinds=sender.bulk_kinds(),
         jobs=jobs,
         closers=[sender.close],
     )

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from bot.domain import EscalationValues, ItemRef, PageMessage, StoredEscalation
-from bot.oncall.policy import EscalationState, next_due, sla
+from bot.oncall.policy import EscalationState, next_due, sla, stored_state
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ def record_of(stored: StoredEscalation) -> EscalationRecord:
         item=stored.item,
         generation=stored.generation,
         severity=stored.severity,
-        state=EscalationState.model_validate(stored.state),
+        state=stored_state(stored.state),
         paged=stored.paged,
         pages=stored.pages,
         breaches=stored.breaches,

@@ -123,6 +123,12 @@ class PageSender:
             MENTION: self.mention_many,
         }
 
+    def bulk_kinds(self) -> frozenset[str]:
+        """The batch kinds that only touch the database: starting escalations and planning
+        pages (who is paged, which DM they join); the Slack calls they queue are rows of
+        their own."""
+        return frozenset({START, PAGE})
+
     # -- loading -----------------------------------------------------------------------------
 
     def _load(

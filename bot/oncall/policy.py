@@ -16,9 +16,11 @@ because an acknowledged item can still sit unresolved.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+import json
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import NamedTuple
+from functools import lru_cache
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
@@ -77,6 +79,25 @@ class EscalationState(_Frozen):
     def climbing(self) -> bool:
         """Tell whether steps of the climb may still fall due."""
         return self.cursor is not None and self.acknowledged_at is None and self.resolved_at is None
+
+
+def stored_state(data: Mapping[str, Any]) -> EscalationState:
+    """An escalation's state as stored (JSON), read back and checked.
+
+    Every item that starts escalating under one policy carries the same snapshot, and a burst
+    reads a thousand of them at once: each distinct snapshot is checked once and the frozen
+    result shared, rather than the whole policy validated again for every item.
+    """
+    snapshot = data.get("snapshot")
+    if isinstance(snapshot, Mapping):
+        key = json.dumps(snapshot, sort_keys=True, separators=(",", ":"))
+        data = {**data, "snapshot": _snapshot(key)}
+    return EscalationState.model_validate(data)
+
+
+@lru_cache(maxsize=64)
+def _snapshot(stored: str) -> Snapshot:
+    return Snapshot.model_validate(json.loads(stored))
 
 
 class StepKey(NamedTuple):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 import pytest
@@ -23,6 +24,7 @@ from bot.oncall.policy import (
     skip_to_next,
     sla,
     start,
+    stored_state,
     tick,
 )
 from bot.oncall.program import EscalationPolicy, EscalationProgram, StepKind
@@ -160,6 +162,24 @@ def test_state_round_trips_through_json() -> None:
     state, _ = run(begin(), minutes(7))
     state = acknowledge(state, "U0BOB", T0 + 7 * MINUTE)
     assert EscalationState.model_validate_json(state.model_dump_json()) == state
+
+
+def test_stored_states_read_back_share_one_checked_snapshot() -> None:
+    """States stored as JSON read back unchanged; those of one policy share its snapshot (a
+    burst's thousand items check it once), and another policy's snapshot stays its own."""
+    first, _ = run(begin(), minutes(7))
+    second = start("HC-2", first.snapshot, T0)
+    stored = [json.loads(s.model_dump_json()) for s in (first, second)]
+    read = [stored_state(s) for s in stored]
+    assert read == [first, second]
+    assert read[0].snapshot is read[1].snapshot
+    edited = EscalationProgram(policies=(policy(["notify_channel", {"wait": "1m"}]),))
+    new_policy = edited.policy_for("sev1")
+    assert new_policy is not None
+    other = start("HC-3", Snapshot.take(new_policy, T0), T0)
+    read_other = stored_state(json.loads(other.model_dump_json()))
+    assert read_other == other and read_other.snapshot.policy == new_policy
+    assert read_other.snapshot is not read[0].snapshot
 
 
 def test_sla_clocks_run_from_the_start() -> None:

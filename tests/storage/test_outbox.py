@@ -7,6 +7,8 @@ import random
 import threading
 from collections.abc import Sequence
 
+import pytest
+
 from bot.app.http import InFlight
 from bot.app.outbox import BACKOFF_CAP, OutboxWorker, backoff
 from bot.domain import Effect
@@ -381,6 +383,45 @@ def test_a_batch_kind_gets_every_claimed_row_in_one_call_with_an_outcome_each(
     assert ("test.next", "pending") in states and ("test.effect", "done") in states
     pending = [row for row in repo.rows() if row[0] == "test.batch" and row[1] == "pending"]
     assert sorted(str(row[3]) for row in pending) == ["RuntimeError", "busy"]
+
+
+def test_a_bulk_kind_is_claimed_past_the_common_batch_and_leaves_it_to_the_others(
+    database_url: str,
+) -> None:
+    """A burst of a bulk kind (pages to plan) reaches its batch handler whole in one pass,
+    and the pass still claims its common batch of other rows beside it."""
+    repo = setup(database_url)
+    enqueue(repo, *[f"page{i}" for i in range(12)], kind="test.bulk")
+    repo.enqueue(
+        [Effect("test.effect", {"key": f"other{i}"}, f"other{i}") for i in range(5)],
+        T0 + dt.timedelta(seconds=1),
+    )
+    calls: list[int] = []
+    others: list[object] = []
+    clock = Clock()
+    clock.now = T0 + dt.timedelta(seconds=2)
+    worker = OutboxWorker(
+        repo=repo,
+        handlers={"test.effect": lambda payload: others.append(payload["key"]) or []},
+        batch_handlers={"test.bulk": lambda ps: calls.append(len(ps)) or [[] for _ in ps]},
+        bulk_kinds=frozenset({"test.bulk"}),
+        clock=clock,
+        batch=4,
+        bulk_batch=20,
+    )
+    try:
+        assert worker.run_once() == 12 + 4
+    finally:
+        worker.close()
+    assert calls == [12]  # one call for the whole burst, not three of the common batch's 4
+    assert len(others) == 4  # the other rows were not crowded out by the burst
+
+
+def test_a_bulk_kind_needs_a_batch_handler(database_url: str) -> None:
+    """Naming a bulk kind that has no batch handler is a wiring mistake, caught at start."""
+    repo = setup(database_url)
+    with pytest.raises(ValueError, match=r"test\.bulk"):
+        OutboxWorker(repo=repo, handlers={}, bulk_kinds=frozenset({"test.bulk"}), clock=Clock())
 
 
 def test_a_failing_batch_puts_every_row_back_for_another_try(database_url: str) -> None:

@@ -15,7 +15,10 @@ same burst on one and on two `serve` processes sharing the database, requests al
 between them, and compares them. Run:
 
     .venv/bin/python benchmarks/burst.py [--reports 150] [--within 3] [--clients 20]
-        [--wait 20] [--replicas 1|2] [--database-url URL] [--json FILE]
+        [--wait 20] [--replicas 1|2] [--slack-latency 0.1] [--database-url URL] [--json FILE]
+
+`--slack-latency` has the emulator answer each of the bot's Slack calls that long after it
+came, as Slack does across the internet (loopback answers in a millisecond).
 """
 
 from __future__ import annotations
@@ -90,7 +93,19 @@ class Options:
     replicas: int
     database_url: str | None
     json_path: Path | None
+    slack_latency_s: float = 0.0
 
+
+# Slack's Web API methods the bot calls in a burst, each answered after --slack-latency.
+SLACK_METHODS = (
+    "chat.postMessage",
+    "chat.update",
+    "chat.getPermalink",
+    "chat.postEphemeral",
+    "conversations.open",
+    "views.open",
+    "views.update",
+)
 
 # -- the program and the bot -------------------------------------------------------------------
 
@@ -123,12 +138,18 @@ def program_file(folder: Path, wait_s: float) -> Path:
     return path
 
 
-def emulator() -> contextlib.AbstractContextManager[SlackEmulator]:
-    """A fresh Slack emulator per cell, with the feedback and digest channels and the people."""
-    return slack_emulator(
+@contextlib.contextmanager
+def emulator(latency_s: float = 0.0) -> Iterator[SlackEmulator]:
+    """A fresh Slack emulator per cell, with the feedback and digest channels and the people;
+    every call the bot makes in a burst answered after `latency_s` (Slack's round trip from a
+    real deployment, which loopback hides)."""
+    with slack_emulator(
         channels={FEEDBACK: "hypercare-feedback", DIGEST: "hypercare-digest"},
         users={PRIMARY: "primary", SECONDARY: "secondary", REPORTER: "alice"},
-    )
+    ) as slack:
+        for method in SLACK_METHODS if latency_s > 0 else ():
+            slack.set_latency(method, latency_s)
+        yield slack
 
 
 @dataclass
@@ -474,7 +495,7 @@ def run_cell(options: Options, database_url: str, count: int) -> Cell:
     engine = create_engine(database_url)
     with (
         tempfile.TemporaryDirectory(prefix="hc-burst-") as tmp,
-        emulator() as slack,
+        emulator(options.slack_latency_s) as slack,
     ):
         folder = Path(tmp)
         program = program_file(folder, options.wait_s)
@@ -719,6 +740,7 @@ def report(env: dict[str, Any], options: Options, cells: list[Cell]) -> None:
     print(
         f"{machine_line(env)} | database {env['database']} | {options.clients} clients"
         f" | policy {env['policy']}; pages grouped (the default window)"
+        f" | Slack answers after {options.slack_latency_s * 1000:g} ms"
     )
     print(
         "A report is paged when a post or an update of the person's page DM first lists it;"
@@ -764,17 +786,30 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         default=1,
         help="2: also run two serve processes on one PostgreSQL and compare (1)",
     )
+    cli.add_argument(
+        "--slack-latency",
+        type=float,
+        default=0.0,
+        help="seconds the Slack emulator holds every answer, as Slack's round trip does (0)",
+    )
     add_output_options(
         cli, "SQLAlchemy URL (default: a temporary SQLite file; PostgreSQL: a schema per run)"
     )
     args = cli.parse_args(argv)
-    if args.within < 0 or args.wait < 1:
-        cli.error("--within must be 0 or more and --wait at least 1")
+    if args.within < 0 or args.wait < 1 or not 0 <= args.slack_latency <= 5:
+        cli.error("--within must be 0 or more, --wait at least 1, --slack-latency 0 to 5")
     url = args.database_url
     if args.replicas > 1 and url and make_url(url).get_backend_name() != "postgresql":
         cli.error("--replicas 2 needs PostgreSQL (SQLite means one replica)")
     return Options(
-        args.reports, args.within, args.clients, args.wait, args.replicas, url, args.json_path
+        args.reports,
+        args.within,
+        args.clients,
+        args.wait,
+        args.replicas,
+        url,
+        args.json_path,
+        args.slack_latency,
     )
 
 
@@ -795,6 +830,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "reports": options.reports,
         "within_s": options.within,
         "clients": options.clients,
+        "slack_latency_s": options.slack_latency_s,
     }
     report(env, options, cells)
     if options.json_path is not None:

@@ -64,6 +64,9 @@ class Part(Generic[S]):
     bulk_kinds: frozenset[str] = frozenset()
     """Batch kinds whose handler only reads and writes the database (no peer call): a pass
     claims them by the thousand, not in the common batch (one call for a burst, not five)."""
+    first_kinds: frozenset[str] = frozenset()
+    """Kinds on the way to putting a page in front of a person: when more lanes are ready than
+    the worker runs at once (a burst's receipts), theirs start first."""
     jobs: Sequence[Job] = ()
     routes: Mapping[str, WSGIApp] = field(default_factory=dict)
     """Extra HTTP paths on the bot's port (e.g. an inbound webhook)."""

@@ -254,6 +254,7 @@ def build_runtime(settings: Settings, program: Program, clock: Clock = utc_now) 
         lease=dt.timedelta(seconds=settings.outbox_lease_seconds),
         slow_kinds=frozenset().union(*(p.slow_kinds for p in parts)),
         bulk_kinds=frozenset().union(*(p.bulk_kinds for p in parts)),
+        first_kinds=frozenset().union(*(p.first_kinds for p in parts)),
         concurrency=settings.outbox_concurrency or _default_concurrency(engine),
     )
     services = Services(

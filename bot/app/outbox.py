@@ -4,24 +4,28 @@ Retries follow the peer: `Retry-After` when given, else capped exponential backo
 jitter. A refusal (a 4xx other than 429) is final: the row is marked failed and logged, and the
 handler has already told a human. Rows are leased, so a crashed worker's rows come back.
 
-A burst (forty sev1 reports in a minute) queues hundreds of rows whose work is mostly waiting
-on Slack, so the worker claims them in batches and carries out independent ones concurrently on
-a small pool. Rows about the same subject (one feedback item, one alert, one escalation) form a
-lane and run one after another in queue order, so a receipt is never re-rendered out of order
-and a thread's notes keep theirs; rows of a slow kind (Jira creates) share one lane per kind,
-which keeps their pacing. Kinds with a batch handler (a burst's pages) run as one lane per
-kind, every claimed row of the kind in one call, so a thousand pages cost one load and one write
-rather than a thousand of each; the batch kinds that only touch the database (planning pages)
-are claimed by the thousand beside the common batch, so a burst is planned in one call. Finished
-rows are marked done together, a few at a time, as they come in.
+A burst (forty sev1 reports in a minute) queues hundreds of rows whose work is mostly waiting on
+Slack, so the worker claims them in batches and carries out independent ones concurrently on a
+small pool, claiming more as lanes finish rather than once the whole batch is done (a receipt
+waiting on a slow Slack must not hold up the next report's page), and starting the lanes on the
+way to a page before the others. Rows about the same subject (one feedback item, one alert, one
+escalation) form a lane and run one after another in queue order, so a receipt is never
+re-rendered out of order and a thread's notes keep theirs; rows of a slow kind (Jira creates)
+share one lane per kind, which keeps their pacing. Kinds with a batch handler (a burst's pages)
+run as one lane per kind, every claimed row of the kind in one call, so a thousand pages cost
+one load and one write rather than a thousand of each; the batch kinds that only touch the
+database (planning pages) are claimed by the thousand beside the common batch, so a burst is
+planned in one call. Finished rows are marked done together, a few at a time, as they come in.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import random
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -46,7 +50,9 @@ BATCH = 200  # rows claimed a pass: a burst's pages go to their batch handler a 
 # burst's thousand pages are planned in one call (one load, one write, each person's DM rendered
 # once) rather than in five, each re-rendering the DMs of the one before.
 BULK_BATCH = 1000
-ACK_FIRST_S = 0.2  # at most this long per pass, the worker waits for Slack requests to be acked
+ACK_FIRST_S = 0.2  # at most this long per claim, the worker waits for Slack requests to be acked
+CLAIM_EVERY_S = 0.05  # while lanes run, rows that fell due are claimed at most this often
+REAP_S = 0.05  # finished rows are marked done at least this often
 # The payload fields naming the subject a row is about: its lane. Rows naming none share a lane
 # per kind (digests, hand-offs), which is how they ran before there were lanes.
 SUBJECT_FIELDS = ("feedback_id", "alert_id", "escalation_id", "page_group_id")
@@ -80,6 +86,25 @@ class _Done:
             return rows
 
 
+_COMMON, _BULK, _SLOW = "common", "bulk", "slow"
+
+
+@dataclass
+class _Flight:
+    """What the worker has claimed and not finished: lanes running on the pool (with the
+    class of each of their rows) and rows waiting for an earlier run of their lane."""
+
+    running: dict[str, tuple[Future[None], list[str]]] = field(default_factory=dict)
+    waiting: dict[str, list[tuple[OutboxTask, str]]] = field(default_factory=dict)
+    held: dict[str, int] = field(default_factory=lambda: {_COMMON: 0, _BULK: 0, _SLOW: 0})
+    done: _Done = field(default_factory=_Done)
+
+    def wait(self, key: str, task: OutboxTask, cls: str) -> None:
+        """Queue a claimed row on its lane, counted against its class's room."""
+        self.waiting.setdefault(key, []).append((task, cls))
+        self.held[cls] += 1
+
+
 def backoff(attempts: int, rng: random.Random) -> dt.timedelta:
     """Return the wait before retry number `attempts` (1-based): full jitter, capped."""
     ceiling = min(BACKOFF_CAP, BACKOFF_BASE * (1 << min(attempts - 1, 20)))
@@ -104,6 +129,7 @@ class OutboxWorker:
         batch_handlers: Mapping[str, BatchHandler] | None = None,
         bulk_kinds: frozenset[str] = frozenset(),
         bulk_batch: int = BULK_BATCH,
+        first_kinds: frozenset[str] = frozenset(),
     ) -> None:
         self._repo = repo
         self._handlers = handlers
@@ -120,10 +146,11 @@ class OutboxWorker:
             raise ValueError(f"bulk kinds without a batch handler: {sorted(unbatched)}")
         self._bulk_kinds = bulk_kinds - slow_kinds
         self._bulk_batch = bulk_batch
+        self._first_kinds = first_kinds
         self._concurrency = max(1, concurrency)
         self._pool: ThreadPoolExecutor | None = None
         self.wake = wake or threading.Event()  # set by services when they queue new work
-        # Slack requests being answered (HTTP mode): each pass lets them go first, briefly.
+        # Slack requests being answered (HTTP mode): an idle worker lets them go first, briefly.
         self.in_flight = InFlight()
         # Kinds whose peer is down, until when: rows of them queued meanwhile wait too, so the
         # backlog drains in queue order when the peer returns (not newest-probe first).
@@ -131,49 +158,79 @@ class OutboxWorker:
         self._held_lock = threading.Lock()
 
     def run_once(self) -> int:
-        """Carry out rows due now, quick kinds first; return how many were attempted."""
-        self.in_flight.wait_clear(ACK_FIRST_S)
+        """Claim the rows due now and carry them all out; return how many were attempted."""
+        flight = _Flight()
+        claimed = self._claim(flight)
+        while flight.running or flight.waiting:
+            self._reap(flight, REAP_S)
+        return claimed
+
+    def _claim(self, flight: _Flight) -> int:
+        """Lease due rows up to each class's room and start the lanes the pool has room for."""
+        if not flight.running:  # a busy worker keeps the lanes it runs going meanwhile
+            self.in_flight.wait_clear(ACK_FIRST_S)
         now = self._clock()
-        # Two lanes: a backlog of slow, paced effects (Jira creates while Jira recovers) must
-        # not keep the quick ones (Slack posts) waiting behind it.
-        tasks = self._repo.claim(
-            now, self._batch, self._lease, except_kinds=self._slow_kinds | self._bulk_kinds
-        )
-        if self._bulk_kinds:
-            tasks += self._repo.claim(now, self._bulk_batch, self._lease, kinds=self._bulk_kinds)
-        if self._slow_kinds:
-            slow_batch = max(1, self._batch // 4)
-            tasks += self._repo.claim(now, slow_batch, self._lease, kinds=self._slow_kinds)
+        # Three classes, each with its room: a backlog of slow, paced effects (Jira creates
+        # while Jira recovers) must not keep the quick ones (Slack posts) waiting behind it,
+        # and a burst of pages to plan must not crowd them out either.
+        tasks: list[OutboxTask] = []
+        room = self._batch - flight.held[_COMMON]
+        if room > 0:
+            except_kinds = self._slow_kinds | self._bulk_kinds
+            tasks += self._repo.claim(now, room, self._lease, except_kinds=except_kinds)
+        room = self._bulk_batch - flight.held[_BULK]
+        if self._bulk_kinds and room > 0:
+            tasks += self._repo.claim(now, room, self._lease, kinds=self._bulk_kinds)
+        room = max(1, self._batch // 4) - flight.held[_SLOW]
+        if self._slow_kinds and room > 0:
+            tasks += self._repo.claim(now, room, self._lease, kinds=self._slow_kinds)
         with self._held_lock:
             self._held = {kind: until for kind, until in self._held.items() if until > now}
-        lanes: dict[str, list[OutboxTask]] = {}
         for task in tasks:
             if task.kind in self._batch_handlers:
                 key = f"batch:{task.kind}"
             else:
                 key = lane_of(task, self._slow_kinds)
-            lanes.setdefault(key, []).append(task)
-        done = _Done()
-        if len(lanes) <= 1 or self._concurrency == 1:
-            for lane in lanes.values():
-                self._run_lane(lane, done)
-        else:
-            self._run_concurrently(list(lanes.values()), done)
-        self._complete(done)
+            flight.wait(key, task, self._class_of(task.kind))
+        self._start_ready(flight)
         return len(tasks)
 
-    def _run_concurrently(self, lanes: list[list[OutboxTask]], done: _Done) -> None:
-        """Run the lanes on the pool, marking rows done in batches as lanes finish."""
+    def _class_of(self, kind: str) -> str:
+        if kind in self._slow_kinds:
+            return _SLOW
+        return _BULK if kind in self._bulk_kinds else _COMMON
+
+    def _start_ready(self, flight: _Flight) -> None:
+        """Start ready lanes (rows waiting, no earlier run of their lane still going) while
+        fewer than `concurrency` run: the lanes of first kinds before the rest, each group in
+        the order its rows were claimed."""
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="outbox")
-        pending: set[Future[None]] = {
-            self._pool.submit(self._run_lane, lane, done) for lane in lanes
-        }
-        while pending:
-            finished, pending = wait(pending, timeout=0.05, return_when=FIRST_COMPLETED)
-            for future in finished:
+        room = self._concurrency - len(flight.running)
+        if room <= 0:
+            return
+        ready = [key for key in flight.waiting if key not in flight.running]
+        ready.sort(key=lambda key: flight.waiting[key][0][0].kind not in self._first_kinds)
+        for key in ready[:room]:
+            lane = flight.waiting.pop(key)
+            future = self._pool.submit(self._run_lane, [task for task, _ in lane], flight.done)
+            flight.running[key] = (future, [cls for _, cls in lane])
+
+    def _reap(self, flight: _Flight, timeout: float) -> int:
+        """Wait up to `timeout` for a lane to finish; mark finished rows done, start the rows
+        that waited behind finished lanes, and return how many lanes finished."""
+        futures = [future for future, _ in flight.running.values()]
+        finished, _ = wait(futures, timeout=timeout, return_when=FIRST_COMPLETED)
+        for key, (future, classes) in list(flight.running.items()):
+            if future in finished:
+                del flight.running[key]
+                for cls in classes:
+                    flight.held[cls] -= 1
                 future.result()  # _run_lane catches what handlers raise; this re-raises a bug
-            self._complete(done)
+        self._complete(flight.done)
+        if finished:
+            self._start_ready(flight)
+        return len(finished)
 
     def _run_lane(self, lane: Sequence[OutboxTask], done: _Done) -> None:
         batch = self._batch_handlers.get(lane[0].kind) if lane else None
@@ -298,17 +355,39 @@ class OutboxWorker:
         return None
 
     def run_forever(self, stop: threading.Event, idle: float = 1.0) -> None:
-        """Loop until `stop` is set, waking early when new work is enqueued."""
+        """Loop until `stop` is set, waking early when new work is enqueued.
+
+        Claiming does not wait for everything claimed before to finish: while lanes run, rows
+        that fell due meanwhile (a page planned a moment ago, its DM to send) are claimed
+        every `CLAIM_EVERY_S` as room frees up, so one slow lane (a receipt while Slack is
+        busy) does not hold up the rest of a burst. Rows of a lane still running wait behind it.
+        """
+        flight = _Flight()
+        last_claim = next_claim = -math.inf
         try:
             while not stop.is_set():
                 try:
-                    busy = self.run_once()
+                    now = time.monotonic()
+                    # New work wakes an idle worker at once; a busy one claims it at its pace.
+                    woken = self.wake.is_set() and (
+                        not flight.running or now >= last_claim + CLAIM_EVERY_S
+                    )
+                    if woken or now >= next_claim:
+                        self.wake.clear()
+                        claimed = self._claim(flight)
+                        last_claim = now
+                        next_claim = now + (CLAIM_EVERY_S if claimed else idle)
+                    if flight.running:
+                        if self._reap(flight, REAP_S):  # their follow-ups may be due now
+                            next_claim = min(next_claim, last_claim + CLAIM_EVERY_S)
+                    else:
+                        self.wake.wait(max(0.0, next_claim - time.monotonic()))
                 except Exception:  # the database may be briefly away; keep the loop alive
                     log.exception("outbox pass failed")
-                    busy = 0
-                if not busy:
-                    self.wake.wait(idle)
-                    self.wake.clear()
+                    next_claim = time.monotonic() + idle
+                    stop.wait(idle)
+            while flight.running or flight.waiting:  # what was claimed is carried out
+                self._reap(flight, REAP_S)
         finally:
             self.close()
 

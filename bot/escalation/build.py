@@ -57,6 +57,7 @@ def build_escalation(
         outbox=sender.handlers(),
         batch_outbox=sender.batch_handlers(),
         bulk_kinds=sender.bulk_kinds(),
+        first_kinds=sender.first_kinds(),
         jobs=jobs,
         closers=[sender.close],
     )

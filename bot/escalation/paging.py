@@ -123,6 +123,11 @@ class PageSender:
             MENTION: self.mention_many,
         }
 
+    def first_kinds(self) -> frozenset[str]:
+        """From a report to its page DM: starting the escalation, planning the page, sending
+        the DM (a lone page or a person's grouped one)."""
+        return frozenset({START, PAGE, DELIVER, DM})
+
     def bulk_kinds(self) -> frozenset[str]:
         """The batch kinds that only touch the database: starting escalations and planning
         pages (who is paged, which DM they join); the Slack calls they queue are rows of

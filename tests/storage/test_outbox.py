@@ -271,6 +271,107 @@ def test_rows_about_one_subject_run_one_at_a_time_in_queue_order(database_url: s
     assert [n for s, n in order if s == 1] == [1, 3, 5, 7, 9]
 
 
+def running_worker(worker: OutboxWorker) -> tuple[threading.Event, threading.Thread]:
+    """The worker's loop on a thread of its own, as the bot runs it; set the event to stop it."""
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run_forever, args=(stop, 0.05), daemon=True)
+    thread.start()
+    return stop, thread
+
+
+def test_a_slow_lane_does_not_hold_up_rows_that_fall_due_meanwhile(database_url: str) -> None:
+    """While one item's row waits on a slow peer, a row queued for another item afterwards is
+    claimed and carried out; the slow one finishes later and both end done, once each."""
+    repo = setup(database_url)
+    repo.enqueue([Effect("test.effect", {"feedback_id": 1, "n": "slow"}, "slow")], T0)
+    release, started, quick_done = threading.Event(), threading.Event(), threading.Event()
+    ran: list[object] = []
+
+    def handle(payload: dict[str, object]) -> Sequence[Effect]:
+        ran.append(payload["n"])
+        if payload["n"] == "slow":
+            started.set()
+            assert release.wait(10)
+        else:
+            quick_done.set()
+        return []
+
+    worker = OutboxWorker(repo=repo, handlers={"test.effect": handle}, clock=Clock())
+    stop, thread = running_worker(worker)
+    try:
+        assert started.wait(10)
+        repo.enqueue([Effect("test.effect", {"feedback_id": 2, "n": "quick"}, "quick")], T0)
+        worker.wake.set()
+        assert quick_done.wait(10), "the new row waited for the slow lane"
+    finally:
+        release.set()
+        stop.set()
+        thread.join(10)
+    assert ran == ["slow", "quick"]
+    assert repo.rows() == [("test.effect", "done", 1, None)] * 2
+
+
+def test_a_row_claimed_while_its_subject_runs_waits_behind_it(database_url: str) -> None:
+    """An item's second row, queued while its first is still running, starts only after the
+    first is finished (a receipt is never re-rendered out of order)."""
+    repo = setup(database_url)
+    repo.enqueue([Effect("test.effect", {"feedback_id": 1, "n": 1}, "first")], T0)
+    release, started, second_done = threading.Event(), threading.Event(), threading.Event()
+    events: list[str] = []
+
+    def handle(payload: dict[str, object]) -> Sequence[Effect]:
+        events.append(f"start {payload['n']}")
+        if payload["n"] == 1:
+            started.set()
+            assert release.wait(10)
+        else:
+            second_done.set()
+        events.append(f"end {payload['n']}")
+        return []
+
+    worker = OutboxWorker(repo=repo, handlers={"test.effect": handle}, clock=Clock())
+    stop, thread = running_worker(worker)
+    try:
+        assert started.wait(10)
+        repo.enqueue([Effect("test.effect", {"feedback_id": 1, "n": 2}, "second")], T0)
+        worker.wake.set()
+        assert not second_done.wait(0.5)  # claimed meanwhile, but its item's lane is busy
+        release.set()
+        assert second_done.wait(10)
+    finally:
+        release.set()
+        stop.set()
+        thread.join(10)
+    assert events == ["start 1", "end 1", "start 2", "end 2"]
+    assert repo.rows() == [("test.effect", "done", 1, None)] * 2
+
+
+def test_lanes_of_first_kinds_start_before_the_others_waiting(database_url: str) -> None:
+    """With more lanes ready than the worker runs at once, a page's lane goes first though its
+    row was queued after the receipts'."""
+    repo = setup(database_url)
+    repo.enqueue([Effect("test.effect", {"feedback_id": i}, f"r{i}") for i in range(4)], T0)
+    repo.enqueue([Effect("test.page", {"escalation_id": 1}, "page")], T0 + dt.timedelta(seconds=1))
+    order: list[str] = []
+    clock = Clock()
+    clock.now = T0 + dt.timedelta(seconds=2)
+    worker = OutboxWorker(
+        repo=repo,
+        handlers={
+            "test.effect": lambda p: order.append(f"receipt {p['feedback_id']}") or [],
+            "test.page": lambda p: order.append("page") or [],
+        },
+        first_kinds=frozenset({"test.page"}),
+        concurrency=1,
+        clock=clock,
+    )
+    try:
+        assert worker.run_once() == 5
+    finally:
+        worker.close()
+    assert order == ["page", "receipt 0", "receipt 1", "receipt 2", "receipt 3"]
+
+
 def test_follow_ups_of_a_batch_are_queued_once_each(database_url: str) -> None:
     """Rows finishing together queue their follow-ups in one go; a key repeated is queued once."""
     repo = setup(database_url)

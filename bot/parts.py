@@ -62,7 +62,7 @@ class Part(Generic[S]):
     slow_kinds: frozenset[str] = frozenset()
     """Outbox kinds paced by a slow peer: they get their own lane so quick kinds never wait."""
     bulk_kinds: frozenset[str] = frozenset()
-    """Batch kinds whose handler only reads and writes the database (no peer call): a pass
+    """Batch kinds whose handler only reads and writes the database (no peer call): the worker
     claims them by the thousand, not in the common batch (one call for a burst, not five)."""
     first_kinds: frozenset[str] = frozenset()
     """Kinds on the way to putting a page in front of a person: when more lanes are ready than

@@ -45,12 +45,12 @@ BACKOFF_BASE = dt.timedelta(seconds=2)
 BACKOFF_CAP = dt.timedelta(minutes=10)
 LEASE = dt.timedelta(minutes=2)
 CONCURRENCY = 8  # Slack calls in flight at once: well inside its per-method rate tiers
-BATCH = 200  # rows claimed a pass: a burst's pages go to their batch handler a pass at a time
-# Rows of a bulk kind (a batch handler that only touches the database) claimed a pass: a
+BATCH = 200  # rows of the common kinds claimed and not finished at once
+# Rows of the bulk kinds (batch handlers that only touch the database) claimed at once: a
 # burst's thousand pages are planned in one call (one load, one write, each person's DM rendered
 # once) rather than in five, each re-rendering the DMs of the one before.
 BULK_BATCH = 1000
-ACK_FIRST_S = 0.2  # at most this long per claim, the worker waits for Slack requests to be acked
+ACK_FIRST_S = 0.2  # at most this long, an idle worker waits for Slack requests to be acked
 CLAIM_EVERY_S = 0.05  # while lanes run, rows that fell due are claimed at most this often
 REAP_S = 0.05  # finished rows are marked done at least this often
 # The payload fields naming the subject a row is about: its lane. Rows naming none share a lane
@@ -91,18 +91,14 @@ _COMMON, _BULK, _SLOW = "common", "bulk", "slow"
 
 @dataclass
 class _Flight:
-    """What the worker has claimed and not finished: lanes running on the pool (with the
-    class of each of their rows) and rows waiting for an earlier run of their lane."""
+    """What the worker has claimed and not finished: lanes running on the pool, rows waiting
+    for an earlier run of their lane, and how many rows of each class (common, bulk, slow)
+    that makes, against the class's room."""
 
-    running: dict[str, tuple[Future[None], list[str]]] = field(default_factory=dict)
-    waiting: dict[str, list[tuple[OutboxTask, str]]] = field(default_factory=dict)
+    running: dict[str, tuple[Future[None], list[OutboxTask]]] = field(default_factory=dict)
+    waiting: dict[str, list[OutboxTask]] = field(default_factory=dict)
     held: dict[str, int] = field(default_factory=lambda: {_COMMON: 0, _BULK: 0, _SLOW: 0})
     done: _Done = field(default_factory=_Done)
-
-    def wait(self, key: str, task: OutboxTask, cls: str) -> None:
-        """Queue a claimed row on its lane, counted against its class's room."""
-        self.waiting.setdefault(key, []).append((task, cls))
-        self.held[cls] += 1
 
 
 def backoff(attempts: int, rng: random.Random) -> dt.timedelta:
@@ -191,7 +187,8 @@ class OutboxWorker:
                 key = f"batch:{task.kind}"
             else:
                 key = lane_of(task, self._slow_kinds)
-            flight.wait(key, task, self._class_of(task.kind))
+            flight.waiting.setdefault(key, []).append(task)
+            flight.held[self._class_of(task.kind)] += 1
         self._start_ready(flight)
         return len(tasks)
 
@@ -210,22 +207,21 @@ class OutboxWorker:
         if room <= 0:
             return
         ready = [key for key in flight.waiting if key not in flight.running]
-        ready.sort(key=lambda key: flight.waiting[key][0][0].kind not in self._first_kinds)
+        ready.sort(key=lambda key: flight.waiting[key][0].kind not in self._first_kinds)
         for key in ready[:room]:
             lane = flight.waiting.pop(key)
-            future = self._pool.submit(self._run_lane, [task for task, _ in lane], flight.done)
-            flight.running[key] = (future, [cls for _, cls in lane])
+            flight.running[key] = (self._pool.submit(self._run_lane, lane, flight.done), lane)
 
     def _reap(self, flight: _Flight, timeout: float) -> int:
         """Wait up to `timeout` for a lane to finish; mark finished rows done, start the rows
         that waited behind finished lanes, and return how many lanes finished."""
         futures = [future for future, _ in flight.running.values()]
         finished, _ = wait(futures, timeout=timeout, return_when=FIRST_COMPLETED)
-        for key, (future, classes) in list(flight.running.items()):
+        for key, (future, lane) in list(flight.running.items()):
             if future in finished:
                 del flight.running[key]
-                for cls in classes:
-                    flight.held[cls] -= 1
+                for task in lane:
+                    flight.held[self._class_of(task.kind)] -= 1
                 future.result()  # _run_lane catches what handlers raise; this re-raises a bug
         self._complete(flight.done)
         if finished:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from io import BytesIO
 from typing import Any
 
-from slack_sdk.signature import SignatureVerifier
+from slack_sdk.signature import Clock, SignatureVerifier
 
 from bot.parts import WSGIApp
 
@@ -69,6 +69,16 @@ class InFlight:
             self._cond.wait_for(lambda: self._count == 0, timeout=timeout)
 
 
+class _ClockOf(Clock):
+    """slack_sdk's clock reading the guard's, so one clock judges a timestamp's age."""
+
+    def __init__(self, read: Callable[[], float]):
+        self._read = read
+
+    def now(self) -> float:
+        return self._read()
+
+
 class SlackRequestGuard:
     """WSGI middleware verifying size, timestamp and signature of Slack requests."""
 
@@ -80,7 +90,7 @@ class SlackRequestGuard:
         in_flight: InFlight | None = None,
     ):
         self._inner = inner
-        self._verifier = SignatureVerifier(signing_secret)
+        self._verifier = SignatureVerifier(signing_secret, _ClockOf(clock))
         self._clock = clock
         self._in_flight = in_flight or InFlight()
 

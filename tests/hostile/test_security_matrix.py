@@ -15,6 +15,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -26,7 +27,7 @@ from pydantic import SecretStr
 from sqlalchemy import select
 
 from bot.app.build import Runtime, build_runtime
-from bot.app.http import MAX_BODY
+from bot.app.http import MAX_BODY, SlackRequestGuard
 from bot.config import Program
 from sandbox.gateway.exposition import KongExposition
 from sandbox.jira.api import JiraEmulator
@@ -151,8 +152,10 @@ GUARD_ROWS: dict[str, tuple[Callable[[], Forged], int]] = {
     "negative timestamp": (forge(command(), timestamp="-1"), 401),
     "superscript-digit timestamp": (forge(command(), timestamp="\u00b2"), 401),
     "enormous timestamp": (forge(command(), timestamp="9" * 40), 401),
-    "replay 301 s old": (forge(command(), skew=-301), 401),
-    "timestamp 301 s ahead": (forge(command(), skew=301), 401),
+    # Ten seconds past the five-minute window: the stamp is whole seconds taken at build time,
+    # so a row one second past it was accepted whenever the request arrived a second later.
+    "replay 310 s old": (forge(command(), skew=-310), 401),
+    "timestamp 310 s ahead": (forge(command(), skew=310), 401),
     "replay an hour old": (forge(command(), skew=-3600), 401),
     "unsigned ssl_check": (forge("ssl_check=1&token=x", signature=lambda r, s: None), 401),
     "oversized body": (forge("text=" + CANARY + "x" * MAX_BODY), 413),
@@ -202,6 +205,33 @@ def test_request_guard_refuses_with_the_right_status_and_logs_no_body(
     assert "refused" in text  # the refusal is logged...
     assert CANARY not in text and SIGNING_SECRET not in text  # ...without the body or secret
     assert str(forged.headers.get("X-Slack-Signature", "\0")) not in text
+
+
+@pytest.mark.parametrize(("skew", "status"), [(-300, 200), (300, 200), (-301, 401), (301, 401)])
+def test_the_replay_window_is_five_minutes_either_way(skew: int, status: int) -> None:
+    """With the clock held still, a stamp 300 s off passes the guard and 301 s off is refused,
+    behind or ahead (the matrix above sends from the real clock, so it stays clear of the edge)."""
+    now = 1_800_000_000
+    reached: list[bytes] = []
+
+    def inner(environ: dict[str, Any], start: Callable[..., Any]) -> list[bytes]:
+        reached.append(environ["wsgi.input"].read())
+        start("200 OK", [])
+        return [b""]
+
+    guard = SlackRequestGuard(inner, SIGNING_SECRET, clock=lambda: float(now))
+    body = command().encode()
+    stamp = str(now + skew)
+    environ = {
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.input": BytesIO(body),
+        "HTTP_X_SLACK_REQUEST_TIMESTAMP": stamp,
+        "HTTP_X_SLACK_SIGNATURE": sign(body, stamp),
+    }
+    answered: list[str] = []
+    guard(environ, lambda line, headers: answered.append(line))
+    assert int(answered[0].split()[0]) == status
+    assert reached == ([body] if status == 200 else [])
 
 
 def test_a_signed_replay_inside_the_window_stores_nothing_twice(

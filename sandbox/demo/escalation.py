@@ -5,6 +5,8 @@ hypercare.example.yaml's, with one-person rotas and waits of seconds instead of 
 demo's Settings tick escalation every 0.2 s). The restart keeps the morning's sev1 report and
 the afternoon's sev1 alert out of it: only items filed under a policy escalate. The primary is
 paged, then the secondary, who presses Acknowledge in the page DM; the leads, due next, are not.
+Then a bad deploy: four people file sev1 reports within seconds, and the primary gets one DM
+listing them all, updated in place as they arrive, and takes them with *Acknowledge all*.
 """
 
 from __future__ import annotations
@@ -23,7 +25,15 @@ if TYPE_CHECKING:
     from sandbox.demo.play import Demo
 
 PRIMARY, SECONDARY = "U0PRIYA", "U0SAM"
-ON_CALL = {PRIMARY: "priya", SECONDARY: "sam"}  # display names, merged into the demo's people
+BURST = {  # who files what in the bad deploy's minute (dana and omar only appear here)
+    "U0BOB": "Checkout page stays blank after the 16:45 deploy",
+    "U0DANA": "Card payments declined with 'internal error'",
+    "U0OMAR": "No order confirmation e-mails since 16:45",
+    "U0LENA": "POST /v1/payments answers 503 for every merchant",
+}
+# Display names, merged into the demo's people.
+ON_CALL = {PRIMARY: "priya", SECONDARY: "sam"}
+REPORTERS = {"U0DANA": "dana", "U0OMAR": "omar"}
 WAIT = 2  # seconds between tiers here; the example program waits 5 minutes
 T = TypeVar("T")
 
@@ -49,11 +59,13 @@ def wait_until(probe: Callable[[], T | None], timeout: float = 10.0) -> T:
     raise RuntimeError(f"the demo waited {timeout} s in vain for {probe.__doc__ or 'a step'}")
 
 
-def pages_to(demo: Demo, user: str) -> list[RecordedCall]:
-    """Page DMs (messages with an Acknowledge button) the bot sent one person."""
+def pages_to(demo: Demo, user: str, since: int = 0) -> list[RecordedCall]:
+    """Page DMs (messages with an Acknowledge button) the bot sent one person after call
+    number `since`."""
     return [
         c
-        for c in demo.slack.calls_to("chat.postMessage")
+        for c in demo.slack.calls[since:]
+        if c.method == "chat.postMessage"
         if c.status == 200
         and c.response.get("ok")
         and c.args.get("channel") == user
@@ -134,6 +146,93 @@ def play_escalation(demo: Demo, base: dict[str, Any]) -> None:
         f"  Page DMs sent: priya {paged[0]}, sam {paged[1]}, {demo.name(lead)} {paged[2]}; "
         f"{thread} in the thread."
     )
+    play_burst(demo)
+
+
+def play_burst(demo: Demo) -> None:
+    """Four sev1 reports within seconds: one grouped DM to priya, who acknowledges them all."""
+    demo.say(
+        "16:50",
+        "a bad deploy takes checkout down: bob, dana, omar and lena file sev1 reports within "
+        "seconds",
+    )
+    print(
+        "  (pages to one person within a minute share one DM, updated in place as more arrive: "
+        "`group_pages_within` in the program file)"
+    )
+    mark = len(demo.slack.calls)
+    opened = len(demo.slack.calls_to("views.open"))
+    for n, (reporter, summary) in enumerate(BURST.items(), start=1):
+        demo.user.slash_command(summary, user_id=reporter)
+        view = demo.slack.wait_for("views.open", count=opened + n)[-1].response["view"]
+        values = {
+            "severity": "sev1",
+            "category": "bug",
+            "component": "payments-api",
+            "environment": "production",
+            "trying": "Pay for an order",
+            "actual": summary,
+            "users_affected": "many",
+        }
+        demo.user.submit_view(view, values, user_id=reporter)
+    grouped = wait_until(lambda: group_dm(demo, mark, waiting=len(BURST)))
+    updates = len(dm_updates(demo, grouped.response["channel"], grouped.response["ts"]))
+    print(
+        f"  priya's page DM for the {len(BURST)} reports: posted once, updated in place "
+        f"{updates} times as they arrived; as it reads now:"
+    )
+    demo.show("DM to priya", latest_blocks(demo, grouped))
+
+    demo.say("16:51", "priya presses Acknowledge all")
+    group_id = next(
+        element["value"]
+        for block in latest_blocks(demo, grouped)
+        if block.get("type") == "actions"
+        for element in block["elements"]
+        if element.get("action_id") == "ack-group"
+    )
+    demo.user.click_button(
+        action_id="ack-group",
+        value=group_id,
+        message_ts=grouped.response["ts"],
+        channel_id=grouped.response["channel"],
+        user_id=PRIMARY,
+    )
+    wait_until(lambda: "are taken" in json.dumps(latest_blocks(demo, grouped)))
+    demo.show("DM to priya (message updated in place)", latest_blocks(demo, grouped))
+    time.sleep(WAIT + 0.6)  # past the time sam would have been paged for any of them
+    to_priya, to_sam = (len(pages_to(demo, person, mark)) for person in (PRIMARY, SECONDARY))
+    climbed = f"sam was paged for {to_sam} of them" if to_sam else "sam was not paged"
+    print(
+        f"  Page DMs sent for the {len(BURST)} reports: priya {to_priya}; {climbed}. Each "
+        "report's thread says who took it."
+    )
+
+
+def group_dm(demo: Demo, since: int, waiting: int) -> RecordedCall | None:
+    """The page DM to priya, posted after call `since`, that now lists `waiting` items all
+    needing someone."""
+    headline = f"{waiting} of the {waiting} items paged to you"
+    for call in pages_to(demo, PRIMARY, since):
+        if headline in json.dumps(latest_blocks(demo, call)):
+            return call
+    return None
+
+
+def dm_updates(demo: Demo, channel: str, ts: str) -> list[RecordedCall]:
+    """The bot's successful updates of one message."""
+    return [
+        c
+        for c in demo.slack.calls_to("chat.update")
+        if c.status == 200 and c.args.get("channel") == channel and c.args.get("ts") == ts
+    ]
+
+
+def latest_blocks(demo: Demo, posted: RecordedCall) -> list[dict[str, Any]]:
+    """The blocks a posted message shows now: its last update's, or those it was posted with."""
+    updates = dm_updates(demo, posted.response["channel"], posted.response["ts"])
+    last = updates[-1] if updates else posted
+    return list(last.args.get("blocks") or [])
 
 
 def about_item(demo: Demo, short_id: str, receipt_ts: str) -> Callable[[RecordedCall], bool]:

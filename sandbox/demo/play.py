@@ -20,7 +20,7 @@ from bot.config import Program, Settings
 from bot.logs import setup_logging
 from sandbox.demo import transcript
 from sandbox.demo.closing import play_closing
-from sandbox.demo.escalation import ON_CALL, play_escalation, wait_until
+from sandbox.demo.escalation import ON_CALL, REPORTERS, play_escalation, wait_until
 from sandbox.demo.reports import DIGEST, play_reports
 from sandbox.gateway.exposition import KongExposition
 from sandbox.jira.api import JiraEmulator
@@ -31,7 +31,7 @@ TOKEN = "xoxb-demo-token"
 SECRET = "demo-signing-secret"
 JIRA_EMAIL, JIRA_TOKEN, JIRA_HOOK = "bot@example.com", "demo-jira-token", "demo-hook-secret"
 FEEDBACK, GENERAL = "C0FEEDBACK", "C0PAYMENTS"
-PEOPLE = {"U0ALICE": "alice", "U0BOB": "bob", "U0LENA": "lena (lead)", **ON_CALL}
+PEOPLE = {"U0ALICE": "alice", "U0BOB": "bob", "U0LENA": "lena (lead)", **ON_CALL, **REPORTERS}
 ALERTS = "C0ALERTS"
 CHANNELS = {
     FEEDBACK: "hypercare-feedback",

@@ -110,8 +110,9 @@ def test_demo_plays_the_scripted_morning(
     tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     """`hypercare-bot demo` needs no credentials and shows receipts, errors and thread replies,
-    a +1 on a suggested report, escalation, the stand-up digest, exit readiness and a Home tab,
-    and at the end a root cause, a lesson and the closing report, posted and written."""
+    a +1 on a suggested report, escalation, a burst's grouped page DM, the stand-up digest, exit
+    readiness and a Home tab, and at the end a root cause, a lesson and the closing report,
+    posted and written."""
     temp = tmp_path_factory.mktemp("demo-temp")  # where the demo keeps its closing report
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_")}
     env["TMPDIR"] = str(temp)
@@ -144,11 +145,18 @@ def test_demo_plays_the_scripted_morning(
     assert "DM to sam (message updated in place)" in out and "Acknowledged by @sam" in out
     assert "@sam acknowledged HC-3" in out
     assert "Page DMs sent: priya 1, sam 1, lena (lead) 0; no mention of the leads" in out
+    # A bad deploy's four sev1 reports: one page DM to priya listing them, then all taken.
+    burst = out.split("16:50  a bad deploy", 1)[1].split("\n17:00", 1)[0]
+    assert "*4 of the 4 items paged to you need someone.*" in burst
+    assert all(f"HC-{n} · " in burst for n in (4, 5, 6, 7)) and "[Acknowledge all]" in burst
+    assert "All 4 items paged to you are taken." in burst
+    assert burst.count("acknowledged by @priya") == 4
+    assert "Page DMs sent for the 4 reports: priya 1;" in burst
     # The last chapter: the scheduler posts the day's digest, then status and the Home tab.
     digest = out.split("┌─ #hypercare-digest\n", 1)[1].split("└─", 1)[0]
     assert "STAND-UP DIGEST · PAYMENTS PLATFORM GO-LIVE" in digest
-    assert "*New feedback* (3) — sev1 2 · sev2 1" in digest and "*Open items* (3)" in digest
-    assert all(f"HC-{n}" in digest for n in (1, 2, 3)) and "posted late" not in digest
+    assert "*New feedback* (7) — sev1 6 · sev2 1" in digest and "*Open items* (7)" in digest
+    assert all(f"HC-{n}" in digest for n in range(1, 8)) and "posted late" not in digest
     assert "*Alerts fired* (1)" in digest and "*checkout-5xx*" in digest
     assert "HC-3* — acknowledged by @sam" in digest
     assert "┌─ only visible to lena (lead)\n  │ PAYMENTS PLATFORM GO-LIVE: EXIT READINESS" in out

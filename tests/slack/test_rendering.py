@@ -6,7 +6,17 @@ import datetime as dt
 import json
 
 from bot.config import Program
-from bot.domain import Feedback, FeedbackState, SourceMessage, UsersAffected
+from bot.domain import (
+    EscalatingItem,
+    Feedback,
+    FeedbackState,
+    ItemKind,
+    ItemRef,
+    Page,
+    SourceMessage,
+    UsersAffected,
+)
+from bot.slack.blocks import escalation as escalation_blocks
 from bot.slack.blocks import feedback as blocks
 from bot.slack.text import escape, safe, shorten
 from sandbox.slack.limits import check_message_blocks, check_view
@@ -117,3 +127,46 @@ def test_the_form_sent_to_slack_is_the_form_built_whole(program: Program) -> Non
     sent = blocks.feedback_modal_json(renamed, prefills[0])
     assert "Renamed" in json.dumps(sent)
     assert sent == blocks.feedback_modal(renamed, prefills[0]).to_dict()
+
+
+def page(rounds: int, round_: int = 0) -> Page:
+    """A page of HC-42 to its primary on-call, in round `round_` of `rounds`."""
+    item = EscalatingItem(
+        ref=ItemRef(ItemKind.FEEDBACK, 42),
+        severity="sev1",
+        title="Checkout returns 504",
+        channel_id="C0FEEDBACK",
+        thread_ts="1.2",
+        link=None,
+        started_at=dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC),
+        resolved_at=None,
+    )
+    return Page(
+        item=item,
+        severity_label="Critical",
+        role="primary on-call",
+        round=round_,
+        rounds=rounds,
+        sla_breached=False,
+        escalating_since=item.started_at,
+    )
+
+
+def test_a_page_names_its_round_only_when_the_policy_climbs_more_than_once() -> None:
+    """ "round 2 of 3" tells the paged person the climb repeats; "round 1 of 1" would be noise,
+    in the page DM, the grouped page DM and the thread mention alike."""
+
+    def rendered(p: Page) -> str:
+        lone = json.dumps(escalation_blocks.page_message(p)[1][1].to_dict(), ensure_ascii=False)
+        grouped = json.dumps(
+            [b.to_dict() for b in escalation_blocks.group_message(7, [p, p])[1]], ensure_ascii=False
+        )
+        return lone + grouped + escalation_blocks.thread_mention(p, ["<@U0PRIYA>"])
+
+    once = rendered(page(rounds=1))
+    assert "round" not in once.lower().replace("rotating", "")
+    assert "Escalating since <!date^" in once
+    again = rendered(page(rounds=3, round_=1))
+    assert "Round 2 of 3 · escalating since <!date^" in again  # the DM's context
+    assert "primary on-call* · round 2 of 3" in again  # the grouped DM's line
+    assert "not acknowledged yet (round 2 of 3)." in again  # the thread mention

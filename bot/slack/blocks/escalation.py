@@ -33,6 +33,11 @@ def _duration(seconds: int) -> str:
     return f"{hours} h" if hours else f"{max(minutes, 1)} min"
 
 
+def _round(page: Page) -> str:
+    """ "round 2 of 3"; nothing for a policy that climbs once, where it would only be noise."""
+    return f"round {page.round + 1} of {page.rounds}" if page.rounds > 1 else ""
+
+
 def ack_button(ref: ItemRef) -> ButtonElement:
     """The Acknowledge button; the handler checks who may press it."""
     return ButtonElement(
@@ -55,9 +60,9 @@ def page_message(page: Page, resolve_within: int | None = None) -> tuple[str, li
         headline += "acknowledged it yet."
     taken = acknowledged and not page.sla_breached
     who = f"You are paged as *{escape(page.role)}*." if page.role and not taken else ""
-    context = (
-        f"Round {page.round + 1} of {page.rounds} · escalating since {when(page.escalating_since)}"
-    )
+    parts = [_round(page), f"escalating since {when(page.escalating_since)}"]
+    context = " · ".join(part for part in parts if part)
+    context = context[0].upper() + context[1:]
     blocks: list[Block] = [
         SectionBlock(text=MarkdownTextObject(text=f"{headline}\n{who}".strip())),
         ContextBlock(elements=[MarkdownTextObject(text=context)]),
@@ -98,9 +103,8 @@ def group_message(group_id: int, pages: Sequence[Page]) -> tuple[str, list[Block
             continue
         breached = ":warning: *SLA breached* · " if page.sla_breached else ""
         role = f" · you are paged as *{escape(page.role)}*" if page.role else ""
-        line = (
-            f"{breached}{_title(page)} ({severity}){role} · round {page.round + 1} of {page.rounds}"
-        )
+        climb = f" · {_round(page)}" if _round(page) else ""
+        line = f"{breached}{_title(page)} ({severity}){role}{climb}"
         blocks.append(
             SectionBlock(text=MarkdownTextObject(text=line), accessory=ack_button(page.item.ref))
         )
@@ -126,9 +130,10 @@ def thread_mention(page: Page, mentions: Sequence[str]) -> str:
             f":warning: SLA breached: this is still not resolved. Paging {people}{role}. "
             "Please update the item or its ticket."
         )
+    climb = f" ({_round(page)})" if _round(page) else ""
     return (
-        f":rotating_light: Paging {people}{role}: not acknowledged yet "
-        f"(round {page.round + 1} of {page.rounds}). Press *Acknowledge* to take it."
+        f":rotating_light: Paging {people}{role}: not acknowledged yet{climb}. "
+        "Press *Acknowledge* to take it."
     )
 
 

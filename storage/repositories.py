@@ -7,7 +7,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, func, insert, select, update
+from sqlalchemy import CursorResult, Table, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -465,6 +465,36 @@ class OutboxRepository:
                 .values(locked_until=until)
             )
             return bool(cast(CursorResult[Any], result).rowcount)
+
+    def release(self, tasks: Sequence[OutboxTask]) -> None:
+        """Give back leased rows this worker never started: due again at once for any worker,
+        the try they were leased for not counted. A row whose lease ran out and was taken by
+        another worker meanwhile is left to it. One executemany `UPDATE` by id."""
+        if not tasks:
+            return
+        table = cast(Table, OutboxRow.__table__)
+        give_back = (
+            update(table)
+            .where(
+                table.c.id == bindparam("task_id"),
+                table.c.status == "pending",
+                table.c.attempts == bindparam("leased_attempts"),
+                table.c.locked_until == bindparam("leased_until"),
+            )
+            .values(locked_until=None, attempts=table.c.attempts - 1)
+        )
+        with self._sessions.begin() as session:
+            session.connection().execute(
+                give_back,
+                [
+                    {
+                        "task_id": task.id,
+                        "leased_attempts": task.attempts,
+                        "leased_until": task.leased_until,
+                    }
+                    for task in tasks
+                ],
+            )
 
     def complete(self, task_id: int, now: dt.datetime, effects: Sequence[Effect] = ()) -> None:
         """Mark a row done and enqueue the effects that follow it, atomically."""

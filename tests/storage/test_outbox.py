@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import random
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import pytest
 
@@ -17,6 +19,7 @@ from storage import db
 from storage.repositories import OutboxRepository
 
 T0 = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
+T = TypeVar("T")
 
 
 class Clock:
@@ -344,6 +347,73 @@ def test_a_row_claimed_while_its_subject_runs_waits_behind_it(database_url: str)
         thread.join(10)
     assert events == ["start 1", "end 1", "start 2", "end 2"]
     assert repo.rows() == [("test.effect", "done", 1, None)] * 2
+
+
+def test_a_stopping_worker_gives_back_what_it_has_not_started(database_url: str) -> None:
+    """Stopped while one item's row runs, a worker running one lane at a time gives back the
+    rows of the other items at once (another worker claims them, their try not counted), keeps
+    the row waiting behind the running one and carries it out after it."""
+    repo = setup(database_url)
+    repo.enqueue([Effect("test.effect", {"feedback_id": 1, "n": "1a"}, "1a")], T0)
+    repo.enqueue(
+        [Effect("test.effect", {"feedback_id": i, "n": f"{i}a"}, f"{i}a") for i in (2, 3)]
+        + [Effect("test.effect", {"feedback_id": 1, "n": "1b"}, "1b")],
+        T0 + dt.timedelta(seconds=1),
+    )
+    release, started = threading.Event(), threading.Event()
+    ran: list[object] = []
+
+    def handle(payload: dict[str, object]) -> Sequence[Effect]:
+        ran.append(payload["n"])
+        if payload["n"] == "1a":
+            started.set()
+            assert release.wait(10)
+        return []
+
+    clock = Clock()
+    clock.now = T0 + dt.timedelta(seconds=2)
+    worker = OutboxWorker(repo=repo, handlers={"test.effect": handle}, clock=clock, concurrency=1)
+    stop, thread = running_worker(worker)
+    try:
+        assert started.wait(10)
+        wait_for(lambda: repo.rows()[1:] == [("test.effect", "pending", 1, None)] * 3)
+        stop.set()
+        given_back = wait_for(lambda: repo.claim(clock.now, 10, dt.timedelta(minutes=2)))
+        assert sorted(task.payload["n"] for task in given_back) == ["2a", "3a"]
+        assert {task.attempts for task in given_back} == {1}  # the unstarted try is not counted
+        assert thread.is_alive()  # still carrying out what is under way
+    finally:
+        release.set()
+        thread.join(10)
+    assert not thread.is_alive()
+    assert ran == ["1a", "1b"]
+    assert [row[1] for row in repo.rows()] == ["done", "pending", "pending", "done"]
+
+
+def test_giving_back_a_row_another_worker_took_meanwhile_leaves_it_to_that_worker(
+    database_url: str,
+) -> None:
+    """A lease that ran out before its row was given back is another worker's now: the give
+    back changes nothing, and the row stays leased to its new taker."""
+    repo = setup(database_url)
+    enqueue(repo, "a")
+    lease = dt.timedelta(minutes=1)
+    [stale] = repo.claim(T0, 10, lease)
+    later = T0 + dt.timedelta(minutes=2)
+    [taken] = repo.claim(later, 10, lease)
+    repo.release([stale])
+    assert repo.claim(later, 10, lease) == []
+    assert repo.renew(taken, later + lease)  # still the new taker's lease
+    assert repo.rows() == [("test.effect", "pending", 2, None)]
+
+
+def wait_for(probe: Callable[[], T]) -> T:
+    """Poll `probe` until it returns something truthy (at most 10 s) and return that."""
+    deadline = time.monotonic() + 10
+    while not (found := probe()):
+        assert time.monotonic() < deadline, "waited 10 s in vain"
+        time.sleep(0.01)
+    return found
 
 
 def test_lanes_of_first_kinds_start_before_the_others_waiting(database_url: str) -> None:

@@ -274,6 +274,22 @@ def test_rows_about_one_subject_run_one_at_a_time_in_queue_order(database_url: s
     assert [n for s, n in order if s == 1] == [1, 3, 5, 7, 9]
 
 
+class Holding:
+    """A handler recording each row's "n" that holds the row named `held` until released."""
+
+    def __init__(self, held: str) -> None:
+        self.held = held
+        self.ran: list[object] = []
+        self.started, self.release = threading.Event(), threading.Event()
+
+    def __call__(self, payload: dict[str, object]) -> Sequence[Effect]:
+        self.ran.append(payload["n"])
+        if payload["n"] == self.held:
+            self.started.set()
+            assert self.release.wait(10)
+        return []
+
+
 def running_worker(worker: OutboxWorker) -> tuple[threading.Event, threading.Thread]:
     """The worker's loop on a thread of its own, as the bot runs it; set the event to stop it."""
     stop = threading.Event()
@@ -287,30 +303,19 @@ def test_a_slow_lane_does_not_hold_up_rows_that_fall_due_meanwhile(database_url:
     claimed and carried out; the slow one finishes later and both end done, once each."""
     repo = setup(database_url)
     repo.enqueue([Effect("test.effect", {"feedback_id": 1, "n": "slow"}, "slow")], T0)
-    release, started, quick_done = threading.Event(), threading.Event(), threading.Event()
-    ran: list[object] = []
-
-    def handle(payload: dict[str, object]) -> Sequence[Effect]:
-        ran.append(payload["n"])
-        if payload["n"] == "slow":
-            started.set()
-            assert release.wait(10)
-        else:
-            quick_done.set()
-        return []
-
+    handle = Holding("slow")
     worker = OutboxWorker(repo=repo, handlers={"test.effect": handle}, clock=Clock())
     stop, thread = running_worker(worker)
     try:
-        assert started.wait(10)
+        assert handle.started.wait(10)
         repo.enqueue([Effect("test.effect", {"feedback_id": 2, "n": "quick"}, "quick")], T0)
         worker.wake.set()
-        assert quick_done.wait(10), "the new row waited for the slow lane"
+        wait_for(lambda: "quick" in handle.ran)  # the new row did not wait for the slow lane
     finally:
-        release.set()
+        handle.release.set()
         stop.set()
         thread.join(10)
-    assert ran == ["slow", "quick"]
+    assert handle.ran == ["slow", "quick"]
     assert repo.rows() == [("test.effect", "done", 1, None)] * 2
 
 
@@ -360,22 +365,13 @@ def test_a_stopping_worker_gives_back_what_it_has_not_started(database_url: str)
         + [Effect("test.effect", {"feedback_id": 1, "n": "1b"}, "1b")],
         T0 + dt.timedelta(seconds=1),
     )
-    release, started = threading.Event(), threading.Event()
-    ran: list[object] = []
-
-    def handle(payload: dict[str, object]) -> Sequence[Effect]:
-        ran.append(payload["n"])
-        if payload["n"] == "1a":
-            started.set()
-            assert release.wait(10)
-        return []
-
+    handle = Holding("1a")
     clock = Clock()
     clock.now = T0 + dt.timedelta(seconds=2)
     worker = OutboxWorker(repo=repo, handlers={"test.effect": handle}, clock=clock, concurrency=1)
     stop, thread = running_worker(worker)
     try:
-        assert started.wait(10)
+        assert handle.started.wait(10)
         wait_for(lambda: repo.rows()[1:] == [("test.effect", "pending", 1, None)] * 3)
         stop.set()
         given_back = wait_for(lambda: repo.claim(clock.now, 10, dt.timedelta(minutes=2)))
@@ -383,10 +379,10 @@ def test_a_stopping_worker_gives_back_what_it_has_not_started(database_url: str)
         assert {task.attempts for task in given_back} == {1}  # the unstarted try is not counted
         assert thread.is_alive()  # still carrying out what is under way
     finally:
-        release.set()
+        handle.release.set()
         thread.join(10)
     assert not thread.is_alive()
-    assert ran == ["1a", "1b"]
+    assert handle.ran == ["1a", "1b"]
     assert [row[1] for row in repo.rows()] == ["done", "pending", "pending", "done"]
 
 

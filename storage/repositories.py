@@ -10,6 +10,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, Table, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.elements import ColumnElement
 
 from bot.domain import (
     Effect,
@@ -394,6 +395,17 @@ def _new_row(draft: FeedbackDraft, now: dt.datetime) -> FeedbackRow:
     )
 
 
+def _leased_as(task_id: Any, attempts: Any, until: Any) -> tuple[ColumnElement[bool], ...]:
+    """The row is still pending under the lease a worker took (its try and its expiry): a
+    lease that ran out and was taken by another worker no longer matches."""
+    return (
+        OutboxRow.id == task_id,
+        OutboxRow.status == "pending",
+        OutboxRow.attempts == attempts,
+        OutboxRow.locked_until == until,
+    )
+
+
 class OutboxRepository:
     """Claims, completes and reschedules outbox rows."""
 
@@ -456,12 +468,7 @@ class OutboxRepository:
         with self._sessions.begin() as session:
             result = session.execute(
                 update(OutboxRow)
-                .where(
-                    OutboxRow.id == task.id,
-                    OutboxRow.status == "pending",
-                    OutboxRow.attempts == task.attempts,
-                    OutboxRow.locked_until == task.leased_until,
-                )
+                .where(*_leased_as(task.id, task.attempts, task.leased_until))
                 .values(locked_until=until)
             )
             return bool(cast(CursorResult[Any], result).rowcount)
@@ -472,16 +479,16 @@ class OutboxRepository:
         another worker meanwhile is left to it. One executemany `UPDATE` by id."""
         if not tasks:
             return
-        table = cast(Table, OutboxRow.__table__)
+        # The table, not the mapped class: a list of parameters then makes one executemany
+        # rather than an ORM bulk update by primary key.
         give_back = (
-            update(table)
+            update(cast(Table, OutboxRow.__table__))
             .where(
-                table.c.id == bindparam("task_id"),
-                table.c.status == "pending",
-                table.c.attempts == bindparam("leased_attempts"),
-                table.c.locked_until == bindparam("leased_until"),
+                *_leased_as(
+                    bindparam("task_id"), bindparam("leased_attempts"), bindparam("leased_until")
+                )
             )
-            .values(locked_until=None, attempts=table.c.attempts - 1)
+            .values(locked_until=None, attempts=OutboxRow.attempts - 1)
         )
         with self._sessions.begin() as session:
             session.connection().execute(

@@ -26,7 +26,8 @@ import math
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
@@ -91,14 +92,19 @@ _COMMON, _BULK, _SLOW = "common", "bulk", "slow"
 
 @dataclass
 class _Flight:
-    """What the worker has claimed and not finished: lanes running on the pool, rows waiting
-    for an earlier run of their lane, and how many rows of each class (common, bulk, slow)
-    that makes, against the class's room."""
+    """What the worker has claimed and not finished: lanes running on the pool, and rows
+    waiting for an earlier run of their lane."""
 
     running: dict[str, tuple[Future[None], list[OutboxTask]]] = field(default_factory=dict)
     waiting: dict[str, list[OutboxTask]] = field(default_factory=dict)
-    held: dict[str, int] = field(default_factory=lambda: {_COMMON: 0, _BULK: 0, _SLOW: 0})
     done: _Done = field(default_factory=_Done)
+
+    def tasks(self) -> Iterator[OutboxTask]:
+        """Every row claimed and not finished."""
+        for _, lane in self.running.values():
+            yield from lane
+        for lane in self.waiting.values():
+            yield from lane
 
 
 def backoff(attempts: int, rng: random.Random) -> dt.timedelta:
@@ -169,15 +175,16 @@ class OutboxWorker:
         # Three classes, each with its room: a backlog of slow, paced effects (Jira creates
         # while Jira recovers) must not keep the quick ones (Slack posts) waiting behind it,
         # and a burst of pages to plan must not crowd them out either.
+        in_hand = Counter(self._class_of(task.kind) for task in flight.tasks())
         tasks: list[OutboxTask] = []
-        room = self._batch - flight.held[_COMMON]
+        room = self._batch - in_hand[_COMMON]
         if room > 0:
             except_kinds = self._slow_kinds | self._bulk_kinds
             tasks += self._repo.claim(now, room, self._lease, except_kinds=except_kinds)
-        room = self._bulk_batch - flight.held[_BULK]
+        room = self._bulk_batch - in_hand[_BULK]
         if self._bulk_kinds and room > 0:
             tasks += self._repo.claim(now, room, self._lease, kinds=self._bulk_kinds)
-        room = max(1, self._batch // 4) - flight.held[_SLOW]
+        room = max(1, self._batch // 4) - in_hand[_SLOW]
         if self._slow_kinds and room > 0:
             tasks += self._repo.claim(now, room, self._lease, kinds=self._slow_kinds)
         with self._held_lock:
@@ -188,7 +195,6 @@ class OutboxWorker:
             else:
                 key = lane_of(task, self._slow_kinds)
             flight.waiting.setdefault(key, []).append(task)
-            flight.held[self._class_of(task.kind)] += 1
         self._start_ready(flight)
         return len(tasks)
 
@@ -217,11 +223,9 @@ class OutboxWorker:
         that waited behind finished lanes, and return how many lanes finished."""
         futures = [future for future, _ in flight.running.values()]
         finished, _ = wait(futures, timeout=timeout, return_when=FIRST_COMPLETED)
-        for key, (future, lane) in list(flight.running.items()):
+        for key, (future, _) in list(flight.running.items()):
             if future in finished:
                 del flight.running[key]
-                for task in lane:
-                    flight.held[self._class_of(task.kind)] -= 1
                 future.result()  # _run_lane catches what handlers raise; this re-raises a bug
         self._complete(flight.done)
         if finished:
@@ -397,8 +401,6 @@ class OutboxWorker:
         unstarted = [task for key in idle for task in flight.waiting.pop(key)]
         if not unstarted:
             return
-        for task in unstarted:
-            flight.held[self._class_of(task.kind)] -= 1
         try:
             self._repo.release(unstarted)
         except Exception:  # the database is away: the leases run out as after a crash

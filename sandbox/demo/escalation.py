@@ -176,17 +176,21 @@ def play_burst(demo: Demo) -> None:
         }
         demo.user.submit_view(view, values, user_id=reporter)
     grouped = wait_until(lambda: group_dm(demo, mark, waiting=len(BURST)))
-    updates = len(dm_updates(demo, grouped.response["channel"], grouped.response["ts"]))
+    updates = sum(
+        1
+        for c in demo.slack.calls_to("chat.update")
+        if c.status == 200 and c.args.get("ts") == grouped.response["ts"]
+    )
     print(
         f"  priya's page DM for the {len(BURST)} reports: posted once, updated in place "
         f"{updates} times as they arrived; as it reads now:"
     )
-    demo.show("DM to priya", latest_blocks(demo, grouped))
+    demo.show("DM to priya", reads_now(demo, grouped))
 
     demo.say("16:51", "priya presses Acknowledge all")
     group_id = next(
         element["value"]
-        for block in latest_blocks(demo, grouped)
+        for block in reads_now(demo, grouped)
         if block.get("type") == "actions"
         for element in block["elements"]
         if element.get("action_id") == "ack-group"
@@ -198,8 +202,8 @@ def play_burst(demo: Demo) -> None:
         channel_id=grouped.response["channel"],
         user_id=PRIMARY,
     )
-    wait_until(lambda: "are taken" in json.dumps(latest_blocks(demo, grouped)))
-    demo.show("DM to priya (message updated in place)", latest_blocks(demo, grouped))
+    wait_until(lambda: "are taken" in json.dumps(reads_now(demo, grouped)))
+    demo.show("DM to priya (message updated in place)", reads_now(demo, grouped))
     time.sleep(WAIT + 0.6)  # past the time sam would have been paged for any of them
     to_priya, to_sam = (len(pages_to(demo, person, mark)) for person in (PRIMARY, SECONDARY))
     climbed = f"sam was paged for {to_sam} of them" if to_sam else "sam was not paged"
@@ -214,25 +218,15 @@ def group_dm(demo: Demo, since: int, waiting: int) -> RecordedCall | None:
     needing someone."""
     headline = f"{waiting} of the {waiting} items paged to you"
     for call in pages_to(demo, PRIMARY, since):
-        if headline in json.dumps(latest_blocks(demo, call)):
+        if headline in json.dumps(reads_now(demo, call)):
             return call
     return None
 
 
-def dm_updates(demo: Demo, channel: str, ts: str) -> list[RecordedCall]:
-    """The bot's successful updates of one message."""
-    return [
-        c
-        for c in demo.slack.calls_to("chat.update")
-        if c.status == 200 and c.args.get("channel") == channel and c.args.get("ts") == ts
-    ]
-
-
-def latest_blocks(demo: Demo, posted: RecordedCall) -> list[dict[str, Any]]:
-    """The blocks a posted message shows now: its last update's, or those it was posted with."""
-    updates = dm_updates(demo, posted.response["channel"], posted.response["ts"])
-    last = updates[-1] if updates else posted
-    return list(last.args.get("blocks") or [])
+def reads_now(demo: Demo, posted: RecordedCall) -> list[dict[str, Any]]:
+    """The blocks a posted message shows now, updates included (the emulator's copy)."""
+    message = demo.slack.message(posted.response["channel"], posted.response["ts"])
+    return list(message.get("blocks") or [])
 
 
 def about_item(demo: Demo, short_id: str, receipt_ts: str) -> Callable[[RecordedCall], bool]:

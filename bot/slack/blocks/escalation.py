@@ -60,9 +60,10 @@ def page_message(page: Page, resolve_within: int | None = None) -> tuple[str, li
         headline += "acknowledged it yet."
     taken = acknowledged and not page.sla_breached
     who = f"You are paged as *{escape(page.role)}*." if page.role and not taken else ""
-    parts = [_round(page), f"escalating since {when(page.escalating_since)}"]
-    context = " · ".join(part for part in parts if part)
-    context = context[0].upper() + context[1:]
+    since, climb = when(page.escalating_since), _round(page)
+    context = (
+        f"{climb.capitalize()} · escalating since {since}" if climb else f"Escalating since {since}"
+    )
     blocks: list[Block] = [
         SectionBlock(text=MarkdownTextObject(text=f"{headline}\n{who}".strip())),
         ContextBlock(elements=[MarkdownTextObject(text=context)]),
@@ -103,8 +104,8 @@ def group_message(group_id: int, pages: Sequence[Page]) -> tuple[str, list[Block
             continue
         breached = ":warning: *SLA breached* · " if page.sla_breached else ""
         role = f" · you are paged as *{escape(page.role)}*" if page.role else ""
-        climb = f" · {_round(page)}" if _round(page) else ""
-        line = f"{breached}{_title(page)} ({severity}){role}{climb}"
+        climb = _round(page)
+        line = f"{breached}{_title(page)} ({severity}){role}" + (f" · {climb}" if climb else "")
         blocks.append(
             SectionBlock(text=MarkdownTextObject(text=line), accessory=ack_button(page.item.ref))
         )
@@ -130,11 +131,9 @@ def thread_mention(page: Page, mentions: Sequence[str]) -> str:
             f":warning: SLA breached: this is still not resolved. Paging {people}{role}. "
             "Please update the item or its ticket."
         )
-    climb = f" ({_round(page)})" if _round(page) else ""
-    return (
-        f":rotating_light: Paging {people}{role}: not acknowledged yet{climb}. "
-        "Press *Acknowledge* to take it."
-    )
+    climb = _round(page)
+    not_yet = f"not acknowledged yet ({climb})" if climb else "not acknowledged yet"
+    return f":rotating_light: Paging {people}{role}: {not_yet}. Press *Acknowledge* to take it."
 
 
 def missing_report(page: Page, person: str, reason: str) -> str:

@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from bot.app.build import Runtime, build_runtime
 from bot.config import Program
@@ -225,3 +225,39 @@ def test_acknowledge_before_the_queued_start_ran_still_counts(
     bot.settle()
     assert counts(slack) == [0, 0, 0]
     assert bot.row().acknowledged_by == LEAD
+
+
+def test_a_tick_claims_its_due_steps_in_as_many_statements_for_thirty_as_for_three(
+    bot: Bot, clock: Clock
+) -> None:
+    """The tick is set-based: the steps due are claimed and their pages queued in a fixed number
+    of SQL statements, not a few per item (a burst's thousand steps would otherwise be
+    thousands of round trips)."""
+    for n in range(3):
+        bot.runtime.services.feedback.submit(draft(f"view:small-{n}"))
+    bot.settle()
+    clock.tick(1)
+    for n in range(30):
+        bot.runtime.services.feedback.submit(draft(f"view:large-{n}"))
+    bot.settle()
+    seen: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        seen.append(statement)
+
+    def statements_of_tick(expected_pages: int) -> int:
+        seen.clear()
+        event.listen(bot.runtime.engine, "before_cursor_execute", count)
+        try:
+            assert bot.escalation.tick() == expected_pages
+        finally:
+            event.remove(bot.runtime.engine, "before_cursor_execute", count)
+        while bot.runtime.worker.run_once():
+            pass
+        return len(seen)
+
+    clock.tick(WAIT - 1)  # the three secondaries fall due
+    three = statements_of_tick(3)
+    clock.tick(1)  # then the thirty
+    thirty = statements_of_tick(30)
+    assert three == thirty, (three, thirty)
